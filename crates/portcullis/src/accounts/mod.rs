@@ -1,0 +1,11 @@
+//! Accounts: sign-up and sign-in with email and password, profile updates, password change,
+//! account deletion.
+
+pub mod email;
+pub mod model;
+pub mod password_policy;
+pub mod routes;
+pub mod store;
+
+pub use model::User;
+pub use routes::router;

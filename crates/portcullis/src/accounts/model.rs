@@ -1,0 +1,16 @@
+use serde::Serialize;
+
+use crate::http::timestamp::Timestamp;
+
+/// A user as better-auth's client sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub image: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}

@@ -1,0 +1,446 @@
+//! Email-and-password account endpoints of the better-auth protocol.
+
+use axum::extract::State;
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::email::Email;
+use super::password_policy::Password;
+use super::{store, User};
+use crate::audit::{self, Event};
+use crate::crypto::passwords::Verified;
+use crate::crypto::tokens::random_id;
+use crate::db::{is_unique_violation, now_ms};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::client::ClientInfo;
+use crate::http::json::JsonBody;
+use crate::http::redirect::check_callback;
+use crate::http::timestamp::Timestamp;
+use crate::sessions::extract::CurrentSession;
+use crate::sessions::{self, store as session_store};
+use crate::state::AppState;
+
+const MAX_NAME_CHARS: usize = 256;
+const MAX_IMAGE_CHARS: usize = 2048;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_up))
+        .routes(routes!(sign_in))
+        .routes(routes!(update_user))
+        .routes(routes!(change_password))
+        .routes(routes!(delete_user))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignUpBody {
+    name: String,
+    email: String,
+    password: String,
+    image: Option<String>,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+    /// `false`: a browser-session cookie and a short server lifetime.
+    remember_me: Option<bool>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenAndUser {
+    /// The session token, also usable as `Authorization: Bearer`.
+    token: Option<String>,
+    user: User,
+}
+
+/// Creates an account and signs it in.
+#[utoipa::path(post, path = "/sign-up/email", tag = "accounts", request_body = SignUpBody,
+    responses(
+        (status = 200, body = TokenAndUser),
+        (status = 400, description = "Invalid email, name or password (with the reason)", body = ErrorBody),
+        (status = 422, description = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", body = ErrorBody)))]
+async fn sign_up(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<SignUpBody>,
+) -> ApiResult<Response> {
+    if let Some(callback) = &body.callback_url {
+        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+    }
+    let email = Email::parse(&body.email)?;
+    let name = checked_name(&body.name)?;
+    let image = checked_image(body.image.as_deref())?;
+    let password = Password::new_for(
+        &body.password,
+        &state.config.password,
+        &[email.as_str(), &name],
+    )?;
+    // Hash before touching the database: a taken email costs the same time as a free one.
+    let hash = state.passwords.hash(password.as_str()).await?;
+    let now = Timestamp(now_ms());
+    let user = User {
+        id: random_id(),
+        name,
+        email: email.as_str().to_owned(),
+        email_verified: false,
+        image,
+        created_at: now,
+        updated_at: now,
+    };
+    match store::insert(&state.db, &user, &hash).await {
+        Ok(()) => {}
+        // The unique constraint decides under concurrency: exactly one sign-up wins.
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+                "User already exists. Use another email.",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let persistent = body.remember_me != Some(false);
+    let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
+    audit::record(
+        &state.db,
+        Event::SignUp,
+        Some(&user.id),
+        Some(&session.id),
+        &client,
+    )
+    .await;
+    let cookie = sessions::cookie_for(&state, &token, &session);
+    Ok((
+        [(SET_COOKIE, cookie)],
+        Json(TokenAndUser {
+            token: Some(token),
+            user,
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInBody {
+    email: String,
+    password: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+    remember_me: Option<bool>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignInAnswer {
+    redirect: bool,
+    token: String,
+    url: Option<String>,
+    user: User,
+}
+
+/// Signs in with email and password, starting a new session.
+/// An unknown email and a wrong password get the same answer, after the same work.
+#[utoipa::path(post, path = "/sign-in/email", tag = "accounts", request_body = SignInBody,
+    responses(
+        (status = 200, body = SignInAnswer),
+        (status = 400, body = ErrorBody),
+        (status = 401, description = "INVALID_EMAIL_OR_PASSWORD", body = ErrorBody)))]
+async fn sign_in(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<SignInBody>,
+) -> ApiResult<Response> {
+    if let Some(callback) = &body.callback_url {
+        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+    }
+    let email = Email::parse(&body.email)?;
+    let password = Password::candidate(&body.password, &state.config.password)?;
+    let found = store::find_by_email(&state.db, email.as_str()).await?;
+    let (verified, user, stored_hash) = match found {
+        Some((user, Some(hash))) => (
+            state.passwords.verify(password.as_str(), &hash).await?,
+            Some(user),
+            Some(hash),
+        ),
+        _ => (
+            state.passwords.verify_decoy(password.as_str()).await?,
+            None,
+            None,
+        ),
+    };
+    let (Some(user), Some(stored_hash)) = (user.filter(|_| verified != Verified::No), stored_hash)
+    else {
+        audit::record(&state.db, Event::SignInFailed, None, None, &client).await;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_EMAIL_OR_PASSWORD",
+            "Invalid email or password",
+        ));
+    };
+    if verified == Verified::YesRehash {
+        upgrade_hash_in_background(&state, &user.id, stored_hash, password.as_str());
+    }
+    let persistent = body.remember_me != Some(false);
+    let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
+    audit::record(
+        &state.db,
+        Event::SignIn,
+        Some(&user.id),
+        Some(&session.id),
+        &client,
+    )
+    .await;
+    let cookie = sessions::cookie_for(&state, &token, &session);
+    let answer = Json(SignInAnswer {
+        redirect: body.callback_url.is_some(),
+        token,
+        url: body.callback_url.clone(),
+        user,
+    });
+    match body.callback_url {
+        Some(url) => {
+            Ok(([(SET_COOKIE, cookie.clone())], [(LOCATION, url)], answer).into_response())
+        }
+        None => Ok(([(SET_COOKIE, cookie)], answer).into_response()),
+    }
+}
+
+/// Re-hashes a password whose hash used older parameters; the sign-in does not wait for it.
+fn upgrade_hash_in_background(state: &AppState, user_id: &str, old_hash: String, password: &str) {
+    let state = state.clone();
+    let user_id = user_id.to_owned();
+    let password = password.to_owned();
+    tokio::spawn(async move {
+        let result = match state.passwords.hash(&password).await {
+            Ok(new_hash) => store::upgrade_password_hash(&state.db, &user_id, &old_hash, &new_hash)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not upgrade a password hash");
+        }
+    });
+}
+
+/// Accepts a field that may be absent, `null` or a value, keeping the three apart.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct UpdateUserBody {
+    name: Option<String>,
+    /// A URL, or `null` to remove the image.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    image: Option<Option<String>>,
+    /// Refused: the email changes only through a confirmed email change.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    email: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusAnswer {
+    status: bool,
+}
+
+/// Updates the user's name and image. Other fields (`emailVerified`, `role`, ...) are ignored.
+#[utoipa::path(post, path = "/update-user", tag = "accounts", request_body = UpdateUserBody,
+    responses(
+        (status = 200, body = StatusAnswer),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn update_user(
+    State(state): State<AppState>,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<UpdateUserBody>,
+) -> ApiResult<Json<StatusAnswer>> {
+    if body.email.is_some() {
+        return Err(ApiError::bad_request(
+            "EMAIL_CAN_NOT_BE_UPDATED",
+            "Email can not be updated",
+        ));
+    }
+    if body.name.is_none() && body.image.is_none() {
+        return Err(ApiError::bad_request(
+            "NO_FIELDS_TO_UPDATE",
+            "No fields to update",
+        ));
+    }
+    let name = body.name.as_deref().map(checked_name).transpose()?;
+    let image = body
+        .image
+        .as_ref()
+        .map(|image| checked_image(image.as_deref()))
+        .transpose()?;
+    store::update_profile(
+        &state.db,
+        &auth.user.id,
+        name.as_deref(),
+        image.as_ref().map(|i| i.as_deref()),
+        now_ms(),
+    )
+    .await?;
+    Ok(Json(StatusAnswer { status: true }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordBody {
+    new_password: String,
+    current_password: String,
+    /// End every other session and start a fresh one for this device.
+    revoke_other_sessions: Option<bool>,
+}
+
+/// Changes the password; the current one is required.
+#[utoipa::path(post, path = "/change-password", tag = "accounts", request_body = ChangePasswordBody,
+    responses(
+        (status = 200, description = "`token` is the new session's when other sessions were revoked", body = TokenAndUser),
+        (status = 400, description = "INVALID_PASSWORD or a policy refusal", body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn change_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<ChangePasswordBody>,
+) -> ApiResult<Response> {
+    let user = &auth.user;
+    let new_password = Password::new_for(
+        &body.new_password,
+        &state.config.password,
+        &[&user.email, &user.name],
+    )?;
+    confirm_password(&state, &user.id, &body.current_password).await?;
+    let hash = state.passwords.hash(new_password.as_str()).await?;
+    store::set_password_hash(&state.db, &user.id, &hash, now_ms()).await?;
+    audit::record(
+        &state.db,
+        Event::PasswordChanged,
+        Some(&user.id),
+        Some(&auth.session.id),
+        &client,
+    )
+    .await;
+    if body.revoke_other_sessions != Some(true) {
+        return Ok(Json(TokenAndUser {
+            token: None,
+            user: user.clone(),
+        })
+        .into_response());
+    }
+    // Every session ends, this one too, and this device gets a brand-new token.
+    session_store::delete_all_for_user(&state.db, &user.id).await?;
+    let (token, session) =
+        sessions::start(&state, &user.id, auth.session.persistent, &client).await?;
+    let cookie = sessions::cookie_for(&state, &token, &session);
+    Ok((
+        [(SET_COOKIE, cookie)],
+        Json(TokenAndUser {
+            token: Some(token),
+            user: user.clone(),
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DeleteUserBody {
+    /// The account's password, to confirm.
+    password: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeleteAnswer {
+    success: bool,
+    message: String,
+}
+
+/// Deletes the account and ends all its sessions. The password confirms it.
+#[utoipa::path(post, path = "/delete-user", tag = "accounts", request_body = DeleteUserBody,
+    responses(
+        (status = 200, body = DeleteAnswer),
+        (status = 400, description = "INVALID_PASSWORD", body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn delete_user(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<DeleteUserBody>,
+) -> ApiResult<Response> {
+    let password = body.password.as_deref().unwrap_or_default();
+    confirm_password(&state, &auth.user.id, password).await?;
+    session_store::delete_all_for_user(&state.db, &auth.user.id).await?;
+    store::delete(&state.db, &auth.user.id).await?;
+    audit::record(
+        &state.db,
+        Event::UserDeleted,
+        Some(&auth.user.id),
+        None,
+        &client,
+    )
+    .await;
+    let answer = DeleteAnswer {
+        success: true,
+        message: "User deleted".to_owned(),
+    };
+    Ok(([(SET_COOKIE, state.session_cookie.clear())], Json(answer)).into_response())
+}
+
+/// Checks the user's current password (re-authentication for sensitive changes).
+async fn confirm_password(state: &AppState, user_id: &str, raw: &str) -> ApiResult<()> {
+    let invalid = || ApiError::bad_request("INVALID_PASSWORD", "Invalid password");
+    let candidate = Password::candidate(raw, &state.config.password)?;
+    let Some(hash) = store::password_hash(&state.db, user_id).await? else {
+        return Err(ApiError::bad_request(
+            "CREDENTIAL_ACCOUNT_NOT_FOUND",
+            "Credential account not found",
+        ));
+    };
+    if raw.is_empty() {
+        return Err(invalid());
+    }
+    match state.passwords.verify(candidate.as_str(), &hash).await? {
+        Verified::No => Err(invalid()),
+        Verified::Yes | Verified::YesRehash => Ok(()),
+    }
+}
+
+/// A display name: trimmed, 1 to 256 characters, no control characters (no header injection).
+fn checked_name(raw: &str) -> ApiResult<String> {
+    let name = raw.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_NAME",
+            format!("Name must be 1 to {MAX_NAME_CHARS} characters, without control characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// An image URL (http or https), bounded in size; `None` stays `None`.
+fn checked_image(raw: Option<&str>) -> ApiResult<Option<String>> {
+    let Some(image) = raw.map(str::trim).filter(|i| !i.is_empty()) else {
+        return Ok(None);
+    };
+    let valid = image.chars().count() <= MAX_IMAGE_CHARS
+        && url::Url::parse(image).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if !valid {
+        return Err(ApiError::bad_request(
+            "INVALID_IMAGE",
+            format!("Image must be an http(s) URL of at most {MAX_IMAGE_CHARS} characters"),
+        ));
+    }
+    Ok(Some(image.to_owned()))
+}

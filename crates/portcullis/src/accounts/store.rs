@@ -1,0 +1,132 @@
+//! The accounts feature's SQL.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::User;
+use crate::db::{flag, Db};
+use crate::http::timestamp::Timestamp;
+
+/// The user columns, aliased so they can sit beside another table's in a join (`users AS u`).
+pub const USER_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.email AS u_email, \
+     u.email_verified AS u_email_verified, u.image AS u_image, \
+     u.created_at AS u_created_at, u.updated_at AS u_updated_at";
+
+pub fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("u_id")?,
+        name: row.try_get("u_name")?,
+        email: row.try_get("u_email")?,
+        email_verified: flag(row, "u_email_verified")?,
+        image: row.try_get("u_image")?,
+        created_at: Timestamp(row.try_get("u_created_at")?),
+        updated_at: Timestamp(row.try_get("u_updated_at")?),
+    })
+}
+
+/// Inserts a user. A duplicate email fails with a unique violation (see `db::is_unique_violation`).
+pub async fn insert(db: &Db, user: &User, password_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO users (id, name, email, email_verified, image, password_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&user.id)
+    .bind(&user.name)
+    .bind(&user.email)
+    .bind(i64::from(user.email_verified))
+    .bind(user.image.as_deref())
+    .bind(password_hash)
+    .bind(user.created_at.0)
+    .bind(user.updated_at.0)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// A user and their password hash, by normalised email.
+pub async fn find_by_email(
+    db: &Db,
+    email: &str,
+) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1");
+    let row = sqlx::query(&sql)
+        .bind(email)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
+        .transpose()
+}
+
+pub async fn password_hash(db: &Db, user_id: &str) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.and_then(|row| row.try_get("password_hash").ok().flatten()))
+}
+
+pub async fn set_password_hash(
+    db: &Db,
+    user_id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now)
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Replaces a hash only if it is still the one that was verified, so a rehash on sign-in can never
+/// overwrite a password changed in the meantime.
+pub async fn upgrade_password_hash(
+    db: &Db,
+    user_id: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+        .bind(new)
+        .bind(user_id)
+        .bind(old)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_profile(
+    db: &Db,
+    user_id: &str,
+    name: Option<&str>,
+    image: Option<Option<&str>>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET
+             name = CASE WHEN $1 = 1 THEN $2 ELSE name END,
+             image = CASE WHEN $3 = 1 THEN $4 ELSE image END,
+             updated_at = $5
+         WHERE id = $6",
+    )
+    .bind(i64::from(name.is_some()))
+    .bind(name.unwrap_or_default())
+    .bind(i64::from(image.is_some()))
+    .bind(image.flatten())
+    .bind(now)
+    .bind(user_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Deletes a user; their sessions go with them (foreign key cascade).
+pub async fn delete(db: &Db, user_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! The audit trail of authentication events (ASVS 16.3.1): who, what, when, from where.
+//! Never a password, token or secret.
+
+use crate::crypto::tokens::random_id;
+use crate::db::{now_ms, Db};
+use crate::http::client::ClientInfo;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    SignUp,
+    SignIn,
+    SignInFailed,
+    SignOut,
+    PasswordChanged,
+    UserDeleted,
+    SessionsRevoked,
+}
+
+impl Event {
+    fn as_str(self) -> &'static str {
+        match self {
+            Event::SignUp => "sign_up",
+            Event::SignIn => "sign_in",
+            Event::SignInFailed => "sign_in_failed",
+            Event::SignOut => "sign_out",
+            Event::PasswordChanged => "password_changed",
+            Event::UserDeleted => "user_deleted",
+            Event::SessionsRevoked => "sessions_revoked",
+        }
+    }
+}
+
+/// Records an event. A failure to write the trail is logged, not turned into a failed request:
+/// the user's action has already happened.
+pub async fn record(
+    db: &Db,
+    event: Event,
+    user_id: Option<&str>,
+    session_id: Option<&str>,
+    client: &ClientInfo,
+) {
+    tracing::info!(event = event.as_str(), user_id, session_id, ip = %client.ip, "audit");
+    let result = sqlx::query(
+        "INSERT INTO audit_events (id, at, kind, user_id, session_id, ip_address, user_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(random_id())
+    .bind(now_ms())
+    .bind(event.as_str())
+    .bind(user_id)
+    .bind(session_id)
+    .bind(client.ip.to_string())
+    .bind(client.user_agent.as_deref())
+    .execute(&db.pool)
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, event = event.as_str(), "could not write the audit trail");
+    }
+}

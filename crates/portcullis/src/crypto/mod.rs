@@ -1,0 +1,5 @@
+//! Cryptographic plumbing: password hashing, random tokens and the master secret.
+
+pub mod master_key;
+pub mod passwords;
+pub mod tokens;

@@ -1,0 +1,258 @@
+//! Argon2id password hashing on a bounded pool of dedicated threads.
+//!
+//! A hash costs tens of milliseconds of CPU. Running it on the async workers would stall every
+//! other request, so hashes run on `hash_threads` OS threads fed by a queue. Those threads run at a
+//! lower scheduling priority (nice 10): when a sign-in storm meets session checks, the kernel gives
+//! the cheap session checks the CPU first and the hashes soak up whatever is left.
+
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::PasswordConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("argon2: {0}")]
+    Argon2(String),
+    #[error("the hashing pool has stopped")]
+    PoolStopped,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Wrong password (or an unreadable hash).
+    No,
+    /// Right password, and the hash uses the current parameters.
+    Yes,
+    /// Right password, but the hash should be recomputed with the current parameters.
+    YesRehash,
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jobs: mpsc::Sender<Job>,
+    params: Params,
+    /// A hash of a random password: unknown accounts are checked against it, so that signing in
+    /// as nobody costs exactly as much as signing in with a wrong password.
+    decoy_hash: String,
+}
+
+impl PasswordHasher {
+    pub fn start(config: &PasswordConfig) -> Result<Self, HashError> {
+        let params = Params::new(
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+            config.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| HashError::Argon2(e.to_string()))?;
+        let threads = match config.hash_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let (jobs, queue) = mpsc::channel::<Job>(4096);
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..threads {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("password-hash-{index}"))
+                .spawn(move || run_worker(&queue))
+                .expect("spawning a hashing thread");
+        }
+        let decoy_hash = hash_blocking(&params, &crate::crypto::tokens::random_secret())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                jobs,
+                params,
+                decoy_hash,
+            }),
+        })
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let params = self.inner.params.clone();
+        let password = password.to_owned();
+        self.run(move || hash_blocking(&params, &password)).await?
+    }
+
+    pub async fn verify(&self, password: &str, stored: &str) -> Result<Verified, HashError> {
+        let params = self.inner.params.clone();
+        let password = password.to_owned();
+        let stored = stored.to_owned();
+        self.run(move || verify_blocking(&params, &password, &stored))
+            .await
+    }
+
+    /// Spends one verification on the decoy hash and answers `No`.
+    pub async fn verify_decoy(&self, password: &str) -> Result<Verified, HashError> {
+        let decoy = self.inner.decoy_hash.clone();
+        self.verify(password, &decoy).await?;
+        Ok(Verified::No)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(work());
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| HashError::PoolStopped)?;
+        answer.await.map_err(|_| HashError::PoolStopped)
+    }
+}
+
+fn run_worker(queue: &Mutex<mpsc::Receiver<Job>>) {
+    lower_thread_priority();
+    loop {
+        // The lock is held only while waiting for the next job, never while hashing.
+        let job = match queue.lock() {
+            Ok(mut receiver) => receiver.blocking_recv(),
+            Err(_) => return,
+        };
+        match job {
+            Some(job) => job(),
+            None => return,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_thread_priority() {
+    // On Linux, PRIO_PROCESS with id 0 applies to the calling thread only.
+    // SAFETY: setpriority has no memory-safety preconditions.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    if result != 0 {
+        tracing::debug!("could not lower the hashing thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_thread_priority() {}
+
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2(params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| HashError::Argon2(e.to_string()))
+}
+
+fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        tracing::error!("a stored password hash is not a PHC string");
+        return Verified::No;
+    };
+    // The verifier takes algorithm, version and costs from the stored hash itself.
+    if Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
+        return Verified::No;
+    }
+    let current = parsed.algorithm.as_str() == "argon2id"
+        && parsed.version == Some(Version::V0x13.into())
+        && Params::try_from(&parsed).is_ok_and(|stored_params| {
+            stored_params.m_cost() == params.m_cost()
+                && stored_params.t_cost() == params.t_cost()
+                && stored_params.p_cost() == params.p_cost()
+        });
+    if current {
+        Verified::Yes
+    } else {
+        Verified::YesRehash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn floor_config() -> PasswordConfig {
+        PasswordConfig {
+            min_length: 8,
+            max_length: 128,
+            min_strength: 3,
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_threads: 2,
+        }
+    }
+
+    /// RFC 9106 §5.3: Argon2id v0x13 with secret and associated data.
+    #[test]
+    fn rfc9106_argon2id_vector() {
+        let params = argon2::ParamsBuilder::new()
+            .m_cost(32)
+            .t_cost(3)
+            .p_cost(4)
+            .output_len(32)
+            .data(argon2::AssociatedData::new(&[0x04; 12]).unwrap())
+            .build()
+            .unwrap();
+        let secret = [0x03u8; 8];
+        let argon =
+            Argon2::new_with_secret(&secret, Algorithm::Argon2id, Version::V0x13, params).unwrap();
+        let mut tag = [0u8; 32];
+        argon
+            .hash_password_into(&[0x01; 32], &[0x02; 16], &mut tag)
+            .unwrap();
+        assert_eq!(
+            hex::encode(tag),
+            "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_flag_old_parameters() {
+        let hasher = PasswordHasher::start(&floor_config()).unwrap();
+        let hash = hasher.hash("correct horse battery").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(
+            hasher.verify("correct horse battery", &hash).await.unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(
+            hasher.verify("correct horse batterx", &hash).await.unwrap(),
+            Verified::No
+        );
+
+        let stronger = PasswordHasher::start(&PasswordConfig {
+            argon2_iterations: 3,
+            ..floor_config()
+        })
+        .unwrap();
+        assert_eq!(
+            stronger
+                .verify("correct horse battery", &hash)
+                .await
+                .unwrap(),
+            Verified::YesRehash
+        );
+        assert_eq!(
+            stronger.verify_decoy("anything").await.unwrap(),
+            Verified::No
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! HTTP plumbing shared by every feature: extractors, cookies, the origin check, timestamps.
+
+pub mod client;
+pub mod cookies;
+pub mod csrf;
+pub mod json;
+pub mod redirect;
+pub mod timestamp;

@@ -1,0 +1,29 @@
+//! Redirect targets (`callbackURL` and friends) are only relative paths or URLs on a trusted
+//! origin (ASVS 3.7.2). Browsers read `//evil`, `/\evil` and `https:evil` as other hosts, so a
+//! relative path must start with exactly one `/` and contain no backslash or control character.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn check_callback(state: &AppState, target: &str, code: &'static str) -> Result<(), ApiError> {
+    if is_safe_target(state, target) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(code, "Invalid callbackURL"))
+    }
+}
+
+fn is_safe_target(state: &AppState, target: &str) -> bool {
+    if target.chars().any(|c| c.is_control() || c == '\\') {
+        return false;
+    }
+    if target.starts_with('/') {
+        return !target.starts_with("//");
+    }
+    match url::Url::parse(target) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {
+            state.is_trusted_origin(&url.origin().ascii_serialization())
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,112 @@
+//! Portcullis: a self-hosted authentication server.
+//!
+//! `Server::build` turns a configuration into a bound, migrated, ready server; `main` and the
+//! black-box tests both start it this way.
+
+pub mod accounts;
+pub mod audit;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod router;
+pub mod sessions;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use crypto::passwords::PasswordHasher;
+use db::Db;
+use state::AppState;
+
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Prepares storage (data directory, master secret, database and schema), starts the password
+    /// hashing pool and binds the listening socket.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("data_dir: cannot create {}: {e}", config.data_dir.display())
+        })?;
+        // Generated on first start so later features (encrypted secrets) always find it.
+        if config.secret.is_none() {
+            crypto::master_key::load_or_create(&config.data_dir)?;
+        }
+        let db = Db::connect(&config).await?;
+        db.migrate().await?;
+        let passwords = PasswordHasher::start(&config.password)
+            .map_err(|e| anyhow::anyhow!("password settings: {e}"))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("listen: cannot bind {}: {e}", config.listen))?;
+        Ok(Self {
+            listener,
+            state: AppState::new(config, db, passwords),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state;
+        let sweeper = tokio::spawn(sessions::sweeper::run(
+            state.db.clone(),
+            state.config.session.sweep_interval,
+        ));
+        let app = router::build(state.clone());
+        tracing::info!(
+            "listening on http://{} (base URL {})",
+            self.listener.local_addr()?,
+            state.config.base_url
+        );
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        sweeper.abort();
+        state.db.pool.close().await;
+        served.map_err(Into::into)
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,129 @@
+//! The `portcullis` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use portcullis::config::{env_name, LogFormat, SETTINGS};
+use portcullis::{Config, Server};
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Self-hosted authentication server: sign-up, sign-in, sessions.",
+    long_about = "Self-hosted authentication server speaking the better-auth HTTP protocol under /api/auth.\n\n\
+        With no settings, `portcullis serve` keeps everything in ./portcullis-data (SQLite) and listens \
+        on 127.0.0.1:8080. Settings come from a TOML file (--config) and PORTCULLIS_* environment \
+        variables, the environment winning; `portcullis settings` lists them all."
+)]
+struct Cli {
+    /// TOML configuration file (its keys are those `portcullis settings` lists).
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. Creates the data directory, database and secrets on first start and
+    /// migrates the database; stops gracefully on SIGINT or SIGTERM.
+    Serve,
+    /// Create or upgrade the database schema, then exit (for deployments that migrate separately).
+    Migrate,
+    /// List every setting with its environment variable, default and meaning.
+    Settings,
+    /// Time one password hash with the configured Argon2id parameters (used by bench/).
+    #[command(hide = true)]
+    BenchHash {
+        #[arg(long, default_value_t = 20)]
+        iterations: u32,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Settings = cli.command {
+        print_settings();
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("portcullis: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("starting the async runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => {
+                Server::build(config)
+                    .await?
+                    .run(portcullis::shutdown_signal())
+                    .await
+            }
+            Command::Migrate => migrate(config).await,
+            Command::BenchHash { iterations } => bench_hash(&config, iterations).await,
+            Command::Settings => unreachable!("handled before start-up"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("portcullis: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = portcullis::db::Db::connect(&config).await?;
+    db.migrate().await?;
+    tracing::info!("database is up to date");
+    Ok(())
+}
+
+async fn bench_hash(config: &Config, iterations: u32) -> anyhow::Result<()> {
+    let hasher = portcullis::crypto::passwords::PasswordHasher::start(
+        &portcullis::config::PasswordConfig {
+            hash_threads: 1,
+            ..config.password.clone()
+        },
+    )?;
+    let hash = hasher.hash("warm-up password").await?;
+    let started = Instant::now();
+    for _ in 0..iterations {
+        hasher.verify("benchmark password", &hash).await?;
+    }
+    let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(iterations.max(1));
+    println!("{{\"ms_per_hash\": {ms:.3}, \"iterations\": {iterations}}}");
+    Ok(())
+}
+
+fn print_settings() {
+    for setting in SETTINGS {
+        println!("{}  ({})", setting.key, env_name(setting.key));
+        println!("    {}", setting.help);
+        if let Some(default) = setting.default.filter(|d| !d.is_empty()) {
+            println!("    default: {default}");
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,183 @@
+//! Sessions: opaque 256-bit tokens, stored as SHA-256, sent as an HttpOnly cookie or a Bearer
+//! header. A session slides (its expiry moves forward when used, at most once per `update_age`)
+//! within an absolute lifetime; `rememberMe: false` sessions have a short fixed lifetime.
+
+pub mod extract;
+pub mod routes;
+pub mod store;
+pub mod sweeper;
+
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use serde::Serialize;
+
+use crate::accounts::User;
+use crate::crypto::tokens::{hash_secret, random_id, random_secret};
+use crate::db::{millis, now_ms};
+use crate::error::ApiResult;
+use crate::http::client::ClientInfo;
+use crate::http::timestamp::Timestamp;
+use crate::state::AppState;
+
+pub use routes::router;
+
+/// How often at most `last_active_at` is written: precise enough for a session list, and cheap.
+const LAST_ACTIVE_RESOLUTION_MS: i64 = 60_000;
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub persistent: bool,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_active_at: i64,
+    pub expires_at: i64,
+    pub absolute_expires_at: i64,
+}
+
+impl Session {
+    fn is_live(&self, now: i64) -> bool {
+        now < self.expires_at && now < self.absolute_expires_at
+    }
+}
+
+/// How the request presented its session token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Cookie,
+    Bearer,
+}
+
+/// A request's live session and its user.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub session: Session,
+    pub user: User,
+    pub via: Via,
+    /// The session's expiry moved forward on this request (the cookie should follow).
+    pub extended: bool,
+}
+
+/// A session as better-auth's client sees it. `token` holds the session id, never the secret:
+/// see docs/compat.md.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: String,
+    pub user_id: String,
+    /// The session id (an opaque handle revoke-session accepts), not the session's secret token.
+    pub token: String,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_active_at: Timestamp,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// True for the session that made this request.
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn of(session: &Session, current: bool) -> Self {
+        Self {
+            id: session.id.clone(),
+            user_id: session.user_id.clone(),
+            token: session.id.clone(),
+            expires_at: Timestamp(session.expires_at.min(session.absolute_expires_at)),
+            created_at: Timestamp(session.created_at),
+            updated_at: Timestamp(session.updated_at),
+            last_active_at: Timestamp(session.last_active_at),
+            ip_address: session.ip_address.clone(),
+            user_agent: session.user_agent.clone(),
+            current,
+        }
+    }
+}
+
+/// Starts a new session with a fresh token (a new token at every sign-in: no fixation).
+pub async fn start(
+    state: &AppState,
+    user_id: &str,
+    persistent: bool,
+    client: &ClientInfo,
+) -> ApiResult<(String, Session)> {
+    let config = &state.config.session;
+    let now = now_ms();
+    let (lifetime, absolute) = if persistent {
+        (config.expires_in, config.absolute_lifetime)
+    } else {
+        (config.short_lifetime, config.short_lifetime)
+    };
+    let session = Session {
+        id: random_id(),
+        user_id: user_id.to_owned(),
+        persistent,
+        ip_address: Some(client.ip.to_string()),
+        user_agent: client.user_agent.clone(),
+        created_at: now,
+        updated_at: now,
+        last_active_at: now,
+        expires_at: now + millis(lifetime),
+        absolute_expires_at: now + millis(absolute),
+    };
+    let token = random_secret();
+    store::insert(&state.db, &session, &hash_secret(&token)).await?;
+    Ok((token, session))
+}
+
+/// Resolves a token to its live session, sliding the expiry forward when it is due.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+    via: Via,
+) -> ApiResult<Option<Authenticated>> {
+    let Some((mut session, user)) =
+        store::find_by_token_hash(&state.db, &hash_secret(token)).await?
+    else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    if !session.is_live(now) {
+        store::delete(&state.db, &session.id).await?;
+        return Ok(None);
+    }
+    let extended = slide(state, &mut session, now).await?;
+    Ok(Some(Authenticated {
+        session,
+        user,
+        via,
+        extended,
+    }))
+}
+
+/// Moves a persistent session's expiry to `now + expires_in` (capped by the absolute lifetime)
+/// once `update_age` has passed since the last move; records activity at a coarse resolution.
+async fn slide(state: &AppState, session: &mut Session, now: i64) -> ApiResult<bool> {
+    let config = &state.config.session;
+    let due = session.persistent
+        && session.expires_at - millis(config.expires_in) + millis(config.update_age) <= now;
+    if due {
+        session.expires_at = (now + millis(config.expires_in)).min(session.absolute_expires_at);
+        session.updated_at = now;
+        session.last_active_at = now;
+        store::extend(&state.db, &session.id, session.expires_at, now).await?;
+    } else if now - session.last_active_at >= LAST_ACTIVE_RESOLUTION_MS {
+        session.last_active_at = now;
+        store::touch(&state.db, &session.id, now).await?;
+    }
+    Ok(due)
+}
+
+/// The session cookie for `token`: persistent sessions get a Max-Age matching their expiry,
+/// `rememberMe: false` sessions a browser-session cookie.
+pub fn cookie_for(state: &AppState, token: &str, session: &Session) -> HeaderValue {
+    let max_age = session.persistent.then(|| {
+        let remaining = session.expires_at.min(session.absolute_expires_at) - now_ms();
+        Duration::from_millis(u64::try_from(remaining).unwrap_or(0))
+    });
+    state.session_cookie.set(token, max_age)
+}

@@ -1,0 +1,214 @@
+//! Session endpoints of the better-auth protocol.
+
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{CurrentSession, MaybeSession};
+use super::{store, SessionView, Via};
+use crate::accounts::User;
+use crate::audit::{self, Event};
+use crate::crypto::tokens::hash_secret;
+use crate::db::now_ms;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::client::ClientInfo;
+use crate::http::json::JsonBody;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_session))
+        .routes(routes!(sign_out))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(revoke_sessions))
+        .routes(routes!(revoke_other_sessions))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionAndUser {
+    session: SessionView,
+    user: User,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusAnswer {
+    status: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SuccessAnswer {
+    success: bool,
+}
+
+/// The current session and user, or `null` when the request has no live session.
+#[utoipa::path(get, path = "/get-session", tag = "sessions",
+    responses((status = 200, description = "The session, or null", body = Option<SessionAndUser>)))]
+async fn get_session(State(state): State<AppState>, current: MaybeSession) -> Response {
+    let Some(auth) = current.auth else {
+        // A dead cookie is cleared so the browser stops sending it.
+        return match current.presented {
+            Some((_, Via::Cookie)) => (
+                [(SET_COOKIE, state.session_cookie.clear())],
+                Json(json!(null)),
+            )
+                .into_response(),
+            _ => Json(json!(null)).into_response(),
+        };
+    };
+    let body = Json(SessionAndUser {
+        session: SessionView::of(&auth.session, true),
+        user: auth.user.clone(),
+    });
+    if auth.extended && auth.via == Via::Cookie {
+        if let Some((token, _)) = &current.presented {
+            let cookie = super::cookie_for(&state, token, &auth.session);
+            return ([(SET_COOKIE, cookie)], body).into_response();
+        }
+    }
+    body.into_response()
+}
+
+/// Ends the session that made the request.
+#[utoipa::path(post, path = "/sign-out", tag = "sessions",
+    responses(
+        (status = 200, body = SuccessAnswer),
+        (status = 400, description = "No session token presented", body = ErrorBody)))]
+async fn sign_out(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    current: MaybeSession,
+) -> ApiResult<Response> {
+    let Some((token, _)) = current.presented else {
+        return Err(ApiError::bad_request(
+            "FAILED_TO_GET_SESSION",
+            "Failed to get session",
+        ));
+    };
+    store::delete_by_token_hash(&state.db, &hash_secret(&token)).await?;
+    if let Some(auth) = &current.auth {
+        audit::record(
+            &state.db,
+            Event::SignOut,
+            Some(&auth.user.id),
+            Some(&auth.session.id),
+            &client,
+        )
+        .await;
+    }
+    Ok((
+        [(SET_COOKIE, state.session_cookie.clear())],
+        Json(SuccessAnswer { success: true }),
+    )
+        .into_response())
+}
+
+/// The user's live sessions, newest first. `current` marks the one making the request.
+/// No session's secret token is ever returned: `token` repeats the session id.
+#[utoipa::path(get, path = "/list-sessions", tag = "sessions",
+    responses(
+        (status = 200, body = Vec<SessionView>),
+        (status = 401, body = ErrorBody)))]
+async fn list_sessions(
+    State(state): State<AppState>,
+    CurrentSession(auth): CurrentSession,
+) -> ApiResult<Json<Vec<SessionView>>> {
+    let sessions = store::list_live(&state.db, &auth.user.id, now_ms()).await?;
+    Ok(Json(
+        sessions
+            .iter()
+            .map(|s| SessionView::of(s, s.id == auth.session.id))
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RevokeSessionBody {
+    /// The session's id as list-sessions gives it (in `id` or `token`), or the session's token.
+    token: String,
+}
+
+/// Ends one of the user's own sessions, named by its id (or its token).
+#[utoipa::path(post, path = "/revoke-session", tag = "sessions", request_body = RevokeSessionBody,
+    responses(
+        (status = 200, body = StatusAnswer),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn revoke_session(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<RevokeSessionBody>,
+) -> ApiResult<Response> {
+    let revoked = store::delete_owned(
+        &state.db,
+        &auth.user.id,
+        &body.token,
+        &hash_secret(&body.token),
+    )
+    .await?;
+    if let Some(id) = &revoked {
+        audit::record(
+            &state.db,
+            Event::SessionsRevoked,
+            Some(&auth.user.id),
+            Some(id),
+            &client,
+        )
+        .await;
+    }
+    let answer = Json(StatusAnswer { status: true });
+    if revoked.as_deref() == Some(auth.session.id.as_str()) && auth.via == Via::Cookie {
+        return Ok(([(SET_COOKIE, state.session_cookie.clear())], answer).into_response());
+    }
+    Ok(answer.into_response())
+}
+
+/// Ends every session of the user, this one included.
+#[utoipa::path(post, path = "/revoke-sessions", tag = "sessions",
+    responses((status = 200, body = StatusAnswer), (status = 401, body = ErrorBody)))]
+async fn revoke_sessions(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    CurrentSession(auth): CurrentSession,
+) -> ApiResult<Response> {
+    store::delete_all_for_user(&state.db, &auth.user.id).await?;
+    audit::record(
+        &state.db,
+        Event::SessionsRevoked,
+        Some(&auth.user.id),
+        None,
+        &client,
+    )
+    .await;
+    Ok((
+        [(SET_COOKIE, state.session_cookie.clear())],
+        Json(StatusAnswer { status: true }),
+    )
+        .into_response())
+}
+
+/// Ends every session of the user except this one.
+#[utoipa::path(post, path = "/revoke-other-sessions", tag = "sessions",
+    responses((status = 200, body = StatusAnswer), (status = 401, body = ErrorBody)))]
+async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    CurrentSession(auth): CurrentSession,
+) -> ApiResult<Json<StatusAnswer>> {
+    store::delete_others_for_user(&state.db, &auth.user.id, &auth.session.id).await?;
+    audit::record(
+        &state.db,
+        Event::SessionsRevoked,
+        Some(&auth.user.id),
+        Some(&auth.session.id),
+        &client,
+    )
+    .await;
+    Ok(Json(StatusAnswer { status: true }))
+}

@@ -1,0 +1,169 @@
+//! The sessions feature's SQL.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::Session;
+use crate::accounts::store::{user_from_row, USER_COLUMNS};
+use crate::accounts::User;
+use crate::db::{flag, Db};
+
+const SESSION_COLUMNS: &str = "s.id, s.user_id, s.persistent, s.ip_address, s.user_agent, \
+     s.created_at, s.updated_at, s.last_active_at, s.expires_at, s.absolute_expires_at";
+
+fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
+    Ok(Session {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        persistent: flag(row, "persistent")?,
+        ip_address: row.try_get("ip_address")?,
+        user_agent: row.try_get("user_agent")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        last_active_at: row.try_get("last_active_at")?,
+        expires_at: row.try_get("expires_at")?,
+        absolute_expires_at: row.try_get("absolute_expires_at")?,
+    })
+}
+
+pub async fn insert(db: &Db, session: &Session, token_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sessions (id, token_hash, user_id, persistent, ip_address, user_agent,
+             created_at, updated_at, last_active_at, expires_at, absolute_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&session.id)
+    .bind(token_hash)
+    .bind(&session.user_id)
+    .bind(i64::from(session.persistent))
+    .bind(session.ip_address.as_deref())
+    .bind(session.user_agent.as_deref())
+    .bind(session.created_at)
+    .bind(session.updated_at)
+    .bind(session.last_active_at)
+    .bind(session.expires_at)
+    .bind(session.absolute_expires_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// One indexed lookup for the hot path: the session and its user together.
+pub async fn find_by_token_hash(
+    db: &Db,
+    token_hash: &str,
+) -> Result<Option<(Session, User)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS}, {USER_COLUMNS}
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.token_hash = $1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(token_hash)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(|row| Ok((session_from_row(&row)?, user_from_row(&row)?)))
+        .transpose()
+}
+
+pub async fn extend(db: &Db, id: &str, expires_at: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sessions SET expires_at = $1, updated_at = $2, last_active_at = $2 WHERE id = $3",
+    )
+    .bind(expires_at)
+    .bind(now)
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn touch(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET last_active_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// A user's live sessions, newest first.
+pub async fn list_live(db: &Db, user_id: &str, now: i64) -> Result<Vec<Session>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s
+         WHERE s.user_id = $1 AND s.expires_at > $2 AND s.absolute_expires_at > $2
+         ORDER BY s.created_at DESC, s.id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(session_from_row).collect()
+}
+
+pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_by_token_hash(db: &Db, token_hash: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes one of the user's sessions named by its id or its token hash; never another user's.
+pub async fn delete_owned(
+    db: &Db,
+    user_id: &str,
+    id: &str,
+    token_hash: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT id FROM sessions WHERE user_id = $1 AND (id = $2 OR token_hash = $3)")
+            .bind(user_id)
+            .bind(id)
+            .bind(token_hash)
+            .fetch_optional(&db.pool)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    let found: String = row.try_get("id")?;
+    delete(db, &found).await?;
+    Ok(Some(found))
+}
+
+pub async fn delete_all_for_user(db: &Db, user_id: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn delete_others_for_user(
+    db: &Db,
+    user_id: &str,
+    keep_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user_id)
+        .bind(keep_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn delete_expired(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR absolute_expires_at <= $1")
+            .bind(now)
+            .execute(&db.pool)
+            .await?;
+    Ok(done.rows_affected())
+}
