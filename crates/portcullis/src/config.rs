@@ -42,7 +42,7 @@ settings! {
     "session.cookie_prefix" = Some("portcullis") => "Session cookie name prefix: <prefix>.session_token (with __Host- over https).";
     "password.min_length" = Some("8") => "Minimum password length in Unicode code points after NFKC (8 or more).";
     "password.max_length" = Some("128") => "Maximum password length in code points (64 or more).";
-    "password.min_strength" = Some("3") => "Minimum zxcvbn score, 0 (anything) to 4 (very strong).";
+    "password.min_strength" = Some("2") => "Minimum zxcvbn score, 0 (anything) to 4 (very strong). 2 refuses common, breached-looking and personal passwords without turning the minimum length into a composition rule.";
     "password.argon2_memory_kib" = Some("19456") => "Argon2id memory cost in KiB (OWASP floor 19456).";
     "password.argon2_iterations" = Some("2") => "Argon2id time cost (OWASP floor 2).";
     "password.argon2_parallelism" = Some("1") => "Argon2id lanes.";

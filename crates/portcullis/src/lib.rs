@@ -34,6 +34,15 @@ impl Server {
     /// Prepares storage (data directory, master secret, database and schema), starts the password
     /// hashing pool and binds the listening socket.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("listen: cannot bind {}: {e}", config.listen))?;
+        Self::build_on(config, listener).await
+    }
+
+    /// Like `build`, on a socket the caller has bound already (tests bind port 0 first so they
+    /// know the URL to configure).
+    pub async fn build_on(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("data_dir: cannot create {}: {e}", config.data_dir.display())
         })?;
@@ -45,9 +54,6 @@ impl Server {
         db.migrate().await?;
         let passwords = PasswordHasher::start(&config.password)
             .map_err(|e| anyhow::anyhow!("password settings: {e}"))?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("listen: cannot bind {}: {e}", config.listen))?;
         Ok(Self {
             listener,
             state: AppState::new(config, db, passwords),

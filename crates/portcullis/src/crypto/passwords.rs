@@ -192,7 +192,7 @@ mod tests {
         PasswordConfig {
             min_length: 8,
             max_length: 128,
-            min_strength: 3,
+            min_strength: 2,
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
             argon2_parallelism: 1,

@@ -15,7 +15,7 @@ use crate::accounts::User;
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 use crate::db::now_ms;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::state::AppState;
@@ -74,23 +74,17 @@ async fn get_session(State(state): State<AppState>, current: MaybeSession) -> Re
     body.into_response()
 }
 
-/// Ends the session that made the request.
-#[utoipa::path(post, path = "/sign-out", tag = "sessions",
-    responses(
-        (status = 200, body = SuccessAnswer),
-        (status = 400, description = "No session token presented", body = ErrorBody)))]
+/// Ends the session that made the request. Idempotent, like better-auth's: without a live
+/// session it still answers success and clears the cookie.
+#[utoipa::path(post, path = "/sign-out", tag = "sessions", responses((status = 200, body = SuccessAnswer)))]
 async fn sign_out(
     State(state): State<AppState>,
     client: ClientInfo,
     current: MaybeSession,
 ) -> ApiResult<Response> {
-    let Some((token, _)) = current.presented else {
-        return Err(ApiError::bad_request(
-            "FAILED_TO_GET_SESSION",
-            "Failed to get session",
-        ));
-    };
-    store::delete_by_token_hash(&state.db, &hash_secret(&token)).await?;
+    if let Some((token, _)) = &current.presented {
+        store::delete_by_token_hash(&state.db, &hash_secret(token)).await?;
+    }
     if let Some(auth) = &current.auth {
         audit::record(
             &state.db,

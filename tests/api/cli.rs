@@ -1,0 +1,273 @@
+//! The `portcullis` binary as an operator runs it: zero-config start, settings, signals.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{random_email, strong_password};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+/// A `portcullis` process whose stderr is collected.
+struct Running {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    url: String,
+}
+
+fn command(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PORTCULLIS_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("RUST_LOG", "info");
+    command
+}
+
+fn serve(mut command: Command) -> Running {
+    command
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start portcullis");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (found, url) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = found.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+            sink.lock().unwrap().push_str(&line);
+            sink.lock().unwrap().push('\n');
+        }
+    });
+    let url = url
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("no 'listening on' line; log:\n{}", log.lock().unwrap()));
+    Running { child, log, url }
+}
+
+fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn terminate(child: &Child) {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+}
+
+#[tokio::test]
+async fn zero_config_serve_creates_everything_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = serve({
+        let mut c = command(dir.path());
+        // The default 127.0.0.1:8080 may be taken on a shared machine: only the port differs.
+        c.env("PORTCULLIS_LISTEN", "127.0.0.1:0");
+        c
+    });
+    let data = dir.path().join("portcullis-data");
+    assert!(data.join("portcullis.db").exists());
+    let key = data.join("master.key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "master secret must be private");
+    }
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        data.join("portcullis.db").display()
+    ))
+    .await
+    .unwrap();
+    let mode: String = sqlx::Row::get(
+        &sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&mut db)
+            .await
+            .unwrap(),
+        0,
+    );
+    assert_eq!(mode, "wal");
+
+    let http = reqwest::Client::new();
+    let password = strong_password(20);
+    let signed_up: serde_json::Value = http
+        .post(format!("{}/api/auth/sign-up/email", running.url))
+        .json(&json!({"name": "Ops", "email": random_email(), "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_up["token"].as_str().unwrap().to_owned();
+
+    // Requests in flight when SIGTERM arrives still get their answers.
+    let in_flight: Vec<_> = (0..6)
+        .map(|_| {
+            let http = http.clone();
+            let url = format!("{}/api/auth/sign-up/email", running.url);
+            tokio::spawn(async move {
+                http.post(url)
+                    .json(&json!({"name": "Late", "email": random_email(), "password": strong_password(20)}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    terminate(&running.child);
+    for request in in_flight {
+        assert_eq!(request.await.unwrap().expect("answered"), 200);
+    }
+    let status = wait_for_exit(&mut running.child);
+    assert!(status.success(), "graceful exit: {status:?}");
+
+    let log = running.log.lock().unwrap().clone();
+    assert!(log.contains("listening on http://127.0.0.1:"), "{log}");
+    assert!(!log.contains(&password), "a password reached the log");
+    assert!(!log.contains(&token), "a session token reached the log");
+    let secret = std::fs::read_to_string(&key).unwrap();
+    assert!(
+        !log.contains(secret.trim()),
+        "the master secret reached the log"
+    );
+
+    // A restart reuses the same secret and database.
+    let running = serve({
+        let mut c = command(dir.path());
+        c.env("PORTCULLIS_LISTEN", "127.0.0.1:0");
+        c
+    });
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), secret);
+    let session: serde_json::Value = http
+        .get(format!("{}/api/auth/get-session", running.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["user"]["name"], "Ops");
+    terminate(&running.child);
+}
+
+fn run_to_end(command: &mut Command) -> (i32, String) {
+    let output = command.output().expect("run portcullis");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_and_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, value) in [
+        ("PORTCULLIS_SESSION_EXPIRES_IN", "soon"),
+        ("PORTCULLIS_LISTEN", "nowhere"),
+        ("PORTCULLIS_BASE_URL", "ftp://example.com"),
+        ("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8,not-a-network"),
+        ("PORTCULLIS_PASSWORD_MIN_LENGTH", "6"),
+        ("PORTCULLIS_DATABASE_URL", "mysql://localhost/db"),
+    ] {
+        let (code, text) = run_to_end(command(dir.path()).arg("serve").env(name, value));
+        assert_eq!(code, 2, "{name}={value}: {text}");
+        assert!(text.contains(name), "{name}={value} not named: {text}");
+    }
+}
+
+#[test]
+fn the_config_file_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:0\"\n[session]\nexpires_in = \"whenever\"\n",
+    )
+    .unwrap();
+    let (code, text) =
+        run_to_end(command(dir.path()).args(["--config", file.to_str().unwrap(), "migrate"]));
+    assert_eq!(code, 2);
+    assert!(text.contains("session.expires_in"), "{text}");
+    let (code, text) = run_to_end(
+        command(dir.path())
+            .args(["--config", file.to_str().unwrap(), "migrate"])
+            .env("PORTCULLIS_SESSION_EXPIRES_IN", "2d"),
+    );
+    assert_eq!(code, 0, "{text}");
+
+    std::fs::write(&file, "lisen = \"127.0.0.1:0\"\n").unwrap();
+    let (code, text) =
+        run_to_end(command(dir.path()).args(["--config", file.to_str().unwrap(), "migrate"]));
+    assert_ne!(code, 0);
+    assert!(text.contains("lisen"), "a typo must be reported: {text}");
+}
+
+#[test]
+fn migrate_creates_the_schema_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("elsewhere");
+    let (code, text) = run_to_end(
+        command(dir.path())
+            .arg("migrate")
+            .env("PORTCULLIS_DATA_DIR", &data),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(data.join("portcullis.db").exists());
+    // Migrating again is a no-op.
+    let (code, _) = run_to_end(
+        command(dir.path())
+            .arg("migrate")
+            .env("PORTCULLIS_DATA_DIR", &data),
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn help_explains_each_command_and_settings_lists_every_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, help) = run_to_end(command(dir.path()).arg("--help"));
+    assert_eq!(code, 0);
+    for word in ["serve", "migrate", "settings", "--config"] {
+        assert!(help.contains(word), "--help lacks {word}: {help}");
+    }
+    let (_, settings) = run_to_end(command(dir.path()).arg("settings"));
+    for variable in [
+        "PORTCULLIS_LISTEN",
+        "PORTCULLIS_BASE_URL",
+        "PORTCULLIS_DATA_DIR",
+        "PORTCULLIS_DATABASE_URL",
+        "PORTCULLIS_TRUSTED_ORIGINS",
+        "PORTCULLIS_TRUSTED_PROXIES",
+        "PORTCULLIS_SESSION_EXPIRES_IN",
+        "PORTCULLIS_PASSWORD_MIN_LENGTH",
+    ] {
+        assert!(settings.contains(variable), "settings lacks {variable}");
+    }
+}

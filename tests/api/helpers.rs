@@ -1,0 +1,348 @@
+//! Starts the real server on a random loopback port against a fresh database and talks HTTP to it.
+//!
+//! Every test runs twice through `both_backends!`: once on a new SQLite file, once on a new
+//! PostgreSQL database at 127.0.0.1:5432. PostgreSQL is required; set
+//! `PORTCULLIS_TEST_POSTGRES=off` only to run the SQLite half on a machine without it.
+
+use std::collections::BTreeMap;
+
+use portcullis::{Config, Server};
+use rand::distributions::{Alphanumeric, DistString};
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tokio::sync::oneshot;
+
+pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares `sqlite` and `postgres` test modules that run each named `async fn(Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::postgres_disabled() {
+                        eprintln!("PORTCULLIS_TEST_POSTGRES=off: not running the PostgreSQL case");
+                        return;
+                    }
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+pub fn postgres_disabled() -> bool {
+    std::env::var("PORTCULLIS_TEST_POSTGRES").is_ok_and(|v| v == "off")
+}
+
+/// A fresh database of the given kind, and the directory the server keeps its files in.
+pub struct Storage {
+    pub database_url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Storage {
+    pub async fn fresh(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("test.db").display()),
+            Backend::Postgres => create_postgres_database().await,
+        };
+        Self { database_url, dir }
+    }
+}
+
+async fn create_postgres_database() -> String {
+    let name = format!(
+        "portcullis_test_{}",
+        Alphanumeric
+            .sample_string(&mut rand::thread_rng(), 16)
+            .to_lowercase()
+    );
+    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
+        .await
+        .expect("PostgreSQL must be reachable at 127.0.0.1:5432 (user postgres, trust auth); .ci/run starts it");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    format!("postgres://postgres@127.0.0.1:5432/{name}")
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`; also the configured base URL unless a test set another.
+    pub url: String,
+    /// The origin a browser on the base URL would send.
+    pub origin: String,
+    pub storage: Storage,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    stopped: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts a server with extra settings (dotted keys, as in the TOML file).
+    pub async fn spawn_with(backend: Backend, settings: &[(&str, &str)]) -> Self {
+        Self::start(Storage::fresh(backend).await, settings).await
+    }
+
+    /// Starts a server on existing storage.
+    pub async fn start(storage: Storage, settings: &[(&str, &str)]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut map: BTreeMap<String, String> = BTreeMap::new();
+        map.insert("base_url".into(), url.clone());
+        map.insert("data_dir".into(), storage.dir.path().display().to_string());
+        map.insert("database_url".into(), storage.database_url.clone());
+        map.insert("database_max_connections".into(), "8".into());
+        map.insert("password.hash_threads".into(), "2".into());
+        for (key, value) in settings {
+            map.insert((*key).into(), (*value).into());
+        }
+        let config =
+            Config::from_lookup(|key| map.get(key).cloned()).expect("test config is valid");
+        let origin = config.base_origin();
+        let server = Server::build_on(config, listener)
+            .await
+            .expect("server starts");
+        let (stop, stopped_signal) = oneshot::channel::<()>();
+        let stopped = tokio::spawn(server.run(async {
+            let _ = stopped_signal.await;
+        }));
+        Self {
+            url,
+            origin,
+            storage,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            stop: Some(stop),
+            stopped: Some(stopped),
+        }
+    }
+
+    /// Stops the server gracefully and hands back its storage.
+    pub async fn stop(mut self) -> Storage {
+        self.shutdown().await;
+        let dir = tempfile::tempdir().unwrap();
+        let placeholder = Storage {
+            database_url: String::new(),
+            dir,
+        };
+        std::mem::replace(&mut self.storage, placeholder)
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stopped) = self.stopped.take() {
+            stopped
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/auth{path}", self.url)
+    }
+
+    /// A direct connection to the server's database, for checks the API cannot show
+    /// (what is stored at rest, what the sweeper deleted).
+    pub async fn db(&self) -> sqlx::AnyConnection {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.storage.database_url)
+            .await
+            .expect("db connect")
+    }
+
+    pub async fn get(&self, path: &str, auth: Auth<'_>) -> Reply {
+        Reply::from(
+            auth.apply(self.http.get(self.api(path)), self)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, auth: Auth<'_>, body: Value) -> Reply {
+        Reply::from(
+            auth.apply(self.http.post(self.api(path)).json(&body), self)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn sign_up(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/sign-up/email",
+            Auth::None,
+            json!({"name": "Test User", "email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/sign-in/email",
+            Auth::None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Signs up a new random user and answers (email, password, token).
+    pub async fn new_user(&self) -> (String, String, String) {
+        let email = random_email();
+        let password = strong_password(20);
+        let reply = self.sign_up(&email, &password).await;
+        assert_eq!(reply.status, 200, "sign-up failed: {}", reply.body);
+        let token = reply.body["token"].as_str().expect("token").to_owned();
+        (email, password, token)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    /// The session cookie, with the base URL's Origin as a browser on it would send.
+    Cookie(&'a str),
+    /// The session cookie without any Origin header.
+    CookieNoOrigin(&'a str),
+}
+
+impl Auth<'_> {
+    fn apply(self, request: reqwest::RequestBuilder, app: &TestApp) -> reqwest::RequestBuilder {
+        match self {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token),
+            Auth::Cookie(token) => request
+                .header("cookie", format!("{}={token}", cookie_name(app)))
+                .header("origin", &app.origin),
+            Auth::CookieNoOrigin(token) => {
+                request.header("cookie", format!("{}={token}", cookie_name(app)))
+            }
+        }
+    }
+}
+
+pub fn cookie_name(app: &TestApp) -> String {
+    let base = "portcullis.session_token";
+    if app.origin.starts_with("https://") {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text}"))
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The value of the `Set-Cookie` header that sets `name`, attributes included.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    /// Asserts an error answer: status and `code`, with a non-empty message.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.body["code"], code,
+            "unexpected code; body: {}",
+            self.body
+        );
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error without a message: {}",
+            self.body
+        );
+    }
+}
+
+pub fn random_email() -> String {
+    format!(
+        "user-{}@example.com",
+        Alphanumeric
+            .sample_string(&mut rand::thread_rng(), 12)
+            .to_lowercase()
+    )
+}
+
+/// A random password of `len` code points that no strength meter objects to: letters from
+/// several scripts, digits and symbols.
+pub fn strong_password(len: usize) -> String {
+    use rand::seq::SliceRandom;
+    const POOL: &str = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789!#%&*+-=?@^_~αβγδεζηθλμπσφψωжзилмнпфцчшщ";
+    let chars: Vec<char> = POOL.chars().collect();
+    let mut rng = rand::thread_rng();
+    (0..len).map(|_| *chars.choose(&mut rng).unwrap()).collect()
+}
