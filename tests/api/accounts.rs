@@ -24,6 +24,7 @@ both_backends!(
     delete_user_needs_the_password_and_ends_all_sessions,
     hashes_are_stored_as_argon2id_and_upgraded_on_sign_in,
     callback_urls_must_be_relative_or_trusted,
+    authentication_events_reach_the_audit_trail,
 );
 
 async fn sign_up_returns_user_and_a_working_session(backend: Backend) {
@@ -605,4 +606,69 @@ async fn stored_hash(app: &TestApp, email: &str) -> String {
         .await
         .unwrap();
     row.get::<String, _>("password_hash")
+}
+
+async fn authentication_events_reach_the_audit_trail(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (email, password, token) = app.new_user().await;
+    app.sign_in(&email, "wrong-password-here").await;
+    app.sign_in(&random_email(), &password).await;
+    let second = app.sign_in(&email, &password).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_password = strong_password(20);
+    app.post(
+        "/change-password",
+        Auth::Bearer(&second),
+        json!({"currentPassword": password, "newPassword": new_password}),
+    )
+    .await;
+    app.post("/revoke-other-sessions", Auth::Bearer(&second), json!({}))
+        .await;
+    app.post("/sign-out", Auth::Bearer(&second), json!({}))
+        .await;
+    assert!(app
+        .get("/get-session", Auth::Bearer(&token))
+        .await
+        .body
+        .is_null());
+
+    let mut db = app.db().await;
+    let rows = sqlx::query("SELECT kind, user_id, ip_address FROM audit_events ORDER BY at, kind")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    let kinds: Vec<String> = rows.iter().map(|r| r.get::<String, _>("kind")).collect();
+    for expected in [
+        "sign_up",
+        "sign_in_failed",
+        "sign_in",
+        "password_changed",
+        "sessions_revoked",
+        "sign_out",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == expected),
+            "{expected} missing from {kinds:?}"
+        );
+    }
+    assert_eq!(kinds.iter().filter(|k| *k == "sign_in_failed").count(), 2);
+    assert!(rows
+        .iter()
+        .all(|r| r.get::<String, _>("ip_address") == "127.0.0.1"));
+    // The trail never holds a secret.
+    let dump = sqlx::query("SELECT * FROM audit_events")
+        .fetch_all(&mut db)
+        .await
+        .unwrap()
+        .len();
+    assert!(dump >= 7);
+    let all: Vec<String> = sqlx::query("SELECT kind || COALESCE(user_id, '') || COALESCE(session_id, '') || COALESCE(user_agent, '') AS line FROM audit_events")
+        .fetch_all(&mut db).await.unwrap().iter().map(|r| r.get::<String, _>("line")).collect();
+    for line in all {
+        assert!(
+            !line.contains(&password) && !line.contains(&token) && !line.contains(&new_password)
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The `portcullis` binary as an operator runs it: zero-config start, settings, signals.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -269,5 +269,19 @@ fn help_explains_each_command_and_settings_lists_every_variable() {
         "PORTCULLIS_PASSWORD_MIN_LENGTH",
     ] {
         assert!(settings.contains(variable), "settings lacks {variable}");
+    }
+}
+
+#[test]
+fn the_readme_documents_every_setting() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    for setting in portcullis::config::SETTINGS {
+        let variable = portcullis::config::env_name(setting.key);
+        assert!(
+            readme.contains(&variable),
+            "README.md does not document {variable}"
+        );
     }
 }
