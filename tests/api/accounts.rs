@@ -138,7 +138,7 @@ async fn sign_up_validates_every_field(backend: Backend) {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["user"]["emailVerified"], false);
     assert_ne!(reply.body["user"]["id"], "chosen-id");
-    assert!(reply.body["user"].get("role").is_none());
+    assert_eq!(reply.body["user"]["role"], "user");
 }
 
 async fn password_length_edges_count_code_points(backend: Backend) {
@@ -323,7 +323,7 @@ async fn update_user_changes_name_and_image_only(backend: Backend) {
     assert_eq!(user["image"], "https://example.com/g.png");
     assert_eq!(user["emailVerified"], false);
     assert_eq!(user["email"], email.as_str());
-    assert!(user.get("role").is_none());
+    assert_eq!(user["role"], "user");
 
     assert_eq!(
         app.post("/update-user", Auth::Cookie(&token), json!({"image": null}))

@@ -79,6 +79,12 @@ async fn openapi_lists_every_endpoint(backend: Backend) {
         "/api/auth/revoke-sessions",
         "/api/auth/revoke-other-sessions",
         "/api/auth/ok",
+        "/api/auth/token",
+        "/api/auth/jwks",
+        "/api/auth/revoke",
+        "/api/auth/introspect",
+        "/api/auth/revocations",
+        "/api/auth/revocations/stream",
         "/healthz",
         "/readyz",
     ]

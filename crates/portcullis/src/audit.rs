@@ -14,6 +14,7 @@ pub enum Event {
     PasswordChanged,
     UserDeleted,
     SessionsRevoked,
+    RefreshTokenReused,
 }
 
 impl Event {
@@ -26,6 +27,7 @@ impl Event {
             Event::PasswordChanged => "password_changed",
             Event::UserDeleted => "user_deleted",
             Event::SessionsRevoked => "sessions_revoked",
+            Event::RefreshTokenReused => "refresh_token_reused",
         }
     }
 }

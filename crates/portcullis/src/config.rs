@@ -47,6 +47,12 @@ settings! {
     "password.argon2_iterations" = Some("2") => "Argon2id time cost (OWASP floor 2).";
     "password.argon2_parallelism" = Some("1") => "Argon2id lanes.";
     "password.hash_threads" = Some("0") => "Threads that hash passwords; 0 means one per core.";
+    "tokens.algorithm" = Some("EdDSA") => "Access-token signing algorithm for new keys: EdDSA (Ed25519) or ES256.";
+    "tokens.access_ttl" = Some("15m") => "Access-token lifetime.";
+    "tokens.audience" = None => "The `aud` claim of access tokens. Default: the base URL.";
+    "tokens.refresh_grace" = Some("10s") => "How long a just-rotated refresh token still converges on its successor (concurrent tabs, lost responses); 0s disables.";
+    "tokens.key_rotation_interval" = Some("0s") => "Rotate the signing key automatically this often; 0s means only by `portcullis keys rotate`.";
+    "revocations.feed_token" = None => "If set, the revocation feed and introspection require `Authorization: Bearer <this>`.";
     "log.format" = Some("text") => "Log format: text or json.";
 }
 
@@ -100,6 +106,22 @@ pub struct PasswordConfig {
     pub hash_threads: usize,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    EdDsa,
+    Es256,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub algorithm: SigningAlgorithm,
+    pub access_ttl: Duration,
+    pub audience: String,
+    pub refresh_grace: Duration,
+    pub key_rotation_interval: Option<Duration>,
+    pub feed_token: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -112,6 +134,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub session: SessionConfig,
     pub password: PasswordConfig,
+    pub tokens: TokenConfig,
     pub log_format: LogFormat,
 }
 
@@ -158,6 +181,9 @@ impl Config {
             .transpose()
             .map_err(|e| ConfigError::new("secret", e))?;
 
+        let audience = values
+            .raw("tokens.audience")
+            .unwrap_or_else(|| issuer_of(&base_url));
         let config = Self {
             listen,
             base_url,
@@ -192,6 +218,26 @@ impl Config {
                 argon2_iterations: values.parse_in("password.argon2_iterations", 2..=100)?,
                 argon2_parallelism: values.parse_in("password.argon2_parallelism", 1..=64)?,
                 hash_threads: values.parse_in("password.hash_threads", 0..=1024)?,
+            },
+            tokens: TokenConfig {
+                algorithm: match values.text("tokens.algorithm").as_str() {
+                    "EdDSA" => SigningAlgorithm::EdDsa,
+                    "ES256" => SigningAlgorithm::Es256,
+                    other => {
+                        return Err(ConfigError::new(
+                            "tokens.algorithm",
+                            format!("`{other}` is neither EdDSA nor ES256"),
+                        ))
+                    }
+                },
+                access_ttl: values.duration("tokens.access_ttl")?,
+                audience,
+                refresh_grace: values.duration_or_zero("tokens.refresh_grace")?,
+                key_rotation_interval: Some(
+                    values.duration_or_zero("tokens.key_rotation_interval")?,
+                )
+                .filter(|d| !d.is_zero()),
+                feed_token: values.raw("revocations.feed_token"),
             },
             log_format: match values.text("log.format").as_str() {
                 "text" => LogFormat::Text,
@@ -240,6 +286,11 @@ impl Config {
         self.base_url.origin().ascii_serialization()
     }
 
+    /// The `iss` of access tokens: the base URL without a trailing slash.
+    pub fn issuer(&self) -> String {
+        issuer_of(&self.base_url)
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
@@ -284,14 +335,17 @@ impl Values<'_> {
     }
 
     fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
-        let text = self.text(key);
-        let duration = humantime::parse_duration(text.trim()).map_err(|e| {
-            ConfigError::new(key, format!("`{text}`: {e} (write e.g. 30s, 15m, 7d)"))
-        })?;
+        let duration = self.duration_or_zero(key)?;
         if duration.is_zero() {
             return Err(ConfigError::new(key, "must be longer than zero"));
         }
         Ok(duration)
+    }
+
+    fn duration_or_zero(&self, key: &str) -> Result<Duration, ConfigError> {
+        let text = self.text(key);
+        humantime::parse_duration(text.trim())
+            .map_err(|e| ConfigError::new(key, format!("`{text}`: {e} (write e.g. 30s, 15m, 7d)")))
     }
 
     fn list(&self, key: &str) -> Vec<String> {
@@ -325,6 +379,10 @@ fn default_of(key: &str) -> &'static str {
         .find(|s| s.key == key)
         .and_then(|s| s.default)
         .unwrap_or("")
+}
+
+fn issuer_of(base_url: &Url) -> String {
+    base_url.as_str().trim_end_matches('/').to_owned()
 }
 
 fn parse_base_url(raw: &str) -> Result<Url, String> {

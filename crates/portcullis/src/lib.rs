@@ -11,12 +11,16 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod maintenance;
+pub mod revocations;
 pub mod router;
 pub mod sessions;
 pub mod state;
+pub mod tokens;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -46,18 +50,17 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("data_dir: cannot create {}: {e}", config.data_dir.display())
         })?;
-        // Generated on first start so later features (encrypted secrets) always find it.
-        if config.secret.is_none() {
-            crypto::master_key::load_or_create(&config.data_dir)?;
-        }
+        let secret = match &config.secret {
+            Some(secret) => secret.clone(),
+            None => crypto::master_key::load_or_create(&config.data_dir)?,
+        };
+        let master = crypto::keys::MasterKey::new(&secret);
         let db = Db::connect(&config).await?;
         db.migrate().await?;
         let passwords = PasswordHasher::start(&config.password)
             .map_err(|e| anyhow::anyhow!("password settings: {e}"))?;
-        Ok(Self {
-            listener,
-            state: AppState::new(config, db, passwords),
-        })
+        let state = AppState::new(config, db, passwords, &master).await?;
+        Ok(Self { listener, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -72,10 +75,15 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let state = self.state;
-        let sweeper = tokio::spawn(sessions::sweeper::run(
-            state.db.clone(),
-            state.config.session.sweep_interval,
-        ));
+        let background = [
+            tokio::spawn(maintenance::run(state.clone())),
+            tokio::spawn(state.revocations.clone().run_poller(state.db.clone())),
+        ];
+        let stopping = Arc::clone(&state.stopping);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopping.send(true);
+        };
         let app = router::build(state.clone());
         tracing::info!(
             "listening on http://{} (base URL {})",
@@ -88,7 +96,9 @@ impl Server {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        sweeper.abort();
+        for task in background {
+            task.abort();
+        }
         state.db.pool.close().await;
         served.map_err(Into::into)
     }

@@ -35,12 +35,26 @@ enum Command {
     Migrate,
     /// List every setting with its environment variable, default and meaning.
     Settings,
+    /// Manage the keys that sign access tokens.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Time one password hash with the configured Argon2id parameters (used by bench/).
     #[command(hide = true)]
     BenchHash {
         #[arg(long, default_value_t = 20)]
         iterations: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a new signing key. It signs at once (running servers pick it up within seconds);
+    /// older keys stay published until every token they signed has expired.
+    Rotate,
+    /// List the published keys, newest (signing) first.
+    List,
 }
 
 fn main() -> ExitCode {
@@ -67,6 +81,7 @@ fn main() -> ExitCode {
                     .await
             }
             Command::Migrate => migrate(config).await,
+            Command::Keys { action } => keys(config, action).await,
             Command::BenchHash { iterations } => bench_hash(&config, iterations).await,
             Command::Settings => unreachable!("handled before start-up"),
         }
@@ -86,6 +101,34 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     let db = portcullis::db::Db::connect(&config).await?;
     db.migrate().await?;
     tracing::info!("database is up to date");
+    Ok(())
+}
+
+async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
+    use portcullis::crypto::keys::{MasterKey, Purpose};
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = portcullis::db::Db::connect(&config).await?;
+    db.migrate().await?;
+    let secret = match &config.secret {
+        Some(secret) => secret.clone(),
+        None => portcullis::crypto::master_key::load_or_create(&config.data_dir)?,
+    };
+    let sealer = MasterKey::new(&secret).sealer(Purpose::SealSigningKeys);
+    let ring =
+        portcullis::tokens::keys::KeyRing::start(db.clone(), sealer, config.tokens.algorithm)
+            .await?;
+    if let KeysAction::Rotate = action {
+        let kid = ring.rotate(config.tokens.access_ttl).await?;
+        println!("new signing key: {kid}");
+    }
+    for key in portcullis::tokens::store::published_keys(&db, portcullis::db::now_ms()).await? {
+        println!(
+            "{}  {}  created {}",
+            key.kid,
+            key.alg,
+            portcullis::http::timestamp::Timestamp(key.created_at).iso()
+        );
+    }
     Ok(())
 }
 

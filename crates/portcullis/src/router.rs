@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, health, http, sessions};
+use crate::{accounts, health, http, revocations, sessions, tokens};
 
 /// Bodies are small JSON documents; anything bigger is refused before it is read.
 const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -38,6 +38,7 @@ pub fn build(state: AppState) -> Router {
         .nest("/api/auth", auth_routes(&state))
         .merge(health::root_router())
         .split_for_parts();
+    let router = router.merge(tokens::routes::well_known());
     let openapi_json = Arc::new(
         api.to_pretty_json()
             .expect("the OpenAPI document serialises"),
@@ -87,6 +88,8 @@ pub fn build(state: AppState) -> Router {
 fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
     accounts::router()
         .merge(sessions::router())
+        .merge(tokens::router())
+        .merge(revocations::router())
         .merge(health::auth_router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -106,6 +109,7 @@ fn cors(state: &AppState) -> CorsLayer {
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers([header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600))
 }
 

@@ -2,32 +2,61 @@
 
 use std::sync::Arc;
 
+use ring::hmac;
+use tokio::sync::watch;
+
 use crate::config::Config;
+use crate::crypto::keys::{MasterKey, Purpose};
 use crate::crypto::passwords::PasswordHasher;
 use crate::db::Db;
-use crate::http::cookies::SessionCookie;
+use crate::http::cookies::CredentialCookie;
+use crate::revocations::Hub;
+use crate::tokens::keys::KeyRing;
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub passwords: PasswordHasher,
-    pub session_cookie: Arc<SessionCookie>,
+    pub keys: KeyRing,
+    /// MACs refresh tokens (derived from the master secret).
+    pub refresh_key: hmac::Key,
+    pub revocations: Hub,
+    pub session_cookie: Arc<CredentialCookie>,
+    pub refresh_cookie: Arc<CredentialCookie>,
     /// The base URL's origin followed by the configured trusted origins.
     pub trusted_origins: Arc<Vec<String>>,
+    /// Flips to true when the server begins to shut down (long-lived streams end on it).
+    pub stopping: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db, passwords: PasswordHasher) -> Self {
+    pub async fn new(
+        config: Config,
+        db: Db,
+        passwords: PasswordHasher,
+        master: &MasterKey,
+    ) -> anyhow::Result<Self> {
+        let keys = KeyRing::start(
+            db.clone(),
+            master.sealer(Purpose::SealSigningKeys),
+            config.tokens.algorithm,
+        )
+        .await?;
         let mut trusted_origins = vec![config.base_origin()];
         trusted_origins.extend(config.trusted_origins.iter().cloned());
-        Self {
-            session_cookie: Arc::new(SessionCookie::from_config(&config)),
+        Ok(Self {
+            session_cookie: Arc::new(CredentialCookie::session(&config)),
+            refresh_cookie: Arc::new(CredentialCookie::refresh(&config)),
             trusted_origins: Arc::new(trusted_origins),
+            refresh_key: master.mac_key(Purpose::RefreshTokens),
+            revocations: Hub::default(),
+            stopping: Arc::new(watch::channel(false).0),
             config: Arc::new(config),
             db,
             passwords,
-        }
+            keys,
+        })
     }
 
     /// Exact comparison of serialised origins (`scheme://host[:port]`).

@@ -11,6 +11,8 @@ pub struct User {
     pub email: String,
     pub email_verified: bool,
     pub image: Option<String>,
+    /// `user` unless an administrator says otherwise; carried in access tokens.
+    pub role: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

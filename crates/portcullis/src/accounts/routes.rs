@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::email::Email;
 use super::password_policy::Password;
-use super::{store, User};
+use super::{credentials, store, User};
 use crate::audit::{self, Event};
 use crate::crypto::passwords::Verified;
 use crate::crypto::tokens::random_id;
@@ -21,8 +21,9 @@ use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::http::redirect::check_callback;
 use crate::http::timestamp::Timestamp;
+use crate::revocations;
 use crate::sessions::extract::CurrentSession;
-use crate::sessions::{self, store as session_store};
+use crate::sessions::{self, Ending};
 use crate::state::AppState;
 
 const MAX_NAME_CHARS: usize = 256;
@@ -88,6 +89,7 @@ async fn sign_up(
         email: email.as_str().to_owned(),
         email_verified: false,
         image,
+        role: "user".to_owned(),
         created_at: now,
         updated_at: now,
     };
@@ -157,33 +159,7 @@ async fn sign_in(
     if let Some(callback) = &body.callback_url {
         check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
     }
-    let email = Email::parse(&body.email)?;
-    let password = Password::candidate(&body.password, &state.config.password)?;
-    let found = store::find_by_email(&state.db, email.as_str()).await?;
-    let (verified, user, stored_hash) = match found {
-        Some((user, Some(hash))) => (
-            state.passwords.verify(password.as_str(), &hash).await?,
-            Some(user),
-            Some(hash),
-        ),
-        _ => (
-            state.passwords.verify_decoy(password.as_str()).await?,
-            None,
-            None,
-        ),
-    };
-    let (Some(user), Some(stored_hash)) = (user.filter(|_| verified != Verified::No), stored_hash)
-    else {
-        audit::record(&state.db, Event::SignInFailed, None, None, &client).await;
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_EMAIL_OR_PASSWORD",
-            "Invalid email or password",
-        ));
-    };
-    if verified == Verified::YesRehash {
-        upgrade_hash_in_background(&state, &user.id, stored_hash, password.as_str());
-    }
+    let user = credentials::check(&state, &body.email, &body.password, &client).await?;
     let persistent = body.remember_me != Some(false);
     let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
     audit::record(
@@ -207,24 +183,6 @@ async fn sign_in(
         }
         None => Ok(([(SET_COOKIE, cookie)], answer).into_response()),
     }
-}
-
-/// Re-hashes a password whose hash used older parameters; the sign-in does not wait for it.
-fn upgrade_hash_in_background(state: &AppState, user_id: &str, old_hash: String, password: &str) {
-    let state = state.clone();
-    let user_id = user_id.to_owned();
-    let password = password.to_owned();
-    tokio::spawn(async move {
-        let result = match state.passwords.hash(&password).await {
-            Ok(new_hash) => store::upgrade_password_hash(&state.db, &user_id, &old_hash, &new_hash)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not upgrade a password hash");
-        }
-    });
 }
 
 /// Accepts a field that may be absent, `null` or a value, keeping the three apart.
@@ -338,7 +296,7 @@ async fn change_password(
         .into_response());
     }
     // Every session ends, this one too, and this device gets a brand-new token.
-    session_store::delete_all_for_user(&state.db, &user.id).await?;
+    sessions::end(&state, Ending::AllOfUser(&user.id)).await?;
     let (token, session) =
         sessions::start(&state, &user.id, auth.session.persistent, &client).await?;
     let cookie = sessions::cookie_for(&state, &token, &session);
@@ -378,7 +336,8 @@ async fn delete_user(
 ) -> ApiResult<Response> {
     let password = body.password.as_deref().unwrap_or_default();
     confirm_password(&state, &auth.user.id, password).await?;
-    session_store::delete_all_for_user(&state.db, &auth.user.id).await?;
+    sessions::end(&state, Ending::AllOfUser(&auth.user.id)).await?;
+    revocations::revoke_user(&state, &auth.user.id).await?;
     store::delete(&state.db, &auth.user.id).await?;
     audit::record(
         &state.db,

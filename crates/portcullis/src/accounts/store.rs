@@ -9,7 +9,7 @@ use crate::http::timestamp::Timestamp;
 
 /// The user columns, aliased so they can sit beside another table's in a join (`users AS u`).
 pub const USER_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.email AS u_email, \
-     u.email_verified AS u_email_verified, u.image AS u_image, \
+     u.email_verified AS u_email_verified, u.image AS u_image, u.role AS u_role, \
      u.created_at AS u_created_at, u.updated_at AS u_updated_at";
 
 pub fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
@@ -19,6 +19,7 @@ pub fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         email: row.try_get("u_email")?,
         email_verified: flag(row, "u_email_verified")?,
         image: row.try_get("u_image")?,
+        role: row.try_get("u_role")?,
         created_at: Timestamp(row.try_get("u_created_at")?),
         updated_at: Timestamp(row.try_get("u_updated_at")?),
     })
@@ -27,14 +28,15 @@ pub fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
 /// Inserts a user. A duplicate email fails with a unique violation (see `db::is_unique_violation`).
 pub async fn insert(db: &Db, user: &User, password_hash: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO users (id, name, email, email_verified, image, password_hash, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO users (id, name, email, email_verified, image, role, password_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&user.id)
     .bind(&user.name)
     .bind(&user.email)
     .bind(i64::from(user.email_verified))
     .bind(user.image.as_deref())
+    .bind(&user.role)
     .bind(password_hash)
     .bind(user.created_at.0)
     .bind(user.updated_at.0)

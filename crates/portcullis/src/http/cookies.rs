@@ -1,5 +1,9 @@
-//! The session cookie: HttpOnly, SameSite=Lax, Path=/; over https also Secure with the `__Host-`
-//! prefix, which makes browsers refuse it unless it is Secure, host-only and Path=/ (ASVS 3.3.1).
+//! Credential cookies, always HttpOnly.
+//! - The session cookie: SameSite=Lax, Path=/; over https also Secure with the `__Host-` prefix,
+//!   which makes browsers refuse it unless it is Secure, host-only and Path=/ (ASVS 3.3.1).
+//! - The refresh-token cookie (token mode, when a browser client asks for it): SameSite=Strict and
+//!   sent only to the token endpoint; over https Secure with the `__Secure-` prefix (`__Host-`
+//!   would require Path=/).
 
 use std::time::Duration;
 
@@ -8,28 +12,46 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use crate::config::Config;
 
 #[derive(Debug, Clone)]
-pub struct SessionCookie {
+pub struct CredentialCookie {
     name: String,
+    attributes: &'static str,
     secure: bool,
 }
 
-impl SessionCookie {
-    pub fn from_config(config: &Config) -> Self {
+impl CredentialCookie {
+    pub fn session(config: &Config) -> Self {
         let secure = config.is_https();
         let base = format!("{}.session_token", config.session.cookie_prefix);
-        let name = if secure {
-            format!("__Host-{base}")
-        } else {
-            base
-        };
-        Self { name, secure }
+        Self {
+            name: if secure {
+                format!("__Host-{base}")
+            } else {
+                base
+            },
+            attributes: "Path=/; HttpOnly; SameSite=Lax",
+            secure,
+        }
+    }
+
+    pub fn refresh(config: &Config) -> Self {
+        let secure = config.is_https();
+        let base = format!("{}.refresh_token", config.session.cookie_prefix);
+        Self {
+            name: if secure {
+                format!("__Secure-{base}")
+            } else {
+                base
+            },
+            attributes: "Path=/api/auth/token; HttpOnly; SameSite=Strict",
+            secure,
+        }
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The token from the request's `Cookie` headers, if the session cookie is there.
+    /// The value from the request's `Cookie` headers, if this cookie is there.
     pub fn read<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
         headers
             .get_all(header::COOKIE)
@@ -42,21 +64,18 @@ impl SessionCookie {
             .filter(|value| !value.is_empty())
     }
 
-    /// `Set-Cookie` for a session token. `max_age: None` makes a browser-session cookie.
+    /// `Set-Cookie` for a token. `max_age: None` makes a browser-session cookie.
     pub fn set(&self, token: &str, max_age: Option<Duration>) -> HeaderValue {
-        let mut cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Lax", self.name);
+        let mut cookie = format!("{}={token}; {}", self.name, self.attributes);
         if let Some(age) = max_age {
             cookie.push_str(&format!("; Max-Age={}", age.as_secs()));
         }
         self.finish(cookie)
     }
 
-    /// `Set-Cookie` that makes the browser forget the session.
+    /// `Set-Cookie` that makes the browser forget the cookie.
     pub fn clear(&self) -> HeaderValue {
-        self.finish(format!(
-            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
-            self.name
-        ))
+        self.finish(format!("{}=; {}; Max-Age=0", self.name, self.attributes))
     }
 
     fn finish(&self, mut cookie: String) -> HeaderValue {

@@ -42,7 +42,8 @@ fn check(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), A
             Err(invalid_origin())
         };
     }
-    if state.session_cookie.read(headers).is_none() {
+    if state.session_cookie.read(headers).is_none() && state.refresh_cookie.read(headers).is_none()
+    {
         return Ok(());
     }
     if header_text(headers, "sec-fetch-site") == Some("same-origin") {

@@ -5,4 +5,5 @@ pub mod cookies;
 pub mod csrf;
 pub mod json;
 pub mod redirect;
+pub mod service_token;
 pub mod timestamp;

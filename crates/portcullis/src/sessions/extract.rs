@@ -10,9 +10,10 @@ use axum::http::request::Parts;
 use super::{authenticate, Authenticated, Via};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::tokens::access;
 
-/// Longer than any token we issue; longer values are not even hashed.
-const MAX_TOKEN_LEN: usize = 512;
+/// Longer than any credential we issue (access tokens included); longer values are not even hashed.
+const MAX_TOKEN_LEN: usize = 4096;
 
 /// The token a request presents, and how.
 pub fn presented_token(parts: &Parts, state: &AppState) -> Option<(String, Via)> {
@@ -20,10 +21,16 @@ pub fn presented_token(parts: &Parts, state: &AppState) -> Option<(String, Via)>
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
         let token = token.trim();
-        return (scheme.eq_ignore_ascii_case("bearer")
-            && !token.is_empty()
-            && token.len() <= MAX_TOKEN_LEN)
-            .then(|| (token.to_owned(), Via::Bearer));
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > MAX_TOKEN_LEN
+        {
+            return None;
+        }
+        let via = if access::looks_like_jwt(token) {
+            Via::AccessToken
+        } else {
+            Via::Bearer
+        };
+        return Some((token.to_owned(), via));
     }
     state
         .session_cookie

@@ -5,7 +5,6 @@
 pub mod extract;
 pub mod routes;
 pub mod store;
-pub mod sweeper;
 
 use std::time::Duration;
 
@@ -18,7 +17,9 @@ use crate::db::{millis, now_ms};
 use crate::error::ApiResult;
 use crate::http::client::ClientInfo;
 use crate::http::timestamp::Timestamp;
+use crate::revocations;
 use crate::state::AppState;
+use crate::tokens::access;
 
 pub use routes::router;
 
@@ -45,11 +46,32 @@ impl Session {
     }
 }
 
-/// How the request presented its session token.
+/// How the request presented its credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     Cookie,
+    /// A session token in `Authorization: Bearer`.
     Bearer,
+    /// An access token (JWT) in `Authorization: Bearer`; its `sid` names the session.
+    AccessToken,
+}
+
+/// Which sessions to end.
+#[derive(Debug, Clone, Copy)]
+pub enum Ending<'a> {
+    Id(&'a str),
+    TokenHash(&'a str),
+    /// One of the user's sessions, named by id or by token hash.
+    Owned {
+        user_id: &'a str,
+        id: &'a str,
+        token_hash: &'a str,
+    },
+    AllOfUser(&'a str),
+    OthersOfUser {
+        user_id: &'a str,
+        keep: &'a str,
+    },
 }
 
 /// A request's live session and its user.
@@ -129,15 +151,42 @@ pub async fn start(
     Ok((token, session))
 }
 
-/// Resolves a token to its live session, sliding the expiry forward when it is due.
+/// Ends sessions and publishes their ids on the revocation feed, in one transaction, so that
+/// services verifying access tokens locally learn of it within seconds. Answers the ended ids.
+pub async fn end(state: &AppState, which: Ending<'_>) -> ApiResult<Vec<String>> {
+    let mut tx = state.db.pool.begin().await?;
+    let ended = store::delete_returning(&mut tx, &which).await?;
+    if !ended.is_empty() {
+        revocations::store::record_sessions(&mut tx, state.db.backend, &ended, now_ms()).await?;
+    }
+    tx.commit().await?;
+    if !ended.is_empty() {
+        state.revocations.wake();
+    }
+    Ok(ended)
+}
+
+/// A live session by id, with its user.
+pub async fn live_by_id(state: &AppState, id: &str) -> ApiResult<Option<(Session, User)>> {
+    let found = store::find_by_id(&state.db, id).await?;
+    Ok(found.filter(|(session, _)| session.is_live(now_ms())))
+}
+
+/// Resolves a credential to its live session, sliding the expiry forward when it is due.
 pub async fn authenticate(
     state: &AppState,
     token: &str,
     via: Via,
 ) -> ApiResult<Option<Authenticated>> {
-    let Some((mut session, user)) =
+    let found = if via == Via::AccessToken {
+        match access::verify(state, token).await {
+            Some(claims) => store::find_by_id(&state.db, &claims.sid).await?,
+            None => None,
+        }
+    } else {
         store::find_by_token_hash(&state.db, &hash_secret(token)).await?
-    else {
+    };
+    let Some((mut session, user)) = found else {
         return Ok(None);
     };
     let now = now_ms();

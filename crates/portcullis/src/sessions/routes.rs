@@ -10,14 +10,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{CurrentSession, MaybeSession};
-use super::{store, SessionView, Via};
+use super::{store, Ending, SessionView, Via};
 use crate::accounts::User;
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 use crate::db::now_ms;
 use crate::error::{ApiResult, ErrorBody};
 use crate::http::client::ClientInfo;
-use crate::http::json::JsonBody;
+use crate::http::json::{JsonBody, OptionalJsonBody};
+use crate::sessions;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -74,32 +75,68 @@ async fn get_session(State(state): State<AppState>, current: MaybeSession) -> Re
     body.into_response()
 }
 
-/// Ends the session that made the request. Idempotent, like better-auth's: without a live
-/// session it still answers success and clears the cookie.
-#[utoipa::path(post, path = "/sign-out", tag = "sessions", responses((status = 200, body = SuccessAnswer)))]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignOutScope {
+    /// This session only (the default).
+    #[default]
+    Local,
+    /// Every session of the user.
+    Global,
+    /// Every session of the user but this one.
+    Others,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct SignOutBody {
+    #[serde(default)]
+    scope: SignOutScope,
+}
+
+/// Ends the session that made the request (with a session cookie, session token or access token);
+/// `scope` widens it to every session (`global`) or every other one (`others`). Idempotent, like
+/// better-auth's: without a live session it still answers success and clears the cookie.
+#[utoipa::path(post, path = "/sign-out", tag = "sessions", request_body = Option<SignOutBody>,
+    responses((status = 200, body = SuccessAnswer)))]
 async fn sign_out(
     State(state): State<AppState>,
     client: ClientInfo,
     current: MaybeSession,
+    OptionalJsonBody(body): OptionalJsonBody<SignOutBody>,
 ) -> ApiResult<Response> {
-    if let Some((token, _)) = &current.presented {
-        store::delete_by_token_hash(&state.db, &hash_secret(token)).await?;
+    match (&current.auth, &current.presented) {
+        (Some(auth), _) => {
+            let user_id = auth.user.id.as_str();
+            let session_id = auth.session.id.as_str();
+            let which = match body.scope {
+                SignOutScope::Local => Ending::Id(session_id),
+                SignOutScope::Global => Ending::AllOfUser(user_id),
+                SignOutScope::Others => Ending::OthersOfUser {
+                    user_id,
+                    keep: session_id,
+                },
+            };
+            sessions::end(&state, which).await?;
+            audit::record(
+                &state.db,
+                Event::SignOut,
+                Some(user_id),
+                Some(session_id),
+                &client,
+            )
+            .await;
+        }
+        (None, Some((token, Via::Cookie | Via::Bearer))) => {
+            sessions::end(&state, Ending::TokenHash(&hash_secret(token))).await?;
+        }
+        (None, _) => {}
     }
-    if let Some(auth) = &current.auth {
-        audit::record(
-            &state.db,
-            Event::SignOut,
-            Some(&auth.user.id),
-            Some(&auth.session.id),
-            &client,
-        )
-        .await;
+    let keep_cookie = matches!(body.scope, SignOutScope::Others);
+    let answer = Json(SuccessAnswer { success: true });
+    if keep_cookie {
+        return Ok(answer.into_response());
     }
-    Ok((
-        [(SET_COOKIE, state.session_cookie.clear())],
-        Json(SuccessAnswer { success: true }),
-    )
-        .into_response())
+    Ok(([(SET_COOKIE, state.session_cookie.clear())], answer).into_response())
 }
 
 /// The user's live sessions, newest first. `current` marks the one making the request.
@@ -139,14 +176,14 @@ async fn revoke_session(
     CurrentSession(auth): CurrentSession,
     JsonBody(body): JsonBody<RevokeSessionBody>,
 ) -> ApiResult<Response> {
-    let revoked = store::delete_owned(
-        &state.db,
-        &auth.user.id,
-        &body.token,
-        &hash_secret(&body.token),
-    )
-    .await?;
-    if let Some(id) = &revoked {
+    let token_hash = hash_secret(&body.token);
+    let which = Ending::Owned {
+        user_id: &auth.user.id,
+        id: &body.token,
+        token_hash: &token_hash,
+    };
+    let revoked = sessions::end(&state, which).await?;
+    for id in &revoked {
         audit::record(
             &state.db,
             Event::SessionsRevoked,
@@ -157,7 +194,7 @@ async fn revoke_session(
         .await;
     }
     let answer = Json(StatusAnswer { status: true });
-    if revoked.as_deref() == Some(auth.session.id.as_str()) && auth.via == Via::Cookie {
+    if revoked.contains(&auth.session.id) && auth.via == Via::Cookie {
         return Ok(([(SET_COOKIE, state.session_cookie.clear())], answer).into_response());
     }
     Ok(answer.into_response())
@@ -171,7 +208,7 @@ async fn revoke_sessions(
     client: ClientInfo,
     CurrentSession(auth): CurrentSession,
 ) -> ApiResult<Response> {
-    store::delete_all_for_user(&state.db, &auth.user.id).await?;
+    sessions::end(&state, Ending::AllOfUser(&auth.user.id)).await?;
     audit::record(
         &state.db,
         Event::SessionsRevoked,
@@ -195,7 +232,11 @@ async fn revoke_other_sessions(
     client: ClientInfo,
     CurrentSession(auth): CurrentSession,
 ) -> ApiResult<Json<StatusAnswer>> {
-    store::delete_others_for_user(&state.db, &auth.user.id, &auth.session.id).await?;
+    let which = Ending::OthersOfUser {
+        user_id: &auth.user.id,
+        keep: &auth.session.id,
+    };
+    sessions::end(&state, which).await?;
     audit::record(
         &state.db,
         Event::SessionsRevoked,

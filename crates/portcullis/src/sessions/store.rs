@@ -1,9 +1,9 @@
 //! The sessions feature's SQL.
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
-use super::Session;
+use super::{Ending, Session};
 use crate::accounts::store::{user_from_row, USER_COLUMNS};
 use crate::accounts::User;
 use crate::db::{flag, Db};
@@ -110,53 +110,50 @@ pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-pub async fn delete_by_token_hash(db: &Db, token_hash: &str) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-        .bind(token_hash)
-        .execute(&db.pool)
-        .await?;
-    Ok(done.rows_affected())
+/// The session with this id and its user, live or not.
+pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<(Session, User)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS}, {USER_COLUMNS}
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id = $1"
+    );
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
+    row.map(|row| Ok((session_from_row(&row)?, user_from_row(&row)?)))
+        .transpose()
 }
 
-/// Deletes one of the user's sessions named by its id or its token hash; never another user's.
-pub async fn delete_owned(
-    db: &Db,
-    user_id: &str,
-    id: &str,
-    token_hash: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT id FROM sessions WHERE user_id = $1 AND (id = $2 OR token_hash = $3)")
-            .bind(user_id)
-            .bind(id)
-            .bind(token_hash)
-            .fetch_optional(&db.pool)
-            .await?;
-    let Some(row) = row else { return Ok(None) };
-    let found: String = row.try_get("id")?;
-    delete(db, &found).await?;
-    Ok(Some(found))
-}
-
-pub async fn delete_all_for_user(db: &Db, user_id: &str) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&db.pool)
-        .await?;
-    Ok(done.rows_affected())
-}
-
-pub async fn delete_others_for_user(
-    db: &Db,
-    user_id: &str,
-    keep_id: &str,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-        .bind(user_id)
-        .bind(keep_id)
-        .execute(&db.pool)
-        .await?;
-    Ok(done.rows_affected())
+/// Deletes the sessions `which` names and answers their ids. Every filter that names sessions by
+/// something the caller supplied is scoped to a user, so nobody can end another user's session.
+pub async fn delete_returning(
+    conn: &mut AnyConnection,
+    which: &Ending<'_>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let query = match which {
+        Ending::Id(id) => sqlx::query("DELETE FROM sessions WHERE id = $1 RETURNING id").bind(*id),
+        Ending::TokenHash(hash) => {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1 RETURNING id").bind(*hash)
+        }
+        Ending::Owned {
+            user_id,
+            id,
+            token_hash,
+        } => sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND (id = $2 OR token_hash = $3) RETURNING id",
+        )
+        .bind(*user_id)
+        .bind(*id)
+        .bind(*token_hash),
+        Ending::AllOfUser(user_id) => {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 RETURNING id").bind(*user_id)
+        }
+        Ending::OthersOfUser { user_id, keep } => {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id")
+                .bind(*user_id)
+                .bind(*keep)
+        }
+    };
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter().map(|row| row.try_get("id")).collect()
 }
 
 pub async fn delete_expired(db: &Db, now: i64) -> Result<u64, sqlx::Error> {

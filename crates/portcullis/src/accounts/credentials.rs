@@ -1,0 +1,67 @@
+//! Checking an email and password: shared by cookie sign-in and the token endpoint's password
+//! grant, so both answer alike and cost alike.
+
+use axum::http::StatusCode;
+
+use super::email::Email;
+use super::password_policy::Password;
+use super::{store, User};
+use crate::audit::{self, Event};
+use crate::crypto::passwords::Verified;
+use crate::error::{ApiError, ApiResult};
+use crate::http::client::ClientInfo;
+use crate::state::AppState;
+
+pub fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "INVALID_EMAIL_OR_PASSWORD",
+        "Invalid email or password",
+    )
+}
+
+/// The user, if the password is theirs. An unknown email is checked against a decoy hash and gets
+/// the same refusal, after the same work.
+pub async fn check(
+    state: &AppState,
+    raw_email: &str,
+    raw_password: &str,
+    client: &ClientInfo,
+) -> ApiResult<User> {
+    let email = Email::parse(raw_email)?;
+    let password = Password::candidate(raw_password, &state.config.password)?;
+    let found = store::find_by_email(&state.db, email.as_str()).await?;
+    let (verified, found) = match found {
+        Some((user, Some(hash))) => (
+            state.passwords.verify(password.as_str(), &hash).await?,
+            Some((user, hash)),
+        ),
+        _ => (state.passwords.verify_decoy(password.as_str()).await?, None),
+    };
+    let Some((user, stored_hash)) = found.filter(|_| verified != Verified::No) else {
+        audit::record(&state.db, Event::SignInFailed, None, None, client).await;
+        return Err(invalid_credentials());
+    };
+    if verified == Verified::YesRehash {
+        upgrade_hash_in_background(state, &user.id, stored_hash, password.as_str());
+    }
+    Ok(user)
+}
+
+/// Re-hashes a password whose hash used older parameters; the sign-in does not wait for it.
+fn upgrade_hash_in_background(state: &AppState, user_id: &str, old_hash: String, password: &str) {
+    let state = state.clone();
+    let user_id = user_id.to_owned();
+    let password = password.to_owned();
+    tokio::spawn(async move {
+        let result = match state.passwords.hash(&password).await {
+            Ok(new_hash) => store::upgrade_password_hash(&state.db, &user_id, &old_hash, &new_hash)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not upgrade a password hash");
+        }
+    });
+}

@@ -1,0 +1,67 @@
+//! Periodic clean-up and scheduled work. Safe to run on every instance at once: each step is a
+//! plain conditional DELETE, and a duplicate key rotation only publishes one more key.
+
+use std::time::Duration;
+
+use crate::db::{millis, now_ms};
+use crate::state::AppState;
+use crate::tokens::keys::RETIREMENT_MARGIN;
+use crate::{revocations, sessions, tokens};
+
+pub async fn run(state: AppState) {
+    let mut ticker = tokio::time::interval(tick(&state));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        sweep_sessions(&state).await;
+        forget_old_revocations(&state).await;
+        rotate_key_if_due(&state).await;
+    }
+}
+
+fn tick(state: &AppState) -> Duration {
+    let sweep = state.config.session.sweep_interval;
+    match state.config.tokens.key_rotation_interval {
+        // Check a rotation often enough to be at most a tenth of its interval late.
+        Some(rotation) => sweep.min(rotation / 10).max(Duration::from_millis(100)),
+        None => sweep,
+    }
+}
+
+/// Expired sessions are refused on use already; this keeps the table small. No feed entry is
+/// needed: their access tokens expired long before (an access token never outlives its session).
+async fn sweep_sessions(state: &AppState) {
+    match sessions::store::delete_expired(&state.db, now_ms()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "swept expired sessions"),
+        Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+    }
+}
+
+/// Feed entries older than any live access token concern nobody; keep an hour more for slow readers.
+async fn forget_old_revocations(state: &AppState) {
+    let keep = state.config.tokens.access_ttl + RETIREMENT_MARGIN + Duration::from_secs(3600);
+    if let Err(e) =
+        revocations::store::delete_recorded_before(&state.db, now_ms() - millis(keep)).await
+    {
+        tracing::warn!(error = %e, "revocation feed clean-up failed");
+    }
+}
+
+async fn rotate_key_if_due(state: &AppState) {
+    let Some(interval) = state.config.tokens.key_rotation_interval else {
+        return;
+    };
+    let newest = match tokens::store::newest_key_created_at(&state.db).await {
+        Ok(newest) => newest.unwrap_or(0),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the signing key's age");
+            return;
+        }
+    };
+    if now_ms() - newest >= millis(interval) {
+        if let Err(e) = state.keys.rotate(state.config.tokens.access_ttl).await {
+            tracing::error!(error = %e, "scheduled key rotation failed");
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The revocation feed over HTTP: a page per request, or a Server-Sent Events stream.
+
+use std::convert::Infallible;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{store, Entry};
+use crate::db::{millis, now_ms};
+use crate::error::{ApiResult, ErrorBody};
+use crate::http::service_token;
+use crate::state::AppState;
+use crate::tokens::keys::RETIREMENT_MARGIN;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(feed))
+        .routes(routes!(stream))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct Since {
+    /// The `next` cursor of the previous answer. Without it: every revocation that can still
+    /// concern a live access token.
+    since: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FeedPage {
+    revocations: Vec<Entry>,
+    /// Pass as `since` next time.
+    next: i64,
+}
+
+/// Revocations after `since`, oldest first (at most 1000; page with `next`).
+#[utoipa::path(get, path = "/revocations", tag = "tokens", params(Since),
+    responses((status = 200, body = FeedPage), (status = 401, body = ErrorBody)))]
+async fn feed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<Since>,
+) -> ApiResult<Json<FeedPage>> {
+    service_token::check(&state, &headers)?;
+    let (revocations, next) = backlog(&state, query.since).await?;
+    Ok(Json(FeedPage { revocations, next }))
+}
+
+/// The entries a reader starting at `since` needs, and the cursor to continue from.
+async fn backlog(state: &AppState, since: Option<i64>) -> ApiResult<(Vec<Entry>, i64)> {
+    let entries = match since {
+        Some(cursor) => store::after_cursor(&state.db, cursor).await?,
+        None => {
+            let window = state.config.tokens.access_ttl + RETIREMENT_MARGIN;
+            store::recorded_after(&state.db, now_ms() - millis(window)).await?
+        }
+    };
+    let next = match (entries.last(), since) {
+        (Some(last), _) => last.cursor,
+        (None, Some(cursor)) => cursor,
+        (None, None) => store::last_cursor(&state.db).await?,
+    };
+    Ok((entries, next))
+}
+
+/// The feed as Server-Sent Events (`event: revocation`, `id: <cursor>`, JSON data), starting
+/// after `since`. The stream ends when the reader falls too far behind; reconnect with the last id.
+#[utoipa::path(get, path = "/revocations/stream", tag = "tokens", params(Since),
+    responses((status = 200, description = "text/event-stream of revocation entries"), (status = 401, body = ErrorBody)))]
+async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<Since>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    service_token::check(&state, &headers)?;
+    // Subscribe before reading the backlog so nothing falls between the two.
+    let live = state.revocations.subscribe();
+    let stopping = state.stopping.subscribe();
+    let (backlog, last) = backlog(&state, query.since).await?;
+    let events = futures::stream::unfold(
+        (backlog.into_iter(), live, stopping, last),
+        |(mut backlog, mut live, mut stopping, mut last)| async move {
+            if let Some(entry) = backlog.next() {
+                let event = to_event(&entry);
+                return Some((Ok(event), (backlog, live, stopping, last)));
+            }
+            loop {
+                tokio::select! {
+                    received = live.recv() => match received {
+                        Ok(entry) if entry.cursor > last => {
+                            last = entry.cursor;
+                            return Some((Ok(to_event(&entry)), (backlog, live, stopping, last)));
+                        }
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
+                    },
+                    // The server is shutting down: end the stream so shutdown can finish.
+                    _ = stopping.changed() => return None,
+                }
+            }
+        },
+    );
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+fn to_event(entry: &Entry) -> Event {
+    Event::default()
+        .event("revocation")
+        .id(entry.cursor.to_string())
+        .json_data(entry)
+        .expect("entries serialise")
+}

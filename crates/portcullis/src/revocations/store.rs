@@ -1,0 +1,106 @@
+//! The revocation feed's SQL.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::Entry;
+use crate::db::{Backend, Db};
+
+const COLUMNS: &str = "cursor, at, session_id, user_id, not_before";
+/// Most entries one feed request returns; clients page with `since`.
+pub const PAGE: i64 = 1000;
+
+fn entry_from_row(row: &AnyRow) -> Result<Entry, sqlx::Error> {
+    Ok(Entry {
+        cursor: row.try_get("cursor")?,
+        at: row.try_get("at")?,
+        sid: row.try_get("session_id")?,
+        sub: row.try_get("user_id")?,
+        not_before: row.try_get("not_before")?,
+    })
+}
+
+/// PostgreSQL hands out sequence values before commit, so a later cursor could become visible
+/// before an earlier one and a poller would skip the earlier for good. Serialising the (rare)
+/// writers makes commit order equal cursor order. SQLite serialises writers already.
+async fn serialise_writers(conn: &mut AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
+    if backend == Backend::Postgres {
+        sqlx::query("LOCK TABLE revocations IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn record_sessions(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    session_ids: &[String],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    serialise_writers(conn, backend).await?;
+    for id in session_ids {
+        sqlx::query("INSERT INTO revocations (at, session_id) VALUES ($1, $2)")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn record_user(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    user_id: &str,
+    not_before_secs: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    serialise_writers(conn, backend).await?;
+    sqlx::query("INSERT INTO revocations (at, user_id, not_before) VALUES ($1, $2, $3)")
+        .bind(now)
+        .bind(user_id)
+        .bind(not_before_secs)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Entries after `cursor`, oldest first.
+pub async fn after_cursor(db: &Db, cursor: i64) -> Result<Vec<Entry>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM revocations WHERE cursor > $1 ORDER BY cursor LIMIT $2");
+    let rows = sqlx::query(&sql)
+        .bind(cursor)
+        .bind(PAGE)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
+/// Entries recorded after `at` (unix ms), oldest first.
+pub async fn recorded_after(db: &Db, at: i64) -> Result<Vec<Entry>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM revocations WHERE at > $1 ORDER BY cursor LIMIT $2");
+    let rows = sqlx::query(&sql)
+        .bind(at)
+        .bind(PAGE)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
+pub async fn last_cursor(db: &Db) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COALESCE(MAX(cursor), 0) AS last FROM revocations")
+        .fetch_one(&db.pool)
+        .await?;
+    row.try_get("last")
+}
+
+/// Forgets entries no live token can be concerned by any more.
+pub async fn delete_recorded_before(db: &Db, at: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM revocations WHERE at < $1")
+        .bind(at)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,119 @@
+//! Access tokens: short-lived JWTs (RFC 9068) that services verify with the published keys alone.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::User;
+use crate::crypto::tokens::random_id;
+use crate::db::now_ms;
+use crate::sessions::Session;
+use crate::state::AppState;
+
+pub const TYPE: &str = "at+jwt";
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const LEEWAY_SECS: u64 = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    /// The session this token belongs to: revoking the session revokes the token.
+    pub sid: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub role: String,
+}
+
+/// Signs an access token for a live session; it never outlives the session's absolute lifetime.
+pub async fn issue(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+) -> anyhow::Result<(String, AccessClaims)> {
+    let keys = state.keys.keys().await;
+    let now_secs = now_ms() / 1000;
+    let ttl = i64::try_from(state.config.tokens.access_ttl.as_secs()).unwrap_or(i64::MAX);
+    let claims = AccessClaims {
+        iss: state.config.issuer(),
+        sub: user.id.clone(),
+        aud: state.config.tokens.audience.clone(),
+        exp: (now_secs + ttl).min(session.absolute_expires_at / 1000),
+        iat: now_secs,
+        nbf: now_secs,
+        jti: random_id(),
+        sid: session.id.clone(),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        role: user.role.clone(),
+    };
+    let mut header = Header::new(keys.signing.alg);
+    header.typ = Some(TYPE.to_owned());
+    header.kid = Some(keys.signing.kid.clone());
+    let token = jsonwebtoken::encode(&header, &claims, &keys.signing.encoding)?;
+    Ok((token, claims))
+}
+
+/// True for a string shaped like a compact JWS (three base64url parts, a JSON header).
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.split('.').count() == 3
+}
+
+/// Verifies an access token this server issued: header rules first, signature before any claim,
+/// then type, issuer, audience and times. Revocation (is the session live?) is the caller's.
+pub async fn verify(state: &AppState, token: &str) -> Option<AccessClaims> {
+    let header = strict_header(token)?;
+    let keys = state.keys.keys().await;
+    let (key_alg, key) = keys.verifying.get(header.kid.as_deref()?)?;
+    if *key_alg != header.alg {
+        return None;
+    }
+    let mut validation = Validation::new(*key_alg);
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_nbf = true;
+    validation.set_issuer(&[state.config.issuer()]);
+    validation.set_audience(&[&state.config.tokens.audience]);
+    validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
+    let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).ok()?;
+    let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
+    (data.claims.iat <= now_ms() / 1000 + leeway).then_some(data.claims)
+}
+
+/// The header, if it is one we accept: EdDSA or ES256, `typ: at+jwt`, a sane `kid`, and none of
+/// the members that would let a token choose its own key (`jku`, `jwk`, `x5u`, `x5c`) or demand
+/// extensions (`crit`).
+fn strict_header(token: &str) -> Option<Header> {
+    let raw = URL_SAFE_NO_PAD.decode(token.split('.').next()?).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    let object = json.as_object()?;
+    if ["jku", "jwk", "x5u", "x5c", "crit"]
+        .iter()
+        .any(|m| object.contains_key(*m))
+    {
+        return None;
+    }
+    if !matches!(object.get("alg")?.as_str()?, "EdDSA" | "ES256") {
+        return None;
+    }
+    let typ = object.get("typ")?.as_str()?;
+    if !(typ.eq_ignore_ascii_case(TYPE) || typ.eq_ignore_ascii_case("application/at+jwt")) {
+        return None;
+    }
+    let kid = object.get("kid")?.as_str()?;
+    if kid.is_empty()
+        || kid.len() > 128
+        || !kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    let header: Header = serde_json::from_value(json).ok()?;
+    matches!(header.alg, Algorithm::EdDSA | Algorithm::ES256).then_some(header)
+}

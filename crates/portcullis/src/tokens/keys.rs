@@ -1,0 +1,306 @@
+//! Signing keys for access tokens.
+//!
+//! Keys live in the database, their private halves sealed with a key derived from the master
+//! secret, so every instance signs and publishes the same set. The newest key signs; when a newer
+//! one arrives, older keys stay published until every token they signed has expired
+//! (`retire_after`), then drop out of the JWKS. Each instance caches the set for a few seconds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::RwLock;
+
+use super::store;
+use crate::config::SigningAlgorithm;
+use crate::crypto::keys::Sealer;
+use crate::db::{millis, now_ms, Db};
+
+/// How long an instance trusts its cached key set before re-reading it.
+const CACHE_TTL: Duration = Duration::from_secs(3);
+/// Extra time an old key stays published beyond the access-token lifetime (clock skew).
+pub const RETIREMENT_MARGIN: Duration = Duration::from_secs(60);
+
+/// A key as stored.
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub public_jwk: String,
+    pub sealed_key: String,
+    pub created_at: i64,
+}
+
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: Algorithm,
+    pub encoding: EncodingKey,
+}
+
+/// The keys an instance works with: one to sign, all published ones to verify.
+pub struct KeySet {
+    pub signing: SigningKey,
+    pub verifying: HashMap<String, (Algorithm, DecodingKey)>,
+    pub jwks: Value,
+    loaded_at: Instant,
+}
+
+#[derive(Clone)]
+pub struct KeyRing {
+    db: Db,
+    sealer: Sealer,
+    algorithm: SigningAlgorithm,
+    current: Arc<RwLock<Arc<KeySet>>>,
+}
+
+impl KeyRing {
+    /// Loads the published keys, creating the first one if there is none.
+    pub async fn start(
+        db: Db,
+        sealer: Sealer,
+        algorithm: SigningAlgorithm,
+    ) -> anyhow::Result<Self> {
+        if store::published_keys(&db, now_ms()).await?.is_empty() {
+            create_key(&db, &sealer, algorithm).await?;
+        }
+        let set = load(&db, &sealer).await?;
+        Ok(Self {
+            db,
+            sealer,
+            algorithm,
+            current: Arc::new(RwLock::new(Arc::new(set))),
+        })
+    }
+
+    /// The current key set, re-read from the database when the cached one is a few seconds old.
+    pub async fn keys(&self) -> Arc<KeySet> {
+        let cached = Arc::clone(&*self.current.read().await);
+        if cached.loaded_at.elapsed() < CACHE_TTL {
+            return cached;
+        }
+        let mut slot = self.current.write().await;
+        if slot.loaded_at.elapsed() < CACHE_TTL {
+            return Arc::clone(&slot);
+        }
+        match load(&self.db, &self.sealer).await {
+            Ok(fresh) => *slot = Arc::new(fresh),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reload signing keys; keeping the cached set")
+            }
+        }
+        Arc::clone(&slot)
+    }
+
+    /// Makes a new key the signing key at once (on this instance; others within seconds).
+    pub async fn rotate(&self, access_ttl: Duration) -> anyhow::Result<String> {
+        let kid = rotate(&self.db, &self.sealer, self.algorithm, access_ttl).await?;
+        let fresh = load(&self.db, &self.sealer).await?;
+        *self.current.write().await = Arc::new(fresh);
+        Ok(kid)
+    }
+}
+
+/// Creates a new key and schedules the retirement of the ones it supersedes.
+pub async fn rotate(
+    db: &Db,
+    sealer: &Sealer,
+    algorithm: SigningAlgorithm,
+    access_ttl: Duration,
+) -> anyhow::Result<String> {
+    let kid = create_key(db, sealer, algorithm).await?;
+    let now = now_ms();
+    store::supersede_all_but(db, &kid, now, now + millis(access_ttl + RETIREMENT_MARGIN)).await?;
+    tracing::info!(kid, "rotated the access-token signing key");
+    Ok(kid)
+}
+
+async fn create_key(
+    db: &Db,
+    sealer: &Sealer,
+    algorithm: SigningAlgorithm,
+) -> anyhow::Result<String> {
+    let (alg, pkcs8, jwk) = generate(algorithm)?;
+    let kid = jwk["kid"]
+        .as_str()
+        .expect("generated JWKs carry a kid")
+        .to_owned();
+    let key = StoredKey {
+        sealed_key: sealer.seal(&pkcs8, &kid),
+        kid: kid.clone(),
+        alg: alg.to_owned(),
+        public_jwk: jwk.to_string(),
+        created_at: now_ms(),
+    };
+    store::insert_key(db, &key).await?;
+    Ok(kid)
+}
+
+async fn load(db: &Db, sealer: &Sealer) -> anyhow::Result<KeySet> {
+    let keys = store::published_keys(db, now_ms()).await?;
+    let mut verifying = HashMap::new();
+    let mut published = Vec::new();
+    let mut signing = None;
+    // Newest first: the first key that is not superseded signs.
+    for key in &keys {
+        let jwk: Value = serde_json::from_str(&key.public_jwk)?;
+        let alg = parse_alg(&key.alg)?;
+        verifying.insert(key.kid.clone(), (alg, decoding_key(&jwk)?));
+        published.push(jwk);
+        if signing.is_none() {
+            let pkcs8 = sealer.open(&key.sealed_key, &key.kid).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "signing key {} does not open with this master secret",
+                    key.kid
+                )
+            })?;
+            let encoding = match alg {
+                Algorithm::EdDSA => EncodingKey::from_ed_der(&pkcs8),
+                _ => EncodingKey::from_ec_der(&pkcs8),
+            };
+            signing = Some(SigningKey {
+                kid: key.kid.clone(),
+                alg,
+                encoding,
+            });
+        }
+    }
+    Ok(KeySet {
+        signing: signing.ok_or_else(|| anyhow::anyhow!("no signing key is published"))?,
+        verifying,
+        jwks: json!({ "keys": published }),
+        loaded_at: Instant::now(),
+    })
+}
+
+fn parse_alg(alg: &str) -> anyhow::Result<Algorithm> {
+    match alg {
+        "EdDSA" => Ok(Algorithm::EdDSA),
+        "ES256" => Ok(Algorithm::ES256),
+        other => anyhow::bail!("unsupported signing algorithm {other}"),
+    }
+}
+
+fn decoding_key(jwk: &Value) -> anyhow::Result<DecodingKey> {
+    let text = |name: &str| {
+        jwk[name]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("JWK without {name}"))
+    };
+    Ok(match text("kty")? {
+        "OKP" => DecodingKey::from_ed_components(text("x")?)?,
+        "EC" => DecodingKey::from_ec_components(text("x")?, text("y")?)?,
+        other => anyhow::bail!("unsupported key type {other}"),
+    })
+}
+
+/// A new key pair: (alg, PKCS#8 private key, public JWK with its RFC 7638 thumbprint as kid).
+fn generate(algorithm: SigningAlgorithm) -> anyhow::Result<(&'static str, Vec<u8>, Value)> {
+    let rng = SystemRandom::new();
+    let failed = |_| anyhow::anyhow!("key generation failed");
+    match algorithm {
+        SigningAlgorithm::EdDsa => {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?;
+            let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+                .map_err(|_| anyhow::anyhow!("bad Ed25519 key"))?;
+            let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+            let mut jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": x});
+            finish_jwk(&mut jwk, "EdDSA");
+            Ok(("EdDSA", pkcs8.as_ref().to_vec(), jwk))
+        }
+        SigningAlgorithm::Es256 => {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(failed)?;
+            let pair =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                    .map_err(|_| anyhow::anyhow!("bad P-256 key"))?;
+            // Uncompressed point: 0x04 ‖ x ‖ y.
+            let point = pair.public_key().as_ref();
+            let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
+            let y = URL_SAFE_NO_PAD.encode(&point[33..65]);
+            let mut jwk = json!({"kty": "EC", "crv": "P-256", "x": x, "y": y});
+            finish_jwk(&mut jwk, "ES256");
+            Ok(("ES256", pkcs8.as_ref().to_vec(), jwk))
+        }
+    }
+}
+
+fn finish_jwk(jwk: &mut Value, alg: &str) {
+    let kid = thumbprint(jwk);
+    jwk["kid"] = json!(kid);
+    jwk["alg"] = json!(alg);
+    jwk["use"] = json!("sig");
+}
+
+/// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic order.
+pub fn thumbprint(jwk: &Value) -> String {
+    let canonical = match jwk["kty"].as_str() {
+        Some("OKP") => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            jwk["crv"].as_str().unwrap_or_default(),
+            jwk["x"].as_str().unwrap_or_default()
+        ),
+        _ => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            jwk["crv"].as_str().unwrap_or_default(),
+            jwk["x"].as_str().unwrap_or_default(),
+            jwk["y"].as_str().unwrap_or_default()
+        ),
+    };
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 8037 Appendix A.3.
+    #[test]
+    fn rfc8037_thumbprint() {
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        assert_eq!(
+            thumbprint(&jwk),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    /// RFC 8037 Appendix A.4: the example JWS verifies with the example public key.
+    #[test]
+    fn rfc8037_ed25519_signature_verifies() {
+        let jws = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+        let (message, signature) = jws.rsplit_once('.').unwrap();
+        let key =
+            DecodingKey::from_ed_components("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo").unwrap();
+        assert!(jsonwebtoken::crypto::verify(
+            signature,
+            message.as_bytes(),
+            &key,
+            Algorithm::EdDSA
+        )
+        .unwrap());
+        assert!(
+            !jsonwebtoken::crypto::verify(signature, b"tampered", &key, Algorithm::EdDSA).unwrap()
+        );
+    }
+
+    #[test]
+    fn generated_keys_sign_and_verify() {
+        for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
+            let (alg, pkcs8, jwk) = generate(algorithm).unwrap();
+            let alg = parse_alg(alg).unwrap();
+            let encoding = match alg {
+                Algorithm::EdDSA => EncodingKey::from_ed_der(&pkcs8),
+                _ => EncodingKey::from_ec_der(&pkcs8),
+            };
+            let signature = jsonwebtoken::crypto::sign(b"message", &encoding, alg).unwrap();
+            let decoding = decoding_key(&jwk).unwrap();
+            assert!(jsonwebtoken::crypto::verify(&signature, b"message", &decoding, alg).unwrap());
+            assert_eq!(jwk["kid"].as_str().unwrap(), thumbprint(&jwk));
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Token-mode endpoints: the OAuth 2-shaped token endpoint (RFC 6749 §5), revocation (RFC 7009),
+//! introspection (RFC 7662) and the published keys.
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Json};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::access::{self, AccessClaims};
+use super::refresh::{self, RefreshToken, Refused};
+use crate::accounts::{credentials, User};
+use crate::audit::{self, Event};
+use crate::crypto::tokens::hash_secret;
+use crate::db::now_ms;
+use crate::error::{ApiError, ErrorBody};
+use crate::http::client::ClientInfo;
+use crate::http::json::JsonBody;
+use crate::http::service_token;
+use crate::sessions::extract::CurrentSession;
+use crate::sessions::{self, Ending, Session};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(token_grant, session_token))
+        .routes(routes!(jwks))
+        .routes(routes!(revoke))
+        .routes(routes!(introspect))
+}
+
+/// `/.well-known/jwks.json` at the root, outside `/api/auth`.
+pub fn well_known() -> axum::Router<AppState> {
+    axum::Router::new().route("/.well-known/jwks.json", get(jwks_document))
+}
+
+/// An RFC 6749 §5.2 error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OAuthError {
+    error: &'static str,
+    error_description: String,
+    #[serde(skip)]
+    status: StatusCode,
+}
+
+impl OAuthError {
+    fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            error,
+            error_description: description.into(),
+            status: StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn invalid_grant(description: &str) -> Self {
+        Self::new("invalid_grant", description)
+    }
+}
+
+impl From<ApiError> for OAuthError {
+    fn from(e: ApiError) -> Self {
+        let error = match e.status.as_u16() {
+            500.. => "server_error",
+            401 => "invalid_grant",
+            _ => "invalid_request",
+        };
+        Self {
+            error,
+            error_description: e.message,
+            status: if e.status.is_server_error() {
+                e.status
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        (self.status, Json(&self)).into_response()
+    }
+}
+
+/// A body sent as JSON or as `application/x-www-form-urlencoded` (what RFC 6749 prescribes).
+pub struct JsonOrForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonOrForm<T>
+where
+    T: DeserializeOwned + 'static,
+    S: Send + Sync,
+{
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, OAuthError> {
+        let is_form = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            Form::<T>::from_request(req, state)
+                .await
+                .map(|Form(value)| Self(value))
+                .map_err(|e| OAuthError::new("invalid_request", e.body_text()))
+        } else {
+            JsonBody::<T>::from_request(req, state)
+                .await
+                .map(|JsonBody(value)| Self(value))
+                .map_err(|e| OAuthError::new("invalid_request", e.message))
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenRequest {
+    /// `password` or `refresh_token`.
+    grant_type: String,
+    email: Option<String>,
+    password: Option<String>,
+    /// For `refresh_token`; may instead come from the refresh cookie.
+    refresh_token: Option<String>,
+    /// `cookie`: deliver the refresh token in an HttpOnly cookie scoped to this endpoint instead of
+    /// the body (browser clients).
+    refresh_token_delivery: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenAnswer {
+    access_token: String,
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+    /// Absent when delivered in the cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    user: User,
+}
+
+/// Issues tokens: `grant_type=password` (email + password; starts a session) or
+/// `grant_type=refresh_token` (rotates the refresh token). JSON or form bodies.
+#[utoipa::path(post, path = "/token", tag = "tokens", request_body = TokenRequest,
+    responses(
+        (status = 200, body = TokenAnswer),
+        (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = OAuthError)))]
+async fn token_grant(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    JsonOrForm(request): JsonOrForm<TokenRequest>,
+) -> Result<Response, OAuthError> {
+    match request.grant_type.as_str() {
+        "password" => password_grant(&state, &client, request).await,
+        "refresh_token" => refresh_grant(&state, &client, &headers, request).await,
+        other => Err(OAuthError::new(
+            "unsupported_grant_type",
+            format!("grant_type `{other}` is not supported; use password or refresh_token"),
+        )),
+    }
+}
+
+async fn password_grant(
+    state: &AppState,
+    client: &ClientInfo,
+    request: TokenRequest,
+) -> Result<Response, OAuthError> {
+    let (Some(email), Some(password)) = (&request.email, &request.password) else {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "email and password are required",
+        ));
+    };
+    let user = credentials::check(state, email, password, client)
+        .await
+        .map_err(|e| {
+            if e.code == "INVALID_EMAIL_OR_PASSWORD" {
+                OAuthError::invalid_grant("Invalid email or password")
+            } else {
+                e.into()
+            }
+        })?;
+    let (_, session) = sessions::start(state, &user.id, true, client).await?;
+    audit::record(
+        &state.db,
+        Event::SignIn,
+        Some(&user.id),
+        Some(&session.id),
+        client,
+    )
+    .await;
+    let refresh_token = refresh::first(state, &session);
+    answer(state, &session, user, refresh_token, wants_cookie(&request)).await
+}
+
+async fn refresh_grant(
+    state: &AppState,
+    client: &ClientInfo,
+    headers: &HeaderMap,
+    request: TokenRequest,
+) -> Result<Response, OAuthError> {
+    let from_cookie = request.refresh_token.is_none();
+    let presented = match &request.refresh_token {
+        Some(token) => token.clone(),
+        None => state
+            .refresh_cookie
+            .read(headers)
+            .map(str::to_owned)
+            .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required"))?,
+    };
+    match refresh::rotate(state, &presented, client).await {
+        Ok((session, user, successor)) => {
+            answer(
+                state,
+                &session,
+                user,
+                successor,
+                from_cookie || wants_cookie(&request),
+            )
+            .await
+        }
+        Err(Refused::Invalid) => Err(OAuthError::invalid_grant(
+            "The refresh token is invalid, expired or revoked",
+        )),
+        Err(Refused::Reused) => Err(OAuthError::invalid_grant(
+            "The refresh token was already used; the session has been revoked",
+        )),
+        Err(Refused::Internal(e)) => Err(e.into()),
+    }
+}
+
+fn wants_cookie(request: &TokenRequest) -> bool {
+    request.refresh_token_delivery.as_deref() == Some("cookie")
+}
+
+async fn answer(
+    state: &AppState,
+    session: &Session,
+    user: User,
+    refresh_token: String,
+    in_cookie: bool,
+) -> Result<Response, OAuthError> {
+    let (access_token, claims) = access::issue(state, session, &user)
+        .await
+        .map_err(|e| OAuthError::from(ApiError::internal(e)))?;
+    let body = TokenAnswer {
+        access_token,
+        token_type: "Bearer",
+        expires_in: claims.exp - now_ms() / 1000,
+        refresh_token: (!in_cookie).then(|| refresh_token.clone()),
+        user,
+    };
+    if !in_cookie {
+        return Ok(Json(body).into_response());
+    }
+    let remaining = session.absolute_expires_at - now_ms();
+    let max_age = std::time::Duration::from_millis(u64::try_from(remaining).unwrap_or(0));
+    let cookie = state.refresh_cookie.set(&refresh_token, Some(max_age));
+    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionTokenAnswer {
+    /// An access token for the current session.
+    token: String,
+}
+
+/// An access token for the current cookie or bearer session (better-auth's jwt plugin shape).
+#[utoipa::path(get, path = "/token", tag = "tokens",
+    responses((status = 200, body = SessionTokenAnswer), (status = 401, body = ErrorBody)))]
+async fn session_token(
+    State(state): State<AppState>,
+    CurrentSession(auth): CurrentSession,
+) -> Result<Json<SessionTokenAnswer>, ApiError> {
+    let (token, _) = access::issue(&state, &auth.session, &auth.user)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(SessionTokenAnswer { token }))
+}
+
+/// The public keys that sign access tokens (JWKS, RFC 7517).
+#[utoipa::path(get, path = "/jwks", tag = "tokens", responses((status = 200, description = "JWK Set")))]
+async fn jwks(state: State<AppState>) -> Response {
+    jwks_document(state).await
+}
+
+async fn jwks_document(State(state): State<AppState>) -> Response {
+    let keys = state.keys.keys().await;
+    (
+        // Short: a rotation publishes the new key at once and services refetch on unknown kids.
+        [(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        )],
+        Json(keys.jwks.clone()),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenBody {
+    token: String,
+    /// `access_token`, `refresh_token` or `session_token`; only a hint.
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+/// Revokes the session behind a refresh token, access token or session token (RFC 7009).
+/// Always answers 200, whether or not the token meant anything.
+#[utoipa::path(post, path = "/revoke", tag = "tokens", request_body = TokenBody,
+    responses((status = 200, description = "Revoked, or nothing to revoke"), (status = 400, body = OAuthError)))]
+async fn revoke(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    JsonOrForm(body): JsonOrForm<TokenBody>,
+) -> Result<Json<Value>, OAuthError> {
+    let token = body.token.trim();
+    let session_id = if let Some(refresh) = RefreshToken::decode(token, &state.refresh_key) {
+        Some(refresh.session_id)
+    } else if access::looks_like_jwt(token) {
+        access::verify(&state, token).await.map(|claims| claims.sid)
+    } else {
+        None
+    };
+    let ended = match &session_id {
+        Some(id) => sessions::end(&state, Ending::Id(id)).await?,
+        None => sessions::end(&state, Ending::TokenHash(&hash_secret(token))).await?,
+    };
+    if let Some(id) = ended.first() {
+        audit::record(&state.db, Event::SessionsRevoked, None, Some(id), &client).await;
+    }
+    Ok(Json(json!({})))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Introspection {
+    active: bool,
+    #[serde(flatten)]
+    #[schema(inline)]
+    claims: Option<AccessClaims>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+}
+
+/// Whether an access token is active (RFC 7662): signed by us, unexpired, of the right type, and
+/// its session not revoked. Anything else is `{"active": false}`.
+#[utoipa::path(post, path = "/introspect", tag = "tokens", request_body = TokenBody,
+    responses((status = 200, body = Introspection), (status = 401, body = ErrorBody)))]
+async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonOrForm(body): JsonOrForm<TokenBody>,
+) -> Result<Json<Introspection>, Response> {
+    service_token::check(&state, &headers).map_err(IntoResponse::into_response)?;
+    let inactive = Introspection {
+        active: false,
+        claims: None,
+        token_type: None,
+    };
+    let Some(claims) = access::verify(&state, body.token.trim()).await else {
+        return Ok(Json(inactive));
+    };
+    let live = sessions::live_by_id(&state, &claims.sid)
+        .await
+        .map_err(IntoResponse::into_response)?
+        .is_some_and(|(_, user)| user.id == claims.sub);
+    if !live {
+        return Ok(Json(inactive));
+    }
+    Ok(Json(Introspection {
+        active: true,
+        claims: Some(claims),
+        token_type: Some("access_token"),
+    }))
+}
