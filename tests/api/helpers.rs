@@ -52,15 +52,17 @@ pub fn postgres_disabled() -> bool {
     std::env::var("PORTCULLIS_TEST_POSTGRES").is_ok_and(|v| v == "off")
 }
 
-/// A fresh database of the given kind, and the directory the server keeps its files in.
+/// A fresh database of the given kind, and the directory the server keeps its files in (its
+/// master secret among them). Clones share both, as instances of one deployment do.
+#[derive(Clone)]
 pub struct Storage {
     pub database_url: String,
-    pub dir: tempfile::TempDir,
+    pub dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl Storage {
     pub async fn fresh(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("test.db").display()),
             Backend::Postgres => create_postgres_database().await,
@@ -148,12 +150,7 @@ impl TestApp {
     /// Stops the server gracefully and hands back its storage.
     pub async fn stop(mut self) -> Storage {
         self.shutdown().await;
-        let dir = tempfile::tempdir().unwrap();
-        let placeholder = Storage {
-            database_url: String::new(),
-            dir,
-        };
-        std::mem::replace(&mut self.storage, placeholder)
+        self.storage.clone()
     }
 
     async fn shutdown(&mut self) {

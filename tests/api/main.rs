@@ -7,3 +7,5 @@ mod cli;
 mod compat;
 mod operations;
 mod sessions;
+mod tokens;
+mod verify;

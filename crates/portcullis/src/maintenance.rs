@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::db::{millis, now_ms};
 use crate::state::AppState;
-use crate::tokens::keys::RETIREMENT_MARGIN;
+use crate::tokens::keys::publication_after_rotation;
 use crate::{revocations, sessions, tokens};
 
 pub async fn run(state: AppState) {
@@ -40,7 +40,8 @@ async fn sweep_sessions(state: &AppState) {
 
 /// Feed entries older than any live access token concern nobody; keep an hour more for slow readers.
 async fn forget_old_revocations(state: &AppState) {
-    let keep = state.config.tokens.access_ttl + RETIREMENT_MARGIN + Duration::from_secs(3600);
+    let keep =
+        publication_after_rotation(state.config.tokens.access_ttl) + Duration::from_secs(3600);
     if let Err(e) =
         revocations::store::delete_recorded_before(&state.db, now_ms() - millis(keep)).await
     {

@@ -17,7 +17,7 @@ use crate::db::{millis, now_ms};
 use crate::error::{ApiResult, ErrorBody};
 use crate::http::service_token;
 use crate::state::AppState;
-use crate::tokens::keys::RETIREMENT_MARGIN;
+use crate::tokens::keys::publication_after_rotation;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -57,7 +57,7 @@ async fn backlog(state: &AppState, since: Option<i64>) -> ApiResult<(Vec<Entry>,
     let entries = match since {
         Some(cursor) => store::after_cursor(&state.db, cursor).await?,
         None => {
-            let window = state.config.tokens.access_ttl + RETIREMENT_MARGIN;
+            let window = publication_after_rotation(state.config.tokens.access_ttl);
             store::recorded_after(&state.db, now_ms() - millis(window)).await?
         }
     };

@@ -31,7 +31,8 @@ pub struct AccessClaims {
     pub role: String,
 }
 
-/// Signs an access token for a live session; it never outlives the session's absolute lifetime.
+/// Signs an access token for a live session. It never outlives the session (idle or absolute
+/// expiry), so a session that lapses unrevoked leaves no live token behind.
 pub async fn issue(
     state: &AppState,
     session: &Session,
@@ -44,7 +45,7 @@ pub async fn issue(
         iss: state.config.issuer(),
         sub: user.id.clone(),
         aud: state.config.tokens.audience.clone(),
-        exp: (now_secs + ttl).min(session.absolute_expires_at / 1000),
+        exp: (now_secs + ttl).min(session.expires_at.min(session.absolute_expires_at) / 1000),
         iat: now_secs,
         nbf: now_secs,
         jti: random_id(),

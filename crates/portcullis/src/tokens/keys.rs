@@ -25,8 +25,11 @@ use crate::db::{millis, now_ms, Db};
 
 /// How long an instance trusts its cached key set before re-reading it.
 const CACHE_TTL: Duration = Duration::from_secs(3);
-/// Extra time an old key stays published beyond the access-token lifetime (clock skew).
-pub const RETIREMENT_MARGIN: Duration = Duration::from_secs(60);
+/// How long a superseded key stays published: every token it signed must have expired, plus a
+/// margin for clock skew and caches (a minute, or one token lifetime if that is shorter).
+pub fn publication_after_rotation(access_ttl: Duration) -> Duration {
+    access_ttl + access_ttl.min(Duration::from_secs(60))
+}
 
 /// A key as stored.
 pub struct StoredKey {
@@ -115,7 +118,13 @@ pub async fn rotate(
 ) -> anyhow::Result<String> {
     let kid = create_key(db, sealer, algorithm).await?;
     let now = now_ms();
-    store::supersede_all_but(db, &kid, now, now + millis(access_ttl + RETIREMENT_MARGIN)).await?;
+    store::supersede_all_but(
+        db,
+        &kid,
+        now,
+        now + millis(publication_after_rotation(access_ttl)),
+    )
+    .await?;
     tracing::info!(kid, "rotated the access-token signing key");
     Ok(kid)
 }
