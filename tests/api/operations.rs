@@ -85,6 +85,12 @@ async fn openapi_lists_every_endpoint(backend: Backend) {
         "/api/auth/introspect",
         "/api/auth/revocations",
         "/api/auth/revocations/stream",
+        "/api/auth/send-verification-email",
+        "/api/auth/verify-email",
+        "/api/auth/change-email",
+        "/api/auth/request-password-reset",
+        "/api/auth/reset-password/{token}",
+        "/api/auth/reset-password",
         "/healthz",
         "/readyz",
     ]

@@ -15,6 +15,7 @@ pub enum Event {
     UserDeleted,
     SessionsRevoked,
     RefreshTokenReused,
+    PasswordReset,
 }
 
 impl Event {
@@ -28,6 +29,7 @@ impl Event {
             Event::UserDeleted => "user_deleted",
             Event::SessionsRevoked => "sessions_revoked",
             Event::RefreshTokenReused => "refresh_token_reused",
+            Event::PasswordReset => "password_reset",
         }
     }
 }

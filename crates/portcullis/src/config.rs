@@ -53,6 +53,16 @@ settings! {
     "tokens.refresh_grace" = Some("10s") => "How long a just-rotated refresh token still converges on its successor (concurrent tabs, lost responses); 0s disables.";
     "tokens.key_rotation_interval" = Some("0s") => "Rotate the signing key automatically this often; 0s means only by `portcullis keys rotate`.";
     "revocations.feed_token" = None => "If set, the revocation feed and introspection require `Authorization: Bearer <this>`.";
+    "session.fresh_age" = Some("1d") => "Sensitive changes without a password (email change) need a session at most this old.";
+    "smtp_url" = None => "smtp://user:password@host:587 (STARTTLS required), smtps://...:465 (implicit TLS) or smtp://host:25?tls=none for a trusted local relay. Unset: mail stays in the local outbox (`portcullis mail list`).";
+    "mail.from_name" = Some("Portcullis") => "Sender display name.";
+    "mail.from_address" = None => "Sender address. Default: no-reply@<base URL host>.";
+    "mail.product_name" = Some("Portcullis") => "Product name used in mail subjects and bodies.";
+    "mail.templates_dir" = None => "Directory with templates overriding the built-in ones (<kind>.subject, <kind>.txt, <kind>.html).";
+    "email.require_verification" = Some("false") => "Refuse sign-in (403 EMAIL_NOT_VERIFIED) until the email is verified; sign-up then answers alike for taken and free emails.";
+    "email.send_on_sign_up" = None => "Send a verification mail at sign-up. Default: the value of email.require_verification.";
+    "email.verification_ttl" = Some("24h") => "Lifetime of email verification and email change links.";
+    "email.reset_ttl" = Some("1h") => "Lifetime of password reset links.";
     "log.format" = Some("text") => "Log format: text or json.";
 }
 
@@ -92,6 +102,7 @@ pub struct SessionConfig {
     pub absolute_lifetime: Duration,
     pub short_lifetime: Duration,
     pub sweep_interval: Duration,
+    pub fresh_age: Duration,
     pub cookie_prefix: String,
 }
 
@@ -123,6 +134,24 @@ pub struct TokenConfig {
 }
 
 #[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `None`: development mode, messages are held in the outbox.
+    pub smtp_url: Option<Url>,
+    pub from_name: String,
+    pub from_address: String,
+    pub product_name: String,
+    pub templates_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub require_verification: bool,
+    pub send_on_sign_up: bool,
+    pub verification_ttl: Duration,
+    pub reset_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub base_url: Url,
@@ -135,6 +164,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub password: PasswordConfig,
     pub tokens: TokenConfig,
+    pub mail: MailConfig,
+    pub email: EmailConfig,
     pub log_format: LogFormat,
 }
 
@@ -184,6 +215,37 @@ impl Config {
         let audience = values
             .raw("tokens.audience")
             .unwrap_or_else(|| issuer_of(&base_url));
+        let mail = MailConfig {
+            smtp_url: values
+                .raw("smtp_url")
+                .map(|raw| parse_smtp_url(&raw).map_err(|e| ConfigError::new("smtp_url", e)))
+                .transpose()?,
+            from_name: values.single_line("mail.from_name")?,
+            from_address: match values.raw("mail.from_address") {
+                Some(raw) if email_address::EmailAddress::is_valid(raw.trim()) => {
+                    raw.trim().to_owned()
+                }
+                Some(raw) => {
+                    return Err(ConfigError::new(
+                        "mail.from_address",
+                        format!("`{raw}` is not an email address"),
+                    ))
+                }
+                None => format!("no-reply@{}", base_url.host_str().unwrap_or("localhost")),
+            },
+            product_name: values.single_line("mail.product_name")?,
+            templates_dir: values.raw("mail.templates_dir").map(PathBuf::from),
+        };
+        let require_verification = values.flag("email.require_verification")?;
+        let email = EmailConfig {
+            require_verification,
+            send_on_sign_up: match values.raw("email.send_on_sign_up") {
+                Some(_) => values.flag("email.send_on_sign_up")?,
+                None => require_verification,
+            },
+            verification_ttl: values.duration("email.verification_ttl")?,
+            reset_ttl: values.duration("email.reset_ttl")?,
+        };
         let config = Self {
             listen,
             base_url,
@@ -207,6 +269,7 @@ impl Config {
                 absolute_lifetime: values.duration("session.absolute_lifetime")?,
                 short_lifetime: values.duration("session.short_lifetime")?,
                 sweep_interval: values.duration("session.sweep_interval")?,
+                fresh_age: values.duration("session.fresh_age")?,
                 cookie_prefix: values.cookie_prefix("session.cookie_prefix")?,
             },
             password: PasswordConfig {
@@ -239,6 +302,8 @@ impl Config {
                 .filter(|d| !d.is_zero()),
                 feed_token: values.raw("revocations.feed_token"),
             },
+            mail,
+            email,
             log_format: match values.text("log.format").as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -348,6 +413,26 @@ impl Values<'_> {
             .map_err(|e| ConfigError::new(key, format!("`{text}`: {e} (write e.g. 30s, 15m, 7d)")))
     }
 
+    fn flag(&self, key: &str) -> Result<bool, ConfigError> {
+        match self.text(key).trim() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            other => Err(ConfigError::new(
+                key,
+                format!("`{other}` is neither true nor false"),
+            )),
+        }
+    }
+
+    /// Text that goes into mail headers: one line, no control characters.
+    fn single_line(&self, key: &str) -> Result<String, ConfigError> {
+        let text = self.text(key);
+        if text.chars().any(char::is_control) {
+            return Err(ConfigError::new(key, "must not contain control characters"));
+        }
+        Ok(text.trim().to_owned())
+    }
+
     fn list(&self, key: &str) -> Vec<String> {
         self.text(key)
             .split(',')
@@ -392,6 +477,14 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!("`{raw}` must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+fn parse_smtp_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("`{raw}`: {e}"))?;
+    if !matches!(url.scheme(), "smtp" | "smtps") || url.host().is_none() {
+        return Err("must be smtp://[user:password@]host[:port] or smtps://...".to_owned());
     }
     Ok(url)
 }

@@ -11,12 +11,15 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod mail;
 pub mod maintenance;
+pub mod password_reset;
 pub mod revocations;
 pub mod router;
 pub mod sessions;
 pub mod state;
 pub mod tokens;
+pub mod verification;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -78,6 +81,7 @@ impl Server {
         let background = [
             tokio::spawn(maintenance::run(state.clone())),
             tokio::spawn(state.revocations.clone().run_poller(state.db.clone())),
+            tokio::spawn(mail::worker::run(state.db.clone(), state.mailer.clone())),
         ];
         let stopping = Arc::clone(&state.stopping);
         let shutdown = async move {

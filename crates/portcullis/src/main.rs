@@ -35,6 +35,11 @@ enum Command {
     Migrate,
     /// List every setting with its environment variable, default and meaning.
     Settings,
+    /// Read the outbox: every message, delivered, pending, failed, or held for lack of SMTP.
+    Mail {
+        #[command(subcommand)]
+        action: MailAction,
+    },
     /// Manage the keys that sign access tokens.
     Keys {
         #[command(subcommand)]
@@ -45,6 +50,21 @@ enum Command {
     BenchHash {
         #[arg(long, default_value_t = 20)]
         iterations: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailAction {
+    /// The newest messages: id, status, attempts, recipient, subject.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One message in full (text body; --html for the HTML one).
+    Show {
+        id: String,
+        #[arg(long)]
+        html: bool,
     },
 }
 
@@ -82,6 +102,7 @@ fn main() -> ExitCode {
             }
             Command::Migrate => migrate(config).await,
             Command::Keys { action } => keys(config, action).await,
+            Command::Mail { action } => mail(config, action).await,
             Command::BenchHash { iterations } => bench_hash(&config, iterations).await,
             Command::Settings => unreachable!("handled before start-up"),
         }
@@ -128,6 +149,47 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
             key.alg,
             portcullis::http::timestamp::Timestamp(key.created_at).iso()
         );
+    }
+    Ok(())
+}
+
+async fn mail(config: Config, action: MailAction) -> anyhow::Result<()> {
+    use portcullis::http::timestamp::Timestamp;
+    use portcullis::mail::outbox;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = portcullis::db::Db::connect(&config).await?;
+    db.migrate().await?;
+    match action {
+        MailAction::List { limit } => {
+            for m in outbox::list(&db, limit).await? {
+                println!(
+                    "{}  {:<7}  {} attempt(s)  {}  {}  {}{}",
+                    m.id,
+                    m.status,
+                    m.attempts,
+                    Timestamp(m.created_at).iso(),
+                    m.to,
+                    m.subject,
+                    m.last_error.map(|e| format!("  [{e}]")).unwrap_or_default()
+                );
+            }
+        }
+        MailAction::Show { id, html } => {
+            let m = outbox::find(&db, &id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no message {id}"))?;
+            println!(
+                "To: {}\nSubject: {}\nStatus: {} ({} attempts){}\n",
+                m.to,
+                m.subject,
+                m.status,
+                m.attempts,
+                m.sent_at
+                    .map(|at| format!(", sent {}", Timestamp(at).iso()))
+                    .unwrap_or_default()
+            );
+            println!("{}", if html { m.html } else { m.text });
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::db::{millis, now_ms};
 use crate::state::AppState;
 use crate::tokens::keys::publication_after_rotation;
-use crate::{revocations, sessions, tokens};
+use crate::{revocations, sessions, tokens, verification};
 
 pub async fn run(state: AppState) {
     let mut ticker = tokio::time::interval(tick(&state));
@@ -15,6 +15,7 @@ pub async fn run(state: AppState) {
         ticker.tick().await;
         sweep_sessions(&state).await;
         forget_old_revocations(&state).await;
+        forget_expired_links(&state).await;
         rotate_key_if_due(&state).await;
     }
 }
@@ -46,6 +47,12 @@ async fn forget_old_revocations(state: &AppState) {
         revocations::store::delete_recorded_before(&state.db, now_ms() - millis(keep)).await
     {
         tracing::warn!(error = %e, "revocation feed clean-up failed");
+    }
+}
+
+async fn forget_expired_links(state: &AppState) {
+    if let Err(e) = verification::store::delete_expired(&state.db, now_ms()).await {
+        tracing::warn!(error = %e, "emailed link clean-up failed");
     }
 }
 

@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, health, http, revocations, sessions, tokens};
+use crate::{accounts, health, http, password_reset, revocations, sessions, tokens, verification};
 
 /// Bodies are small JSON documents; anything bigger is refused before it is read.
 const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -90,6 +90,8 @@ fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(sessions::router())
         .merge(tokens::router())
         .merge(revocations::router())
+        .merge(verification::router())
+        .merge(password_reset::router())
         .merge(health::auth_router())
         .layer(middleware::from_fn_with_state(
             state.clone(),

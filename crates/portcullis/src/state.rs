@@ -10,6 +10,7 @@ use crate::crypto::keys::{MasterKey, Purpose};
 use crate::crypto::passwords::PasswordHasher;
 use crate::db::Db;
 use crate::http::cookies::CredentialCookie;
+use crate::mail::Mailer;
 use crate::revocations::Hub;
 use crate::tokens::keys::KeyRing;
 
@@ -22,6 +23,7 @@ pub struct AppState {
     /// MACs refresh tokens (derived from the master secret).
     pub refresh_key: hmac::Key,
     pub revocations: Hub,
+    pub mailer: Mailer,
     pub session_cookie: Arc<CredentialCookie>,
     pub refresh_cookie: Arc<CredentialCookie>,
     /// The base URL's origin followed by the configured trusted origins.
@@ -51,6 +53,7 @@ impl AppState {
             trusted_origins: Arc::new(trusted_origins),
             refresh_key: master.mac_key(Purpose::RefreshTokens),
             revocations: Hub::default(),
+            mailer: Mailer::new(&config.mail)?,
             stopping: Arc::new(watch::channel(false).0),
             config: Arc::new(config),
             db,

@@ -45,6 +45,14 @@ pub async fn check(
     if verified == Verified::YesRehash {
         upgrade_hash_in_background(state, &user.id, stored_hash, password.as_str());
     }
+    // Said only to someone who knows the password, so it reveals nothing about who has an account.
+    if state.config.email.require_verification && !user.email_verified {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "EMAIL_NOT_VERIFIED",
+            "Email not verified",
+        ));
+    }
     Ok(user)
 }
 

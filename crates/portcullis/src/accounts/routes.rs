@@ -21,10 +21,12 @@ use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::http::redirect::check_callback;
 use crate::http::timestamp::Timestamp;
+use crate::mail::Kind;
 use crate::revocations;
 use crate::sessions::extract::CurrentSession;
 use crate::sessions::{self, Ending};
 use crate::state::AppState;
+use crate::verification;
 
 const MAX_NAME_CHARS: usize = 256;
 const MAX_IMAGE_CHARS: usize = 2048;
@@ -93,17 +95,33 @@ async fn sign_up(
         created_at: now,
         updated_at: now,
     };
-    match store::insert(&state.db, &user, &hash).await {
-        Ok(()) => {}
+    let taken = match store::insert(&state.db, &user, &hash).await {
+        Ok(()) => false,
         // The unique constraint decides under concurrency: exactly one sign-up wins.
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
-                "User already exists. Use another email.",
-            ))
-        }
+        Err(e) if is_unique_violation(&e) => true,
         Err(e) => return Err(e.into()),
+    };
+    let callback = body.callback_url.as_deref();
+    if state.config.email.require_verification {
+        // No session until the address is verified, and the same answer for a taken address
+        // (whose owner gets a notice instead): sign-up reveals nothing about who has an account.
+        if taken {
+            notify_existing_owner(&state, user.email.as_str()).await?;
+        } else {
+            verification::routes::send_verification(&state, &user, callback).await?;
+            audit::record(&state.db, Event::SignUp, Some(&user.id), None, &client).await;
+        }
+        return Ok(Json(TokenAndUser { token: None, user }).into_response());
+    }
+    if taken {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+            "User already exists. Use another email.",
+        ));
+    }
+    if state.config.email.send_on_sign_up {
+        verification::routes::send_verification(&state, &user, callback).await?;
     }
     let persistent = body.remember_me != Some(false);
     let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
@@ -183,6 +201,14 @@ async fn sign_in(
         }
         None => Ok(([(SET_COOKIE, cookie)], answer).into_response()),
     }
+}
+
+/// Tells the owner of an address that someone tried to sign up with it.
+async fn notify_existing_owner(state: &AppState, email: &str) -> ApiResult<()> {
+    if let Some((owner, _)) = store::find_by_email(&state.db, email).await? {
+        verification::send_notice(state, Kind::SignUpExisting, &owner, &owner.email, None).await?;
+    }
+    Ok(())
 }
 
 /// Accepts a field that may be absent, `null` or a value, keeping the three apart.

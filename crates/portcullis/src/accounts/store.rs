@@ -1,7 +1,7 @@
 //! The accounts feature's SQL.
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::User;
 use crate::db::{flag, Db};
@@ -131,4 +131,66 @@ pub async fn delete(db: &Db, user_id: &str) -> Result<(), sqlx::Error> {
         .execute(&db.pool)
         .await?;
     Ok(())
+}
+
+pub async fn find_by_id(db: &Db, user_id: &str) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
+    let row = sqlx::query(&sql)
+        .bind(user_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// Sets a password hash inside a caller's transaction.
+pub async fn set_password_hash_on(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks the address verified if it is still the user's address; false otherwise.
+pub async fn mark_email_verified(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    email: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE users SET email_verified = 1, updated_at = $1 WHERE id = $2 AND email = $3",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(email)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Switches to a confirmed new address (verified, since its owner opened the link), if the
+/// account still has the old one. A taken address fails with a unique violation.
+pub async fn switch_email(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    old: &str,
+    new: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET email = $1, email_verified = 1, updated_at = $2 WHERE id = $3 AND email = $4")
+        .bind(new)
+        .bind(now)
+        .bind(user_id)
+        .bind(old)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -87,3 +87,26 @@ where
             .map(|JsonBody(value)| Self(value))
     }
 }
+
+/// Query-string parameters whose rejection is a `{message, code}` 400, like bodies'.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e| {
+                ApiError::bad_request("VALIDATION_ERROR", strip_axum_prefix(&e.body_text()))
+            })
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 use super::{store, Entry};
 use crate::db::{millis, now_ms};
 use crate::error::{ApiResult, ErrorBody};
+use crate::http::json::QueryParams;
 use crate::http::service_token;
 use crate::state::AppState;
 use crate::tokens::keys::publication_after_rotation;
@@ -45,7 +46,7 @@ pub struct FeedPage {
 async fn feed(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<Since>,
+    QueryParams(query): QueryParams<Since>,
 ) -> ApiResult<Json<FeedPage>> {
     service_token::check(&state, &headers)?;
     let (revocations, next) = backlog(&state, query.since).await?;
@@ -76,7 +77,7 @@ async fn backlog(state: &AppState, since: Option<i64>) -> ApiResult<(Vec<Entry>,
 async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<Since>,
+    QueryParams(query): QueryParams<Since>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     service_token::check(&state, &headers)?;
     // Subscribe before reading the backlog so nothing falls between the two.

@@ -1,0 +1,115 @@
+//! Outgoing mail: templates, the durable outbox and the worker that delivers it over SMTP.
+//!
+//! Without `smtp_url` (development), messages are kept in the outbox as `held`, and
+//! `portcullis mail list` / `portcullis mail show <id>` print them.
+
+pub mod outbox;
+pub mod templates;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use sqlx::AnyConnection;
+use tokio::sync::Notify;
+
+use crate::config::MailConfig;
+pub use outbox::Outgoing;
+pub use templates::{Context, Kind};
+
+#[derive(Clone)]
+pub struct Mailer {
+    templates: Arc<templates::Templates>,
+    config: Arc<MailConfig>,
+    pub(crate) transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    wake: Arc<Notify>,
+}
+
+impl Mailer {
+    pub fn new(config: &MailConfig) -> anyhow::Result<Self> {
+        let transport = config.smtp_url.as_ref().map(transport).transpose()?;
+        Ok(Self {
+            templates: Arc::new(templates::Templates::load(config.templates_dir.as_deref())?),
+            config: Arc::new(config.clone()),
+            transport,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn config(&self) -> &MailConfig {
+        &self.config
+    }
+
+    /// Renders a message for `to`.
+    pub fn compose(&self, kind: Kind, to: &str, context: &Context<'_>) -> anyhow::Result<Outgoing> {
+        let rendered = self.templates.render(kind, context)?;
+        Ok(Outgoing {
+            kind: kind.as_str(),
+            to: to.to_owned(),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+        })
+    }
+
+    /// Writes a message to the outbox on `conn` (inside the caller's transaction). Call `wake`
+    /// after committing so delivery starts at once.
+    pub async fn enqueue(
+        &self,
+        conn: &mut AnyConnection,
+        message: &Outgoing,
+    ) -> Result<String, sqlx::Error> {
+        let status = if self.transport.is_some() {
+            "pending"
+        } else {
+            "held"
+        };
+        outbox::insert(conn, message, status, crate::db::now_ms()).await
+    }
+
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// The SMTP transport for a configured URL. `smtp://` requires STARTTLS unless the URL says
+/// `tls=none` (a trusted relay on the same host) or `tls=opportunistic`; `smtps://` is implicit TLS.
+fn transport(url: &url::Url) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let mut url = url.clone();
+    let tls = url
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    match (url.scheme(), tls.as_deref()) {
+        ("smtp", None) => {
+            url.set_query(Some("tls=required"));
+        }
+        ("smtp", Some("none")) => url.set_query(None),
+        ("smtp", Some("required" | "opportunistic")) | ("smtps", _) => {}
+        (_, Some(other)) => {
+            anyhow::bail!("smtp_url: tls={other} is not none, opportunistic or required")
+        }
+        _ => {}
+    }
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
+        .map_err(|e| anyhow::anyhow!("smtp_url: {e}"))?;
+    Ok(builder.timeout(Some(Duration::from_secs(20))).build())
+}
+
+/// "24 hours", "1 hour", "30 minutes": for mail bodies.
+pub fn human_duration(duration: Duration) -> String {
+    let minutes = duration.as_secs() / 60;
+    let (n, unit) = if minutes >= 120 && minutes % 60 == 0 {
+        (minutes / 60, "hour")
+    } else if minutes >= 60 && minutes % 60 == 0 {
+        (1, "hour")
+    } else {
+        (minutes.max(1), "minute")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}

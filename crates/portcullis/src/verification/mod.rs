@@ -1,0 +1,192 @@
+//! Emailed one-time links: email verification, email change confirmation, password reset.
+//!
+//! A link carries a 256-bit random token, stored only as its SHA-256, bound to one purpose, one
+//! user and one address, expiring, and consumed atomically (single use). The token row and the
+//! mail that carries it are written in one transaction.
+
+pub mod routes;
+pub mod store;
+
+use std::time::Duration;
+
+use crate::accounts::User;
+use crate::crypto::tokens::{hash_secret, random_secret};
+use crate::db::{millis, now_ms};
+use crate::error::{ApiError, ApiResult};
+use crate::mail::{self, Context, Kind};
+use crate::state::AppState;
+
+pub use routes::router;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    VerifyEmail,
+    ResetPassword,
+    ChangeEmail,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::VerifyEmail => "verify_email",
+            Purpose::ResetPassword => "reset_password",
+            Purpose::ChangeEmail => "change_email",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkToken {
+    pub user_id: String,
+    pub email: String,
+    pub new_email: Option<String>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// Why a link did not work; the user is told which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    Invalid,
+    Expired,
+}
+
+impl LinkError {
+    pub fn code(self) -> &'static str {
+        match self {
+            LinkError::Invalid => "INVALID_TOKEN",
+            LinkError::Expired => "TOKEN_EXPIRED",
+        }
+    }
+
+    pub fn into_api(self, status: axum::http::StatusCode) -> ApiError {
+        let message = match self {
+            LinkError::Invalid => "Invalid token",
+            LinkError::Expired => "Token expired",
+        };
+        ApiError::new(status, self.code(), message)
+    }
+}
+
+/// A mail with a link: what to send, to whom, about whom.
+pub struct LinkMail<'a> {
+    pub purpose: Purpose,
+    pub kind: Kind,
+    pub user: &'a User,
+    /// The address the mail goes to (the new one for an email change).
+    pub to: &'a str,
+    pub new_email: Option<&'a str>,
+    pub ttl: Duration,
+    /// Builds the link from the token (always on the configured base URL).
+    pub link: &'a (dyn Fn(&str) -> String + Sync),
+}
+
+/// Creates a link token and queues its mail, in one transaction.
+pub async fn send_link(state: &AppState, mail: LinkMail<'_>) -> ApiResult<()> {
+    let token = random_secret();
+    let now = now_ms();
+    let link = (mail.link)(&token);
+    let message = state
+        .mailer
+        .compose(
+            mail.kind,
+            mail.to,
+            &Context {
+                product: &state.config.mail.product_name,
+                name: &mail.user.name,
+                email: &mail.user.email,
+                new_email: mail.new_email,
+                link: Some(&link),
+                expires_in: Some(mail::human_duration(mail.ttl)),
+            },
+        )
+        .map_err(ApiError::internal)?;
+    let token_hash = hash_secret(&token);
+    let mut tx = state.db.pool.begin().await?;
+    store::insert(
+        &mut tx,
+        &store::NewLink {
+            token_hash: &token_hash,
+            purpose: mail.purpose,
+            user_id: &mail.user.id,
+            email: &mail.user.email,
+            new_email: mail.new_email,
+            now,
+            expires_at: now + millis(mail.ttl),
+        },
+    )
+    .await?;
+    state.mailer.enqueue(&mut tx, &message).await?;
+    tx.commit().await?;
+    state.mailer.wake();
+    Ok(())
+}
+
+/// Queues a plain notice (no link).
+pub async fn send_notice(
+    state: &AppState,
+    kind: Kind,
+    user: &User,
+    to: &str,
+    new_email: Option<&str>,
+) -> ApiResult<()> {
+    let message = state
+        .mailer
+        .compose(
+            kind,
+            to,
+            &Context {
+                product: &state.config.mail.product_name,
+                name: &user.name,
+                email: &user.email,
+                new_email,
+                link: None,
+                expires_in: None,
+            },
+        )
+        .map_err(ApiError::internal)?;
+    let mut conn = state.db.pool.acquire().await?;
+    state.mailer.enqueue(&mut conn, &message).await?;
+    state.mailer.wake();
+    Ok(())
+}
+
+/// Checks a presented token without using it up: the link it belongs to, or why it fails.
+pub async fn peek(
+    state: &AppState,
+    token: &str,
+    purpose: Purpose,
+) -> ApiResult<Result<LinkToken, LinkError>> {
+    let found = store::find(&state.db, &hash_secret(token), purpose).await?;
+    Ok(match found {
+        None => Err(LinkError::Invalid),
+        Some(link) if link.used_at.is_some() => Err(LinkError::Invalid),
+        Some(link) if link.expires_at <= now_ms() => Err(LinkError::Expired),
+        Some(link) => Ok(link),
+    })
+}
+
+/// The link a verify-email URL belongs to: an address verification or an email change.
+pub async fn peek_verification(
+    state: &AppState,
+    token: &str,
+) -> ApiResult<Result<(Purpose, LinkToken), LinkError>> {
+    let verify = peek(state, token, Purpose::VerifyEmail).await?;
+    if let Ok(link) = verify {
+        return Ok(Ok((Purpose::VerifyEmail, link)));
+    }
+    Ok(match peek(state, token, Purpose::ChangeEmail).await? {
+        Ok(link) => Ok((Purpose::ChangeEmail, link)),
+        Err(LinkError::Expired) => Err(LinkError::Expired),
+        Err(LinkError::Invalid) => verify.map(|link| (Purpose::VerifyEmail, link)),
+    })
+}
+
+/// `base` with `params` appended to its query string (for redirects to the application).
+pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}{encoded}")
+}

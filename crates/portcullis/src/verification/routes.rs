@@ -1,0 +1,283 @@
+//! Email verification and email change (better-auth shapes).
+
+use axum::extract::State;
+use axum::http::header::LOCATION;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{peek_verification, send_link, send_notice, with_query, LinkError, LinkMail, Purpose};
+use crate::accounts::email::Email;
+use crate::accounts::{store as accounts_store, User};
+use crate::crypto::tokens::hash_secret;
+use crate::db::{is_unique_violation, millis, now_ms};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::json::{JsonBody, QueryParams};
+use crate::http::redirect::check_callback;
+use crate::mail::Kind;
+use crate::sessions::extract::{CurrentSession, MaybeSession};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_verification_email))
+        .routes(routes!(verify_email))
+        .routes(routes!(change_email))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusAnswer {
+    status: bool,
+}
+
+/// The verify-email link for `token`, on the configured base URL (never the request's Host).
+pub fn verify_link(state: &AppState, token: &str, callback: Option<&str>) -> String {
+    let base = format!("{}/api/auth/verify-email", state.config.issuer());
+    with_query(
+        &base,
+        &[("token", token), ("callbackURL", callback.unwrap_or("/"))],
+    )
+}
+
+/// Sends (or re-sends) an address verification mail; what the answer says never depends on
+/// whether the address has an account.
+pub async fn send_verification(
+    state: &AppState,
+    user: &User,
+    callback: Option<&str>,
+) -> ApiResult<()> {
+    send_link(
+        state,
+        LinkMail {
+            purpose: Purpose::VerifyEmail,
+            kind: Kind::VerifyEmail,
+            user,
+            to: &user.email,
+            new_email: None,
+            ttl: state.config.email.verification_ttl,
+            link: &|token| verify_link(state, token, callback),
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SendVerificationBody {
+    email: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+/// Sends a verification mail to an unverified address. Answers the same whether or not the
+/// address has an account (the work happens after the answer).
+#[utoipa::path(post, path = "/send-verification-email", tag = "email", request_body = SendVerificationBody,
+    responses((status = 200, body = StatusAnswer), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn send_verification_email(
+    State(state): State<AppState>,
+    current: MaybeSession,
+    JsonBody(body): JsonBody<SendVerificationBody>,
+) -> ApiResult<Json<StatusAnswer>> {
+    if let Some(callback) = &body.callback_url {
+        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+    }
+    let email = Email::parse(&body.email)?;
+    if let Some(auth) = &current.auth {
+        if auth.user.email != email.as_str() {
+            return Err(ApiError::bad_request("EMAIL_MISMATCH", "Email mismatch"));
+        }
+        if auth.user.email_verified {
+            return Err(ApiError::bad_request(
+                "EMAIL_ALREADY_VERIFIED",
+                "Email is already verified",
+            ));
+        }
+    }
+    // Answer first, then look the address up: the answer's timing says nothing about it.
+    let callback = body.callback_url.clone();
+    tokio::spawn(async move {
+        let result = match accounts_store::find_by_email(&state.db, email.as_str()).await {
+            Ok(Some((user, _))) if !user.email_verified => {
+                send_verification(&state, &user, callback.as_deref()).await
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not send a verification mail");
+        }
+    });
+    Ok(Json(StatusAnswer { status: true }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct VerifyQuery {
+    token: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VerifiedAnswer {
+    status: bool,
+    user: Option<User>,
+}
+
+/// Opens a verification or email-change link: marks the address verified (or switches to the
+/// new address). With `callbackURL` it redirects there, adding `?error=<code>` on failure.
+#[utoipa::path(get, path = "/verify-email", tag = "email", params(VerifyQuery),
+    responses(
+        (status = 200, body = VerifiedAnswer),
+        (status = 302, description = "To callbackURL"),
+        (status = 401, description = "INVALID_TOKEN or TOKEN_EXPIRED", body = ErrorBody)))]
+async fn verify_email(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<VerifyQuery>,
+) -> ApiResult<Response> {
+    if let Some(callback) = &query.callback_url {
+        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+    }
+    let outcome = apply_verification(&state, &query.token).await?;
+    Ok(match (outcome, query.callback_url) {
+        (Ok(_), Some(callback)) => redirect(&callback),
+        (Ok(user), None) => Json(VerifiedAnswer {
+            status: true,
+            user: Some(user),
+        })
+        .into_response(),
+        (Err(error), Some(callback)) => {
+            redirect(&with_query(&callback, &[("error", error.code())]))
+        }
+        (Err(error), None) => error.into_api(StatusCode::UNAUTHORIZED).into_response(),
+    })
+}
+
+pub fn redirect(to: &str) -> Response {
+    (StatusCode::FOUND, [(LOCATION, to.to_owned())]).into_response()
+}
+
+async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<User, LinkError>> {
+    let (purpose, _) = match peek_verification(state, token).await? {
+        Ok(found) => found,
+        Err(error) => return Ok(Err(error)),
+    };
+    let now = now_ms();
+    let mut tx = state.db.pool.begin().await?;
+    let Some(link) = super::store::consume(&mut tx, &hash_secret(token), purpose, now).await?
+    else {
+        return Ok(Err(LinkError::Invalid));
+    };
+    let applied = match (purpose, &link.new_email) {
+        // Bound to the address it was sent to: useless once the account's address changed.
+        (Purpose::VerifyEmail, _) => {
+            accounts_store::mark_email_verified(&mut tx, &link.user_id, &link.email, now).await?
+        }
+        (Purpose::ChangeEmail, Some(new_email)) => {
+            match accounts_store::switch_email(&mut tx, &link.user_id, &link.email, new_email, now)
+                .await
+            {
+                Ok(applied) => applied,
+                // Taken since the link was sent.
+                Err(e) if is_unique_violation(&e) => false,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => false,
+    };
+    if !applied {
+        return Ok(Err(LinkError::Invalid));
+    }
+    tx.commit().await?;
+    let user = accounts_store::find_by_id(&state.db, &link.user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("verified user vanished"))?;
+    Ok(Ok(user))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ChangeEmailBody {
+    #[serde(rename = "newEmail")]
+    new_email: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+/// Asks to change the account's email: a confirmation link goes to the new address and a notice
+/// to the old one; the address changes only when the link is opened. Needs a recent sign-in.
+/// A taken address gets exactly the same answer as a free one.
+#[utoipa::path(post, path = "/change-email", tag = "email", request_body = ChangeEmailBody,
+    responses(
+        (status = 200, body = StatusAnswer),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "SESSION_NOT_FRESH", body = ErrorBody)))]
+async fn change_email(
+    State(state): State<AppState>,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<ChangeEmailBody>,
+) -> ApiResult<Json<StatusAnswer>> {
+    if let Some(callback) = &body.callback_url {
+        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+    }
+    let new_email = Email::parse(&body.new_email)?;
+    if new_email.as_str() == auth.user.email {
+        return Err(ApiError::bad_request(
+            "EMAIL_IS_THE_SAME",
+            "Email is the same",
+        ));
+    }
+    if now_ms() - auth.session.created_at > millis(state.config.session.fresh_age) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "SESSION_NOT_FRESH",
+            "Sign in again to change your email",
+        ));
+    }
+    let user = auth.user;
+    let callback = body.callback_url;
+    // Answer first: whether the new address is taken must not show in the timing either.
+    tokio::spawn(async move {
+        if let Err(e) = request_change(&state, &user, new_email.as_str(), callback.as_deref()).await
+        {
+            tracing::error!(error = %e, "could not process an email change request");
+        }
+    });
+    Ok(Json(StatusAnswer { status: true }))
+}
+
+async fn request_change(
+    state: &AppState,
+    user: &User,
+    new_email: &str,
+    callback: Option<&str>,
+) -> ApiResult<()> {
+    send_notice(
+        state,
+        Kind::ChangeEmailNotice,
+        user,
+        &user.email,
+        Some(new_email),
+    )
+    .await?;
+    if accounts_store::find_by_email(&state.db, new_email)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    send_link(
+        state,
+        LinkMail {
+            purpose: Purpose::ChangeEmail,
+            kind: Kind::ChangeEmailConfirm,
+            user,
+            to: new_email,
+            new_email: Some(new_email),
+            ttl: state.config.email.verification_ttl,
+            link: &|token| verify_link(state, token, callback),
+        },
+    )
+    .await
+}
