@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp};
+use crate::smtp_sink::SmtpSink;
 
 both_backends!(better_auth_client_flow);
 
@@ -74,11 +75,36 @@ pub async fn run_node(script: &str, env: &[(&str, &str)]) -> NodeRun {
     run_node_args(&[script], env).await
 }
 
+/// Serves what the SMTP sink received as JSON, for the Node test to read its links.
+async fn serve_mailbox(sink: SmtpSink) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mails", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/mails",
+        axum::routing::get(move || {
+            let mails: Vec<_> = sink
+                .mails()
+                .into_iter()
+                .map(|m| serde_json::json!({"to": m.to, "subject": m.subject, "text": m.text}))
+                .collect();
+            async move { axum::Json(mails) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 async fn better_auth_client_flow(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let sink = SmtpSink::start().await;
+    let smtp_url = sink.url();
+    let app = TestApp::spawn_with(backend, &[("smtp_url", &smtp_url)]).await;
+    let mailbox = serve_mailbox(sink).await;
     let run = run_node_args(
         &["--test", "compat.test.mjs"],
-        &[("PORTCULLIS_URL", &app.url)],
+        &[
+            ("PORTCULLIS_URL", &app.url),
+            ("PORTCULLIS_MAILBOX_URL", &mailbox),
+        ],
     )
     .await;
     assert!(
@@ -87,4 +113,9 @@ async fn better_auth_client_flow(backend: Backend) {
         run.report
     );
     assert!(run.report.contains("# fail 0"), "{}", run.report);
+    assert!(
+        run.report.contains("# skipped 0"),
+        "the email steps must run: {}",
+        run.report
+    );
 }

@@ -1,10 +1,12 @@
 //! Black-box tests: the real server over HTTP, on SQLite and on PostgreSQL.
 
 mod helpers;
+mod smtp_sink;
 
 mod accounts;
 mod cli;
 mod compat;
+mod email;
 mod operations;
 mod sessions;
 mod tokens;

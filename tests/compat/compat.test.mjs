@@ -272,3 +272,73 @@ test("sign-out ends the session", async () => {
   assert.equal(replayed.error, null, JSON.stringify(replayed.error));
   assert.equal(replayed.data, null, "a signed-out session token must not work again");
 });
+
+// ---- Email flows. They need a mailbox: the Rust test harness runs a real SMTP server and
+// serves what it received at PORTCULLIS_MAILBOX_URL (JSON: [{to, subject, text}]).
+const MAILBOX = process.env.PORTCULLIS_MAILBOX_URL;
+
+async function waitForMail(to, subjectPart) {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const mails = await (await fetch(MAILBOX)).json();
+    const found = mails.filter((m) => m.to === to && m.subject.includes(subjectPart));
+    if (found.length > 0) return found[found.length - 1];
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no mail "${subjectPart}" to ${to}`);
+}
+
+function linkIn(text, prefix) {
+  const match = text.match(new RegExp(`${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\S+`));
+  assert.ok(match, `no link starting with ${prefix} in:\n${text}`);
+  return match[0];
+}
+
+const resetPassword = randomPassword();
+test("password reset: request, read the mail, reset, sign in with the new password", { skip: !MAILBOX }, async () => {
+  const requested = assertOk(
+    await client.requestPasswordReset({ email: normalizedEmail, redirectTo: "/choose-password" }),
+    "request-password-reset",
+  );
+  assert.equal(requested.status, true);
+  // An unknown address gets the very same answer.
+  const unknown = assertOk(
+    await client.requestPasswordReset({ email: `nobody-${tag}@example.com`, redirectTo: "/choose-password" }),
+    "request-password-reset for an unknown address",
+  );
+  assert.deepEqual(unknown, requested);
+
+  const mail = await waitForMail(normalizedEmail, "Reset");
+  const link = linkIn(mail.text, `${BASE_URL}/api/auth/reset-password/`);
+  const landing = await fetch(link, { redirect: "manual" });
+  assert.equal(landing.status, 302);
+  const location = landing.headers.get("location");
+  assert.ok(location.startsWith("/choose-password?token="), location);
+  const token = new URLSearchParams(location.split("?")[1]).get("token");
+
+  assertOk(await client.resetPassword({ newPassword: resetPassword, token }), "reset-password");
+  const again = await client.resetPassword({ newPassword: randomPassword(), token });
+  assertError(again, 400, "INVALID_TOKEN", "a reset token works once");
+
+  const { client: fresh } = makeClient();
+  assertError(await fresh.signIn.email({ email, password: newPassword }), 401, "INVALID_EMAIL_OR_PASSWORD", "old password");
+  const signedIn = assertOk(await fresh.signIn.email({ email, password: resetPassword }), "sign-in with the reset password");
+  assert.equal(signedIn.user.id, user.id);
+});
+
+test("email verification: send the mail, open its link, the address is verified", { skip: !MAILBOX }, async () => {
+  const { client: verifier } = makeClient();
+  assertOk(await verifier.signIn.email({ email, password: resetPassword }), "sign-in");
+  const before = assertOk(await verifier.getSession(), "get-session");
+  assert.equal(before.user.emailVerified, false);
+
+  assertOk(await verifier.sendVerificationEmail({ email: normalizedEmail, callbackURL: "/verified" }), "send-verification-email");
+  const mail = await waitForMail(normalizedEmail, "Confirm your email");
+  const link = linkIn(mail.text, `${BASE_URL}/api/auth/verify-email?token=`);
+  const token = new URL(link).searchParams.get("token");
+  const verified = assertOk(await verifier.verifyEmail({ query: { token } }), "verify-email");
+  assert.equal(verified.status, true);
+
+  const after = assertOk(await verifier.getSession(), "get-session after verification");
+  assert.equal(after.user.emailVerified, true);
+});
