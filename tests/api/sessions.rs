@@ -22,6 +22,7 @@ both_backends!(
     cookie_attributes_over_https,
     cookie_authenticated_writes_need_a_trusted_origin,
     forwarded_for_is_believed_only_from_trusted_proxies,
+    revocations_reach_every_instance_despite_the_session_cache,
 );
 
 async fn get_session_answers_null_without_a_live_session(backend: Backend) {
@@ -623,4 +624,72 @@ async fn session_count(app: &TestApp) -> i64 {
         .await
         .unwrap()
         .get::<i64, _>("n")
+}
+
+async fn revocations_reach_every_instance_despite_the_session_cache(backend: Backend) {
+    let a = TestApp::spawn_with(backend, &[("session.cache_ttl", "30s")]).await;
+    let b = TestApp::start(a.storage.clone(), &[("session.cache_ttl", "30s")]).await;
+    let (email, password, token) = a.new_user().await;
+    let other = a.sign_in(&email, &password).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Both instances have the sessions cached now.
+    for app in [&a, &b] {
+        assert!(!app
+            .get("/get-session", Auth::Bearer(&token))
+            .await
+            .body
+            .is_null());
+        assert!(!app
+            .get("/get-session", Auth::Bearer(&other))
+            .await
+            .body
+            .is_null());
+    }
+    // Signed out on A: refused on A at once, and on B well within the cache's 30 s.
+    a.post("/sign-out", Auth::Bearer(&token), json!({})).await;
+    assert!(a
+        .get("/get-session", Auth::Bearer(&token))
+        .await
+        .body
+        .is_null());
+    let started = std::time::Instant::now();
+    while !b
+        .get("/get-session", Auth::Bearer(&token))
+        .await
+        .body
+        .is_null()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "instance B still accepts a signed-out session"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Revoking every session (here: deleting the account) reaches B too.
+    assert!(!b
+        .get("/get-session", Auth::Bearer(&other))
+        .await
+        .body
+        .is_null());
+    a.post(
+        "/delete-user",
+        Auth::Bearer(&other),
+        json!({"password": password}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    while !b
+        .get("/get-session", Auth::Bearer(&other))
+        .await
+        .body
+        .is_null()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "instance B still accepts a deleted user's session"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

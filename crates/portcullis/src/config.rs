@@ -39,6 +39,7 @@ settings! {
     "session.absolute_lifetime" = Some("30d") => "Hard limit on a session's age, however active.";
     "session.short_lifetime" = Some("1d") => "Server lifetime of a `rememberMe: false` session (its cookie lasts for the browser session).";
     "session.sweep_interval" = Some("10m") => "How often expired sessions are deleted.";
+    "session.cache_ttl" = Some("5s") => "How long an instance may answer from memory for a session it read (revocations still reach every instance within about 250 ms; profile changes made on another instance within this). 0s disables.";
     "session.cookie_prefix" = Some("portcullis") => "Session cookie name prefix: <prefix>.session_token (with __Host- over https).";
     "password.min_length" = Some("8") => "Minimum password length in Unicode code points after NFKC (8 or more).";
     "password.max_length" = Some("128") => "Maximum password length in code points (64 or more).";
@@ -103,6 +104,7 @@ pub struct SessionConfig {
     pub short_lifetime: Duration,
     pub sweep_interval: Duration,
     pub fresh_age: Duration,
+    pub cache_ttl: Duration,
     pub cookie_prefix: String,
 }
 
@@ -270,6 +272,7 @@ impl Config {
                 short_lifetime: values.duration("session.short_lifetime")?,
                 sweep_interval: values.duration("session.sweep_interval")?,
                 fresh_age: values.duration("session.fresh_age")?,
+                cache_ttl: values.duration_or_zero("session.cache_ttl")?,
                 cookie_prefix: values.cookie_prefix("session.cookie_prefix")?,
             },
             password: PasswordConfig {

@@ -82,6 +82,9 @@ impl Server {
             tokio::spawn(maintenance::run(state.clone())),
             tokio::spawn(state.revocations.clone().run_poller(state.db.clone())),
             tokio::spawn(mail::worker::run(state.db.clone(), state.mailer.clone())),
+            tokio::spawn(
+                Arc::clone(&state.session_cache).follow_revocations(state.revocations.clone()),
+            ),
         ];
         let stopping = Arc::clone(&state.stopping);
         let shutdown = async move {

@@ -12,6 +12,7 @@ use crate::db::Db;
 use crate::http::cookies::CredentialCookie;
 use crate::mail::Mailer;
 use crate::revocations::Hub;
+use crate::sessions::cache::SessionCache;
 use crate::tokens::keys::KeyRing;
 
 #[derive(Clone)]
@@ -23,6 +24,7 @@ pub struct AppState {
     /// MACs refresh tokens (derived from the master secret).
     pub refresh_key: hmac::Key,
     pub revocations: Hub,
+    pub session_cache: Arc<SessionCache>,
     pub mailer: Mailer,
     pub session_cookie: Arc<CredentialCookie>,
     pub refresh_cookie: Arc<CredentialCookie>,
@@ -53,6 +55,7 @@ impl AppState {
             trusted_origins: Arc::new(trusted_origins),
             refresh_key: master.mac_key(Purpose::RefreshTokens),
             revocations: Hub::default(),
+            session_cache: Arc::new(SessionCache::new(config.session.cache_ttl)),
             mailer: Mailer::new(&config.mail)?,
             stopping: Arc::new(watch::channel(false).0),
             config: Arc::new(config),

@@ -273,6 +273,7 @@ async fn update_user(
         now_ms(),
     )
     .await?;
+    state.session_cache.forget_user(&auth.user.id);
     Ok(Json(StatusAnswer { status: true }))
 }
 

@@ -2,6 +2,7 @@
 //! header. A session slides (its expiry moves forward when used, at most once per `update_age`)
 //! within an absolute lifetime; `rememberMe: false` sessions have a short fixed lifetime.
 
+pub mod cache;
 pub mod extract;
 pub mod routes;
 pub mod store;
@@ -161,6 +162,7 @@ pub async fn end(state: &AppState, which: Ending<'_>) -> ApiResult<Vec<String>> 
     }
     tx.commit().await?;
     if !ended.is_empty() {
+        state.session_cache.forget_sessions(&ended);
         state.revocations.wake();
     }
     Ok(ended)
@@ -178,14 +180,44 @@ pub async fn authenticate(
     token: &str,
     via: Via,
 ) -> ApiResult<Option<Authenticated>> {
-    let found = if via == Via::AccessToken {
-        match access::verify(state, token).await {
+    if via == Via::AccessToken {
+        let found = match access::verify(state, token).await {
             Some(claims) => store::find_by_id(&state.db, &claims.sid).await?,
             None => None,
+        };
+        return resolve(state, found, via).await;
+    }
+    let token_hash = hash_secret(token);
+    let now = now_ms();
+    if let Some((session, user)) = state.session_cache.get(&token_hash, now) {
+        if session.is_live(now) && !write_due(state, &session, now) {
+            return Ok(Some(Authenticated {
+                session,
+                user,
+                via,
+                extended: false,
+            }));
         }
-    } else {
-        store::find_by_token_hash(&state.db, &hash_secret(token)).await?
-    };
+        state.session_cache.forget(&token_hash);
+    }
+    let revision = state.session_cache.revision();
+    let found = store::find_by_token_hash(&state.db, &token_hash).await?;
+    let resolved = resolve(state, found, via).await?;
+    if let Some(auth) = &resolved {
+        let (session, user) = (auth.session.clone(), auth.user.clone());
+        state
+            .session_cache
+            .put(revision, token_hash, session, user, now);
+    }
+    Ok(resolved)
+}
+
+/// A session read from the database: refused if dead (and deleted), else slid when due.
+async fn resolve(
+    state: &AppState,
+    found: Option<(Session, User)>,
+    via: Via,
+) -> ApiResult<Option<Authenticated>> {
     let Some((mut session, user)) = found else {
         return Ok(None);
     };
@@ -203,12 +235,22 @@ pub async fn authenticate(
     }))
 }
 
+/// True when using the session now must write to the database (slide or record activity).
+fn write_due(state: &AppState, session: &Session, now: i64) -> bool {
+    slide_due(state, session, now) || now - session.last_active_at >= LAST_ACTIVE_RESOLUTION_MS
+}
+
+fn slide_due(state: &AppState, session: &Session, now: i64) -> bool {
+    let config = &state.config.session;
+    session.persistent
+        && session.expires_at - millis(config.expires_in) + millis(config.update_age) <= now
+}
+
 /// Moves a persistent session's expiry to `now + expires_in` (capped by the absolute lifetime)
 /// once `update_age` has passed since the last move; records activity at a coarse resolution.
 async fn slide(state: &AppState, session: &mut Session, now: i64) -> ApiResult<bool> {
     let config = &state.config.session;
-    let due = session.persistent
-        && session.expires_at - millis(config.expires_in) + millis(config.update_age) <= now;
+    let due = slide_due(state, session, now);
     if due {
         session.expires_at = (now + millis(config.expires_in)).min(session.absolute_expires_at);
         session.updated_at = now;

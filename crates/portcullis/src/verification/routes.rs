@@ -190,6 +190,7 @@ async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<U
         return Ok(Err(LinkError::Invalid));
     }
     tx.commit().await?;
+    state.session_cache.forget_user(&link.user_id);
     let user = accounts_store::find_by_id(&state.db, &link.user_id)
         .await?
         .ok_or_else(|| ApiError::internal("verified user vanished"))?;
