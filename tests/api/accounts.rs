@@ -430,10 +430,7 @@ async fn change_password_needs_the_current_one(backend: Backend) {
 async fn change_password_can_end_every_other_session(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (email, password, current) = app.new_user().await;
-    let other = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other = app.sign_in_token(&email, &password).await;
     let new_password = strong_password(18);
     let reply = app
         .post("/change-password", Auth::Cookie(&current), json!({"currentPassword": password, "newPassword": new_password, "revokeOtherSessions": true}))
@@ -444,16 +441,9 @@ async fn change_password_can_end_every_other_session(backend: Backend) {
         .set_cookie("portcullis.session_token")
         .unwrap()
         .contains(fresh));
-    assert!(app
-        .get("/get-session", Auth::Bearer(&other))
-        .await
-        .body
-        .is_null());
+    assert!(!app.session_alive(&other).await);
     assert!(
-        app.get("/get-session", Auth::Bearer(&current))
-            .await
-            .body
-            .is_null(),
+        !app.session_alive(&current).await,
         "re-authentication issues a new token"
     );
     let sessions = app.get("/list-sessions", Auth::Bearer(fresh)).await;
@@ -463,10 +453,7 @@ async fn change_password_can_end_every_other_session(backend: Backend) {
 async fn delete_user_needs_the_password_and_ends_all_sessions(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (email, password, token) = app.new_user().await;
-    let other = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other = app.sign_in_token(&email, &password).await;
     let (_, _, bystander) = app.new_user().await;
 
     app.post("/delete-user", Auth::Bearer(&token), json!({}))
@@ -482,11 +469,7 @@ async fn delete_user_needs_the_password_and_ends_all_sessions(backend: Backend) 
     app.post("/delete-user", Auth::None, json!({"password": password}))
         .await
         .assert_error(401, "UNAUTHORIZED");
-    assert!(!app
-        .get("/get-session", Auth::Bearer(&token))
-        .await
-        .body
-        .is_null());
+    assert!(app.session_alive(&token).await);
 
     let reply = app
         .post(
@@ -503,24 +486,13 @@ async fn delete_user_needs_the_password_and_ends_all_sessions(backend: Backend) 
         .set_cookie("portcullis.session_token")
         .unwrap()
         .contains("Max-Age=0"));
-    assert!(app
-        .get("/get-session", Auth::Bearer(&token))
-        .await
-        .body
-        .is_null());
-    assert!(app
-        .get("/get-session", Auth::Bearer(&other))
-        .await
-        .body
-        .is_null());
+    assert!(!app.session_alive(&token).await);
+    assert!(!app.session_alive(&other).await);
     app.sign_in(&email, &password)
         .await
         .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
     assert!(
-        !app.get("/get-session", Auth::Bearer(&bystander))
-            .await
-            .body
-            .is_null(),
+        app.session_alive(&bystander).await,
         "other users are untouched"
     );
     // The address is free again.
@@ -613,10 +585,7 @@ async fn authentication_events_reach_the_audit_trail(backend: Backend) {
     let (email, password, token) = app.new_user().await;
     app.sign_in(&email, "wrong-password-here").await;
     app.sign_in(&random_email(), &password).await;
-    let second = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second = app.sign_in_token(&email, &password).await;
     let new_password = strong_password(20);
     app.post(
         "/change-password",
@@ -628,11 +597,7 @@ async fn authentication_events_reach_the_audit_trail(backend: Backend) {
         .await;
     app.post("/sign-out", Auth::Bearer(&second), json!({}))
         .await;
-    assert!(app
-        .get("/get-session", Auth::Bearer(&token))
-        .await
-        .body
-        .is_null());
+    assert!(!app.session_alive(&token).await);
 
     let mut db = app.db().await;
     let rows = sqlx::query("SELECT kind, user_id, ip_address FROM audit_events ORDER BY at, kind")

@@ -265,11 +265,7 @@ async fn password_reset_round_trip(backend: Backend) {
     assert_eq!(done.body, json!({"status": true}));
 
     // Every session and refresh token of the user is gone; the new password works.
-    assert!(app
-        .get("/get-session", Auth::Bearer(&session))
-        .await
-        .body
-        .is_null());
+    assert!(!app.session_alive(&session).await);
     assert_eq!(
         refresh(&app, tokens["refresh_token"].as_str().unwrap())
             .await
@@ -613,11 +609,7 @@ async fn an_smtp_outage_loses_nothing_and_sends_nothing_twice(backend: Backend) 
     for email in &addresses {
         assert_eq!(sink.mails_to(email).len(), 1, "exactly one mail to {email}");
     }
-    let sent: i64 = sqlx::query("SELECT COUNT(*) AS n FROM mail_outbox WHERE status = 'sent'")
-        .fetch_one(&mut db)
-        .await
-        .unwrap()
-        .get("n");
+    let sent = app.count("mail_outbox WHERE status = 'sent'").await;
     assert_eq!(sent, 5);
 }
 
@@ -732,12 +724,7 @@ async fn without_smtp_mail_is_held_in_the_outbox(backend: Backend) {
     }
     assert_eq!(held, 1);
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(args)
-            .env("PORTCULLIS_DATA_DIR", app.storage.dir.path())
-            .env("PORTCULLIS_DATABASE_URL", &app.storage.database_url)
-            .output()
-            .unwrap();
+        let output = app.cli(args);
         assert!(
             output.status.success(),
             "{}",

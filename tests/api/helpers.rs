@@ -216,6 +216,42 @@ impl TestApp {
         .await
     }
 
+    /// Whether a session (or access) token currently opens a session, asked with Bearer.
+    pub async fn session_alive(&self, token: &str) -> bool {
+        !self
+            .get("/get-session", Auth::Bearer(token))
+            .await
+            .body
+            .is_null()
+    }
+
+    /// Signs in and answers the new session's token.
+    pub async fn sign_in_token(&self, email: &str, password: &str) -> String {
+        let reply = self.sign_in(email, password).await;
+        assert_eq!(reply.status, 200, "sign-in failed: {}", reply.body);
+        reply.body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// `SELECT COUNT(*)` over `from_where` (e.g. "sessions WHERE user_id = 'x'") in the server's database.
+    pub async fn count(&self, from_where: &str) -> i64 {
+        let mut db = self.db().await;
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {from_where}"))
+            .fetch_one(&mut db)
+            .await
+            .expect("count");
+        sqlx::Row::get(&row, "n")
+    }
+
+    /// Runs the `portcullis` binary on this server's storage (as an operator on the same host would).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(args)
+            .env("PORTCULLIS_DATA_DIR", self.storage.dir.path())
+            .env("PORTCULLIS_DATABASE_URL", &self.storage.database_url)
+            .output()
+            .expect("run portcullis")
+    }
+
     /// Signs up a new random user and answers (email, password, token).
     pub async fn new_user(&self) -> (String, String, String) {
         let email = random_email();

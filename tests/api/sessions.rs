@@ -60,10 +60,7 @@ async fn get_session_answers_null_without_a_live_session(backend: Backend) {
 async fn list_sessions_marks_the_current_one_and_never_leaks_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (email, password, first) = app.new_user().await;
-    let second = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second = app.sign_in_token(&email, &password).await;
     let reply = app.get("/list-sessions", Auth::Bearer(&second)).await;
     let sessions = reply.body.as_array().unwrap();
     assert_eq!(sessions.len(), 2);
@@ -101,14 +98,8 @@ async fn list_sessions_marks_the_current_one_and_never_leaks_tokens(backend: Bac
 async fn revoke_session_takes_an_id_or_a_token_but_only_ones_own(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (email, password, mine) = app.new_user().await;
-    let by_id = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let by_token = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let by_id = app.sign_in_token(&email, &password).await;
+    let by_token = app.sign_in_token(&email, &password).await;
     let (_, _, theirs) = app.new_user().await;
     let their_id =
         app.get("/get-session", Auth::Bearer(&theirs)).await.body["session"]["id"].clone();
@@ -123,11 +114,7 @@ async fn revoke_session_takes_an_id_or_a_token_but_only_ones_own(backend: Backen
         )
         .await;
     assert_eq!(reply.body, json!({"status": true}));
-    assert!(app
-        .get("/get-session", Auth::Bearer(&by_id))
-        .await
-        .body
-        .is_null());
+    assert!(!app.session_alive(&by_id).await);
 
     app.post(
         "/revoke-session",
@@ -135,11 +122,7 @@ async fn revoke_session_takes_an_id_or_a_token_but_only_ones_own(backend: Backen
         json!({"token": by_token}),
     )
     .await;
-    assert!(app
-        .get("/get-session", Auth::Bearer(&by_token))
-        .await
-        .body
-        .is_null());
+    assert!(!app.session_alive(&by_token).await);
 
     // Another user's session, by id or by token: untouched (no IDOR).
     app.post(
@@ -154,16 +137,8 @@ async fn revoke_session_takes_an_id_or_a_token_but_only_ones_own(backend: Backen
         json!({"token": theirs}),
     )
     .await;
-    assert!(!app
-        .get("/get-session", Auth::Bearer(&theirs))
-        .await
-        .body
-        .is_null());
-    assert!(!app
-        .get("/get-session", Auth::Bearer(&mine))
-        .await
-        .body
-        .is_null());
+    assert!(app.session_alive(&theirs).await);
+    assert!(app.session_alive(&mine).await);
 
     app.post("/revoke-session", Auth::Bearer(&mine), json!({}))
         .await
@@ -176,59 +151,26 @@ async fn revoke_session_takes_an_id_or_a_token_but_only_ones_own(backend: Backen
 async fn revoke_sessions_and_revoke_other_sessions(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (email, password, first) = app.new_user().await;
-    let second = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let third = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second = app.sign_in_token(&email, &password).await;
+    let third = app.sign_in_token(&email, &password).await;
     let (_, _, bystander) = app.new_user().await;
 
     let reply = app
         .post("/revoke-other-sessions", Auth::Cookie(&third), json!({}))
         .await;
     assert_eq!(reply.body, json!({"status": true}));
-    assert!(app
-        .get("/get-session", Auth::Bearer(&first))
-        .await
-        .body
-        .is_null());
-    assert!(app
-        .get("/get-session", Auth::Bearer(&second))
-        .await
-        .body
-        .is_null());
-    assert!(!app
-        .get("/get-session", Auth::Bearer(&third))
-        .await
-        .body
-        .is_null());
+    assert!(!app.session_alive(&first).await);
+    assert!(!app.session_alive(&second).await);
+    assert!(app.session_alive(&third).await);
 
-    let fourth = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let fourth = app.sign_in_token(&email, &password).await;
     let reply = app
         .post("/revoke-sessions", Auth::Bearer(&third), json!({}))
         .await;
     assert_eq!(reply.body, json!({"status": true}));
-    assert!(app
-        .get("/get-session", Auth::Bearer(&third))
-        .await
-        .body
-        .is_null());
-    assert!(app
-        .get("/get-session", Auth::Bearer(&fourth))
-        .await
-        .body
-        .is_null());
-    assert!(!app
-        .get("/get-session", Auth::Bearer(&bystander))
-        .await
-        .body
-        .is_null());
+    assert!(!app.session_alive(&third).await);
+    assert!(!app.session_alive(&fourth).await);
+    assert!(app.session_alive(&bystander).await);
     app.post("/revoke-sessions", Auth::None, json!({}))
         .await
         .assert_error(401, "UNAUTHORIZED");
@@ -240,10 +182,7 @@ async fn revoke_sessions_and_revoke_other_sessions(backend: Backend) {
 async fn sign_out_ends_the_session_and_clears_the_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (email, password, cookie_session) = app.new_user().await;
-    let bearer_session = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bearer_session = app.sign_in_token(&email, &password).await;
 
     let reply = app
         .post("/sign-out", Auth::Cookie(&cookie_session), json!({}))
@@ -269,11 +208,7 @@ async fn sign_out_ends_the_session_and_clears_the_cookie(backend: Backend) {
             .status,
         200
     );
-    assert!(app
-        .get("/get-session", Auth::Bearer(&bearer_session))
-        .await
-        .body
-        .is_null());
+    assert!(!app.session_alive(&bearer_session).await);
     // Signing out twice, or with no session, is harmless (as in better-auth).
     assert_eq!(
         app.post("/sign-out", Auth::None, json!({})).await.body,
@@ -321,18 +256,12 @@ async fn sessions_slide_while_used_and_expire_when_idle(backend: Backend) {
     assert!(slid_expiry >= created_expiry + 1500, "expiry moved forward");
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert!(
-        !app.get("/get-session", Auth::Bearer(&token))
-            .await
-            .body
-            .is_null(),
+        app.session_alive(&token).await,
         "alive past the first expiry thanks to the slide"
     );
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert!(
-        app.get("/get-session", Auth::Bearer(&token))
-            .await
-            .body
-            .is_null(),
+        !app.session_alive(&token).await,
         "idle longer than expires_in"
     );
     app.get("/list-sessions", Auth::Bearer(&token))
@@ -354,19 +283,12 @@ async fn sessions_end_at_their_absolute_lifetime_however_active(backend: Backend
     let (_, _, token) = app.new_user().await;
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_millis(3000) {
-        assert!(!app
-            .get("/get-session", Auth::Bearer(&token))
-            .await
-            .body
-            .is_null());
+        assert!(app.session_alive(&token).await);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
-        app.get("/get-session", Auth::Bearer(&token))
-            .await
-            .body
-            .is_null(),
+        !app.session_alive(&token).await,
         "past the absolute lifetime"
     );
 }
@@ -414,11 +336,11 @@ async fn expired_sessions_are_swept(backend: Backend) {
     )
     .await;
     let (_, _, token) = app.new_user().await;
-    assert_eq!(session_count(&app).await, 1);
+    assert_eq!(app.count("sessions").await, 1);
     let mut left = 1;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        left = session_count(&app).await;
+        left = app.count("sessions").await;
         if left == 0 {
             break;
         }
@@ -427,11 +349,7 @@ async fn expired_sessions_are_swept(backend: Backend) {
         left, 0,
         "the sweeper deletes expired sessions without anyone touching them"
     );
-    assert!(app
-        .get("/get-session", Auth::Bearer(&token))
-        .await
-        .body
-        .is_null());
+    assert!(!app.session_alive(&token).await);
 }
 
 async fn cookie_attributes_over_http(backend: Backend) {
@@ -617,50 +535,21 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
     );
 }
 
-async fn session_count(app: &TestApp) -> i64 {
-    let mut db = app.db().await;
-    sqlx::query("SELECT COUNT(*) AS n FROM sessions")
-        .fetch_one(&mut db)
-        .await
-        .unwrap()
-        .get::<i64, _>("n")
-}
-
 async fn revocations_reach_every_instance_despite_the_session_cache(backend: Backend) {
     let a = TestApp::spawn_with(backend, &[("session.cache_ttl", "30s")]).await;
     let b = TestApp::start(a.storage.clone(), &[("session.cache_ttl", "30s")]).await;
     let (email, password, token) = a.new_user().await;
-    let other = a.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other = a.sign_in_token(&email, &password).await;
     // Both instances have the sessions cached now.
     for app in [&a, &b] {
-        assert!(!app
-            .get("/get-session", Auth::Bearer(&token))
-            .await
-            .body
-            .is_null());
-        assert!(!app
-            .get("/get-session", Auth::Bearer(&other))
-            .await
-            .body
-            .is_null());
+        assert!(app.session_alive(&token).await);
+        assert!(app.session_alive(&other).await);
     }
     // Signed out on A: refused on A at once, and on B well within the cache's 30 s.
     a.post("/sign-out", Auth::Bearer(&token), json!({})).await;
-    assert!(a
-        .get("/get-session", Auth::Bearer(&token))
-        .await
-        .body
-        .is_null());
+    assert!(!a.session_alive(&token).await);
     let started = std::time::Instant::now();
-    while !b
-        .get("/get-session", Auth::Bearer(&token))
-        .await
-        .body
-        .is_null()
-    {
+    while b.session_alive(&token).await {
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "instance B still accepts a signed-out session"
@@ -668,11 +557,7 @@ async fn revocations_reach_every_instance_despite_the_session_cache(backend: Bac
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     // Revoking every session (here: deleting the account) reaches B too.
-    assert!(!b
-        .get("/get-session", Auth::Bearer(&other))
-        .await
-        .body
-        .is_null());
+    assert!(b.session_alive(&other).await);
     a.post(
         "/delete-user",
         Auth::Bearer(&other),
@@ -680,12 +565,7 @@ async fn revocations_reach_every_instance_despite_the_session_cache(backend: Bac
     )
     .await;
     let started = std::time::Instant::now();
-    while !b
-        .get("/get-session", Auth::Bearer(&other))
-        .await
-        .body
-        .is_null()
-    {
+    while b.session_alive(&other).await {
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "instance B still accepts a deleted user's session"

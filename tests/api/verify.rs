@@ -108,10 +108,7 @@ async fn deleting_a_user_refuses_all_their_tokens(backend: Backend) {
     let token = access(&answer);
     let (_, _, other) = token_user(&app).await;
     assert!(verifier.verify(&token).await.is_ok());
-    let session = app.sign_in(&email, &password).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let session = app.sign_in_token(&email, &password).await;
     app.post(
         "/delete-user",
         Auth::Bearer(&session),

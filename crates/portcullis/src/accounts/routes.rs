@@ -306,7 +306,13 @@ async fn change_password(
     )?;
     confirm_password(&state, &user.id, &body.current_password).await?;
     let hash = state.passwords.hash(new_password.as_str()).await?;
-    store::set_password_hash(&state.db, &user.id, &hash, now_ms()).await?;
+    store::set_password_hash(
+        &mut *state.db.pool.acquire().await?,
+        &user.id,
+        &hash,
+        now_ms(),
+    )
+    .await?;
     audit::record(
         &state.db,
         Event::PasswordChanged,

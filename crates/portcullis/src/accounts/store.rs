@@ -67,21 +67,6 @@ pub async fn password_hash(db: &Db, user_id: &str) -> Result<Option<String>, sql
     Ok(row.and_then(|row| row.try_get("password_hash").ok().flatten()))
 }
 
-pub async fn set_password_hash(
-    db: &Db,
-    user_id: &str,
-    hash: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-        .bind(hash)
-        .bind(now)
-        .bind(user_id)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
-}
-
 /// Replaces a hash only if it is still the one that was verified, so a rehash on sign-in can never
 /// overwrite a password changed in the meantime.
 pub async fn upgrade_password_hash(
@@ -142,8 +127,8 @@ pub async fn find_by_id(db: &Db, user_id: &str) -> Result<Option<User>, sqlx::Er
     row.as_ref().map(user_from_row).transpose()
 }
 
-/// Sets a password hash inside a caller's transaction.
-pub async fn set_password_hash_on(
+/// Sets a password hash (on a pooled connection or inside a caller's transaction).
+pub async fn set_password_hash(
     conn: &mut AnyConnection,
     user_id: &str,
     hash: &str,

@@ -172,7 +172,7 @@ async fn reset_password(
     )
     .await?
     .ok_or_else(|| refused(LinkError::Invalid))?;
-    accounts_store::set_password_hash_on(&mut tx, &user.id, &hash, now).await?;
+    accounts_store::set_password_hash(&mut tx, &user.id, &hash, now).await?;
     tx.commit().await?;
     sessions::end(&state, Ending::AllOfUser(&user.id)).await?;
     revocations::revoke_user(&state, &user.id).await?;
