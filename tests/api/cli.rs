@@ -85,6 +85,8 @@ async fn zero_config_serve_creates_everything_and_stops_gracefully() {
         let mut c = command(dir.path());
         // The default 127.0.0.1:8080 may be taken on a shared machine: only the port differs.
         c.env("PORTCULLIS_LISTEN", "127.0.0.1:0");
+        // Seven sign-ups from one address are more than the default limit allows.
+        c.env("PORTCULLIS_RATE_LIMITS_SIGN_UP", "50/1m");
         c
     });
     let data = dir.path().join("portcullis-data");

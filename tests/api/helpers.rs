@@ -121,6 +121,18 @@ impl TestApp {
         map.insert("database_url".into(), storage.database_url.clone());
         map.insert("database_max_connections".into(), "8".into());
         map.insert("password.hash_threads".into(), "2".into());
+        // Every request of a test comes from 127.0.0.1: limits high enough not to interfere with
+        // tests about other things. Rate-limit tests set their own.
+        for class in [
+            "sign_in",
+            "sign_up",
+            "password_reset",
+            "verification_mail",
+            "token_refresh",
+            "general",
+        ] {
+            map.insert(format!("rate_limits.{class}"), "100000/1m".into());
+        }
         for (key, value) in settings {
             map.insert((*key).into(), (*value).into());
         }

@@ -64,6 +64,19 @@ settings! {
     "email.send_on_sign_up" = None => "Send a verification mail at sign-up. Default: the value of email.require_verification.";
     "email.verification_ttl" = Some("24h") => "Lifetime of email verification and email change links.";
     "email.reset_ttl" = Some("1h") => "Lifetime of password reset links.";
+    "redis_url" = None => "redis://host:6379: share rate limits across instances. Unreachable Redis: each instance limits on its own and logs loudly.";
+    "rate_limits.enabled" = Some("true") => "Rate limits on (429 with Retry-After when exceeded). Only turn off behind another limiter.";
+    "rate_limits.redis_prefix" = Some("portcullis") => "Prefix of the rate-limit keys in Redis.";
+    "rate_limits.sign_in" = Some("10/1m") => "Sign-in attempts (cookie and password grant) per client IP, and per account.";
+    "rate_limits.sign_up" = Some("5/10m") => "Sign-ups per client IP.";
+    "rate_limits.password_reset" = Some("5/15m") => "Password reset requests per client IP, and per email address.";
+    "rate_limits.verification_mail" = Some("5/15m") => "Verification and email-change mails per client IP, and per address.";
+    "rate_limits.token_refresh" = Some("120/1m") => "Token endpoint requests per client IP.";
+    "rate_limits.general" = Some("600/1m") => "Every other request per client IP.";
+    "throttle.free_failures" = Some("5") => "Failed sign-ins on one account before each further attempt must wait.";
+    "throttle.max_delay" = Some("15m") => "Longest wait between attempts on a throttled account (doubling from 1 s).";
+    "throttle.max_failures" = Some("100") => "Consecutive failed sign-ins on one account after which it refuses attempts until throttle.window passes or the password is reset.";
+    "throttle.window" = Some("24h") => "Failures older than this are forgotten.";
     "log.format" = Some("text") => "Log format: text or json.";
 }
 
@@ -153,6 +166,48 @@ pub struct EmailConfig {
     pub reset_ttl: Duration,
 }
 
+/// "N per period", as in `10/1m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub period: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub sign_in: Limit,
+    pub sign_up: Limit,
+    pub password_reset: Limit,
+    pub verification_mail: Limit,
+    pub token_refresh: Limit,
+    pub general: Limit,
+}
+
+impl RateLimitConfig {
+    pub fn limit(&self, class: crate::rate_limit::Class) -> Limit {
+        use crate::rate_limit::Class;
+        match class {
+            Class::SignIn => self.sign_in,
+            Class::SignUp => self.sign_up,
+            Class::PasswordReset => self.password_reset,
+            Class::VerificationMail => self.verification_mail,
+            Class::TokenRefresh => self.token_refresh,
+            Class::General => self.general,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ThrottleConfig {
+    pub free_failures: i64,
+    pub max_delay: Duration,
+    pub max_failures: i64,
+    pub window: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -168,6 +223,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub mail: MailConfig,
     pub email: EmailConfig,
+    pub rate_limits: RateLimitConfig,
+    pub throttle: ThrottleConfig,
     pub log_format: LogFormat,
 }
 
@@ -307,6 +364,23 @@ impl Config {
             },
             mail,
             email,
+            rate_limits: RateLimitConfig {
+                enabled: values.flag("rate_limits.enabled")?,
+                redis_url: values.raw("redis_url"),
+                redis_prefix: values.single_line("rate_limits.redis_prefix")?,
+                sign_in: values.limit("rate_limits.sign_in")?,
+                sign_up: values.limit("rate_limits.sign_up")?,
+                password_reset: values.limit("rate_limits.password_reset")?,
+                verification_mail: values.limit("rate_limits.verification_mail")?,
+                token_refresh: values.limit("rate_limits.token_refresh")?,
+                general: values.limit("rate_limits.general")?,
+            },
+            throttle: ThrottleConfig {
+                free_failures: values.parse_in("throttle.free_failures", 1..=100)?,
+                max_delay: values.duration_or_zero("throttle.max_delay")?,
+                max_failures: values.parse_in("throttle.max_failures", 1..=100)?,
+                window: values.duration("throttle.window")?,
+            },
             log_format: match values.text("log.format").as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -414,6 +488,18 @@ impl Values<'_> {
         let text = self.text(key);
         humantime::parse_duration(text.trim())
             .map_err(|e| ConfigError::new(key, format!("`{text}`: {e} (write e.g. 30s, 15m, 7d)")))
+    }
+
+    fn limit(&self, key: &str) -> Result<Limit, ConfigError> {
+        let text = self.text(key);
+        let parsed = text.split_once('/').and_then(|(count, period)| {
+            let count: u32 = count.trim().parse().ok().filter(|c| *c > 0)?;
+            let period = humantime::parse_duration(period.trim())
+                .ok()
+                .filter(|p| !p.is_zero())?;
+            Some(Limit { count, period })
+        });
+        parsed.ok_or_else(|| ConfigError::new(key, format!("`{text}` is not N/period, e.g. 10/1m")))
     }
 
     fn flag(&self, key: &str) -> Result<bool, ConfigError> {

@@ -14,6 +14,7 @@ pub mod http;
 pub mod mail;
 pub mod maintenance;
 pub mod password_reset;
+pub mod rate_limit;
 pub mod revocations;
 pub mod router;
 pub mod sessions;

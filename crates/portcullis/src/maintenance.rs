@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::db::{millis, now_ms};
 use crate::state::AppState;
 use crate::tokens::keys::publication_after_rotation;
-use crate::{revocations, sessions, tokens, verification};
+use crate::{accounts, revocations, sessions, tokens, verification};
 
 pub async fn run(state: AppState) {
     let mut ticker = tokio::time::interval(tick(&state));
@@ -16,6 +16,7 @@ pub async fn run(state: AppState) {
         sweep_sessions(&state).await;
         forget_old_revocations(&state).await;
         forget_expired_links(&state).await;
+        forget_stale_throttles(&state).await;
         rotate_key_if_due(&state).await;
     }
 }
@@ -53,6 +54,13 @@ async fn forget_old_revocations(state: &AppState) {
 async fn forget_expired_links(state: &AppState) {
     if let Err(e) = verification::store::delete_expired(&state.db, now_ms()).await {
         tracing::warn!(error = %e, "emailed link clean-up failed");
+    }
+}
+
+async fn forget_stale_throttles(state: &AppState) {
+    state.limits.shrink();
+    if let Err(e) = accounts::throttle::forget_stale(&state.db, &state.config.throttle).await {
+        tracing::warn!(error = %e, "throttle clean-up failed");
     }
 }
 

@@ -14,14 +14,15 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, health, http, password_reset, revocations, sessions, tokens, verification};
+use crate::{
+    accounts, health, http, password_reset, rate_limit, revocations, sessions, tokens, verification,
+};
 
 /// Bodies are small JSON documents; anything bigger is refused before it is read.
 const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -64,17 +65,14 @@ pub fn build(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(cors(&state))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::middleware::limit_by_ip,
         ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+        .layer(middleware::from_fn(http::protection::deadline))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::protection::security_headers,
         ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()

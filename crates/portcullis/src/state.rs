@@ -11,6 +11,7 @@ use crate::crypto::passwords::PasswordHasher;
 use crate::db::Db;
 use crate::http::cookies::CredentialCookie;
 use crate::mail::Mailer;
+use crate::rate_limit::Limits;
 use crate::revocations::Hub;
 use crate::sessions::cache::SessionCache;
 use crate::tokens::keys::KeyRing;
@@ -26,6 +27,7 @@ pub struct AppState {
     pub revocations: Hub,
     pub session_cache: Arc<SessionCache>,
     pub mailer: Mailer,
+    pub limits: Limits,
     pub session_cookie: Arc<CredentialCookie>,
     pub refresh_cookie: Arc<CredentialCookie>,
     /// The base URL's origin followed by the configured trusted origins.
@@ -57,6 +59,7 @@ impl AppState {
             revocations: Hub::default(),
             session_cache: Arc::new(SessionCache::new(config.session.cache_ttl)),
             mailer: Mailer::new(&config.mail)?,
+            limits: Limits::new(&config.rate_limits)?,
             stopping: Arc::new(watch::channel(false).0),
             config: Arc::new(config),
             db,

@@ -5,11 +5,12 @@ use axum::http::StatusCode;
 
 use super::email::Email;
 use super::password_policy::Password;
-use super::{store, User};
+use super::{store, throttle, User};
 use crate::audit::{self, Event};
 use crate::crypto::passwords::Verified;
 use crate::error::{ApiError, ApiResult};
 use crate::http::client::ClientInfo;
+use crate::rate_limit::{Class, Subject};
 use crate::state::AppState;
 
 pub fn invalid_credentials() -> ApiError {
@@ -30,6 +31,11 @@ pub async fn check(
 ) -> ApiResult<User> {
     let email = Email::parse(raw_email)?;
     let password = Password::candidate(raw_password, &state.config.password)?;
+    state
+        .limits
+        .check(Class::SignIn, Subject::Account(email.as_str()))
+        .await?;
+    throttle::begin_attempt(&state.db, &state.config.throttle, email.as_str()).await?;
     let found = store::find_by_email(&state.db, email.as_str()).await?;
     let (verified, found) = match found {
         Some((user, Some(hash))) => (
@@ -42,6 +48,7 @@ pub async fn check(
         audit::record(&state.db, Event::SignInFailed, None, None, client).await;
         return Err(invalid_credentials());
     };
+    throttle::clear(&state.db, email.as_str()).await?;
     if verified == Verified::YesRehash {
         upgrade_hash_in_background(state, &user.id, stored_hash, password.as_str());
     }

@@ -7,6 +7,7 @@ pub mod model;
 pub mod password_policy;
 pub mod routes;
 pub mod store;
+pub mod throttle;
 
 pub use model::User;
 pub use routes::router;

@@ -4,6 +4,7 @@ pub mod client;
 pub mod cookies;
 pub mod csrf;
 pub mod json;
+pub mod protection;
 pub mod redirect;
 pub mod service_token;
 pub mod timestamp;

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::accounts::email::Email;
 use crate::accounts::password_policy::Password;
-use crate::accounts::{store as accounts_store, User};
+use crate::accounts::{store as accounts_store, throttle, User};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 use crate::db::now_ms;
@@ -20,6 +20,7 @@ use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::check_callback;
 use crate::mail::Kind;
+use crate::rate_limit::{Class, Subject};
 use crate::revocations;
 use crate::sessions::{self, Ending};
 use crate::state::AppState;
@@ -61,6 +62,10 @@ async fn request_password_reset(
         check_callback(&state, target, "INVALID_REDIRECT_URL")?;
     }
     let email = Email::parse(&body.email)?;
+    state
+        .limits
+        .check(Class::PasswordReset, Subject::Account(email.as_str()))
+        .await?;
     let redirect_to = body.redirect_to;
     tokio::spawn(async move {
         let result = match accounts_store::find_by_email(&state.db, email.as_str()).await {
@@ -176,6 +181,8 @@ async fn reset_password(
     tx.commit().await?;
     sessions::end(&state, Ending::AllOfUser(&user.id)).await?;
     revocations::revoke_user(&state, &user.id).await?;
+    // A reset clears any sign-in throttle on the address: the owner is back in at once.
+    throttle::clear(&state.db, &user.email).await?;
     audit::record(
         &state.db,
         Event::PasswordReset,

@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::check_callback;
 use crate::mail::Kind;
+use crate::rate_limit::{Class, Subject};
 use crate::sessions::extract::{CurrentSession, MaybeSession};
 use crate::state::AppState;
 
@@ -95,6 +96,10 @@ async fn send_verification_email(
             ));
         }
     }
+    state
+        .limits
+        .check(Class::VerificationMail, Subject::Account(email.as_str()))
+        .await?;
     // Answer first, then look the address up: the answer's timing says nothing about it.
     let callback = body.callback_url.clone();
     tokio::spawn(async move {
@@ -236,6 +241,10 @@ async fn change_email(
             "Sign in again to change your email",
         ));
     }
+    state
+        .limits
+        .check(Class::VerificationMail, Subject::Account(&auth.user.id))
+        .await?;
     let user = auth.user;
     let callback = body.callback_url;
     // Answer first: whether the new address is taken must not show in the timing either.

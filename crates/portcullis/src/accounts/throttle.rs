@@ -1,0 +1,129 @@
+//! Account throttling (NIST SP 800-63B §5.2.2): failed sign-ins on one address slow it down
+//! progressively, and at most `max_failures` consecutive failures can ever be made. Everything is
+//! time-bounded (failures older than `window` are forgotten), so an attacker can slow an owner down
+//! but never lock them out for good; a password reset clears it at once.
+//!
+//! An attempt is counted *before* its password is checked, in one atomic statement, so a burst of
+//! parallel guesses cannot slip past the limit; a success then clears the count.
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use crate::config::ThrottleConfig;
+use crate::db::{millis, now_ms, Db};
+use crate::error::ApiError;
+use crate::error::ApiResult;
+use crate::rate_limit::too_many_requests;
+
+/// Counts an attempt on `email`; refuses (429, like any throttle) if the address is waiting out a
+/// delay or has used up its failures.
+pub async fn begin_attempt(db: &Db, config: &ThrottleConfig, email: &str) -> ApiResult<()> {
+    let now = now_ms();
+    let window_start = now - millis(config.window);
+    if let Some((failures, last_failure_at, locked_until)) = current(db, email).await? {
+        if last_failure_at >= window_start {
+            if failures >= config.max_failures {
+                return Err(refuse(last_failure_at + millis(config.window) - now));
+            }
+            if locked_until > now {
+                return Err(refuse(locked_until - now));
+            }
+        }
+    }
+    let row = sqlx::query(
+        "INSERT INTO sign_in_failures (email, failures, last_failure_at, locked_until) VALUES ($1, 1, $2, 0)
+         ON CONFLICT (email) DO UPDATE SET
+             failures = CASE WHEN sign_in_failures.last_failure_at < $3 THEN 1 ELSE sign_in_failures.failures + 1 END,
+             last_failure_at = $2
+         RETURNING failures",
+    )
+    .bind(email)
+    .bind(now)
+    .bind(window_start)
+    .fetch_one(&db.pool)
+    .await?;
+    let failures: i64 = row.try_get("failures")?;
+    if failures > config.max_failures {
+        // A parallel attempt took the last one.
+        return Err(refuse(millis(config.window)));
+    }
+    let delay = delay_after(config, failures);
+    if !delay.is_zero() {
+        sqlx::query("UPDATE sign_in_failures SET locked_until = $1 WHERE email = $2")
+            .bind(now + millis(delay))
+            .bind(email)
+            .execute(&db.pool)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The password was right (or a reset set a new one): the slate is clean.
+pub async fn clear(db: &Db, email: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM sign_in_failures WHERE email = $1")
+        .bind(email)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Forgets addresses whose last failure is older than the window.
+pub async fn forget_stale(db: &Db, config: &ThrottleConfig) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sign_in_failures WHERE last_failure_at < $1")
+        .bind(now_ms() - millis(config.window))
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+async fn current(db: &Db, email: &str) -> Result<Option<(i64, i64, i64)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT failures, last_failure_at, locked_until FROM sign_in_failures WHERE email = $1",
+    )
+    .bind(email)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| {
+        Ok((
+            r.try_get("failures")?,
+            r.try_get("last_failure_at")?,
+            r.try_get("locked_until")?,
+        ))
+    })
+    .transpose()
+}
+
+/// No wait for the first `free_failures`; then 1 s, 2 s, 4 s, ... up to `max_delay`.
+fn delay_after(config: &ThrottleConfig, failures: i64) -> Duration {
+    if failures < config.free_failures {
+        return Duration::ZERO;
+    }
+    let doublings = u32::try_from(failures - config.free_failures)
+        .unwrap_or(u32::MAX)
+        .min(30);
+    Duration::from_secs(1u64 << doublings).min(config.max_delay)
+}
+
+fn refuse(wait_ms: i64) -> ApiError {
+    too_many_requests(Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_then_cap() {
+        let config = ThrottleConfig {
+            free_failures: 5,
+            max_delay: Duration::from_secs(900),
+            max_failures: 100,
+            window: Duration::from_secs(86400),
+        };
+        assert_eq!(delay_after(&config, 4), Duration::ZERO);
+        assert_eq!(delay_after(&config, 5), Duration::from_secs(1));
+        assert_eq!(delay_after(&config, 8), Duration::from_secs(8));
+        assert_eq!(delay_after(&config, 40), Duration::from_secs(900));
+    }
+}
