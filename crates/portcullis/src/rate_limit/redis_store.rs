@@ -68,8 +68,8 @@ impl RedisLimiter {
             Ok(Ok(wait_ms)) => Ok(Some(Duration::from_millis(
                 u64::try_from(wait_ms).unwrap_or(1000),
             ))),
-            Ok(Err(e)) => Err(self.failed(&e.to_string()).await),
-            Err(_) => Err(self.failed("timed out").await),
+            Ok(Err(e)) => self.failed(&e.to_string()).await,
+            Err(_) => self.failed("timed out").await,
         }
     }
 
@@ -92,16 +92,17 @@ impl RedisLimiter {
             }
             Ok(Err(e)) => {
                 drop(slot);
-                Err(self.failed(&e.to_string()).await)
+                self.failed(&e.to_string()).await
             }
             Err(_) => {
                 drop(slot);
-                Err(self.failed("connection timed out").await)
+                self.failed("connection timed out").await
             }
         }
     }
 
-    async fn failed(&self, reason: &str) {
+    /// Forgets the connection, logs (at most every 10 s), and reports Redis as unreachable.
+    async fn failed<T>(&self, reason: &str) -> Result<T, ()> {
         *self.connection.lock().await = None;
         let previous = self.last_failure_ms.swap(now_ms(), Ordering::Relaxed);
         // Loud, but not once per request.
@@ -111,5 +112,6 @@ impl RedisLimiter {
                 "rate limits: Redis unreachable; limiting per instance until it is back"
             );
         }
+        Err(())
     }
 }
