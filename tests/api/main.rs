@@ -3,6 +3,7 @@
 mod helpers;
 mod smtp_sink;
 
+mod abuse;
 mod accounts;
 mod cli;
 mod compat;

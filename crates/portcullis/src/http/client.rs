@@ -41,20 +41,20 @@ impl FromRequestParts<AppState> for ClientInfo {
 }
 
 /// The socket peer, unless the peer is a trusted proxy: then the right-most address in
-/// `X-Forwarded-For` that is not itself a trusted proxy. Entries left of that are client-supplied
-/// and can be forged, so they are never used.
+/// `X-Forwarded-For` (or, without it, RFC 7239 `Forwarded: for=`) that is not itself a trusted
+/// proxy. Entries left of that are client-supplied and can be forged, so they are never used.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
-    let hops = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect::<Vec<_>>();
+    let mut hops = header_list(headers, "x-forwarded-for");
+    if hops.is_empty() {
+        hops = header_list(headers, "forwarded")
+            .into_iter()
+            .filter_map(forwarded_for)
+            .collect();
+    }
     let mut candidate = peer;
     for hop in hops.iter().rev() {
         match parse_hop(hop) {
@@ -67,10 +67,31 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     candidate
 }
 
+fn header_list<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect()
+}
+
+/// The `for=` of one `Forwarded` element: `for=192.0.2.60`, `for="[2001:db8::1]:4711"`.
+fn forwarded_for(element: &str) -> Option<&str> {
+    element.split(';').find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        name.eq_ignore_ascii_case("for")
+            .then(|| value.trim().trim_matches('"'))
+    })
+}
+
 fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let bracketed = hop.strip_prefix('[').and_then(|h| h.split(']').next());
     hop.parse::<IpAddr>()
         .ok()
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| bracketed.and_then(|h| h.parse::<IpAddr>().ok()))
 }
 
 #[cfg(test)]
@@ -97,5 +118,26 @@ mod tests {
         assert_eq!(got, "198.51.100.7".parse::<IpAddr>().unwrap());
         assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
         assert_eq!(client_ip(peer, &headers("nonsense"), &trusted), peer);
+    }
+
+    #[test]
+    fn rfc7239_forwarded_is_read_when_there_is_no_x_forwarded_for() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "forwarded",
+            r#"for=6.6.6.6, for="[2001:db8::1]:4711";proto=https, for=10.0.0.9"#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            client_ip(peer, &h, &trusted),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_ip("203.0.113.1".parse().unwrap(), &h, &trusted),
+            "203.0.113.1".parse::<IpAddr>().unwrap()
+        );
     }
 }

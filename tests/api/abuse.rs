@@ -1,0 +1,497 @@
+//! Abuse protection: rate limits (in memory and shared through Redis), client addresses behind
+//! proxies, account throttling, indistinguishable answers, response headers.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::{random_email, strong_password, Auth, Backend, Reply, TestApp};
+
+both_backends!(
+    each_limit_class_refuses_with_429_and_retry_after,
+    sign_in_is_limited_per_account_across_addresses,
+    forwarding_headers_count_only_from_trusted_proxies,
+    two_instances_share_one_limit_through_redis,
+    an_unreachable_redis_still_limits_each_instance,
+    the_hundred_and_first_consecutive_failure_is_impossible,
+    throttling_is_progressive_and_says_nothing_about_accounts,
+    throttling_ends_with_its_window_or_a_password_reset,
+    sign_in_timing_does_not_tell_known_from_unknown_emails,
+    security_headers_on_every_answer,
+);
+
+const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+fn redis_prefix() -> String {
+    format!("test-{}", random_email().replace(['@', '.'], "-"))
+}
+
+/// A POST with a chosen `X-Forwarded-For`.
+async fn post_from(
+    app: &TestApp,
+    path: &str,
+    forwarded_for: &str,
+    body: serde_json::Value,
+) -> Reply {
+    Reply::from(
+        app.http
+            .post(app.api(path))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn assert_limited(reply: &Reply) {
+    reply.assert_error(429, "TOO_MANY_REQUESTS");
+    let seconds: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in whole seconds");
+    assert!((1..=86_400).contains(&seconds), "Retry-After {seconds}");
+}
+
+async fn each_limit_class_refuses_with_429_and_retry_after(backend: Backend) {
+    let settings = [
+        ("rate_limits.sign_in", "3/1m"),
+        ("rate_limits.sign_up", "2/1m"),
+        ("rate_limits.password_reset", "2/1m"),
+        ("rate_limits.verification_mail", "2/1m"),
+        ("rate_limits.token_refresh", "3/1m"),
+        ("rate_limits.general", "4/1m"),
+    ];
+    let app = TestApp::spawn_with(backend, &settings).await;
+    let (email, password, token) = app.new_user().await;
+    // sign_up: one used by new_user.
+    app.sign_up(&random_email(), &strong_password(16)).await;
+    assert_limited(&app.sign_up(&random_email(), &strong_password(16)).await);
+    for _ in 0..3 {
+        app.sign_in(&random_email(), &strong_password(16)).await;
+    }
+    assert_limited(&app.sign_in(&email, &password).await);
+    for class_path in ["/request-password-reset", "/send-verification-email"] {
+        for _ in 0..2 {
+            assert_eq!(
+                app.post(class_path, Auth::None, json!({"email": random_email()}))
+                    .await
+                    .status,
+                200
+            );
+        }
+        assert_limited(
+            &app.post(class_path, Auth::None, json!({"email": random_email()}))
+                .await,
+        );
+    }
+    for _ in 0..3 {
+        app.post(
+            "/token",
+            Auth::None,
+            json!({"grant_type": "refresh_token", "refresh_token": "x"}),
+        )
+        .await;
+    }
+    assert_limited(
+        &app.post(
+            "/token",
+            Auth::None,
+            json!({"grant_type": "refresh_token", "refresh_token": "x"}),
+        )
+        .await,
+    );
+    for _ in 0..4 {
+        app.get("/get-session", Auth::Bearer(&token)).await;
+    }
+    assert_limited(&app.get("/get-session", Auth::Bearer(&token)).await);
+    // Health probes are never limited.
+    for _ in 0..10 {
+        assert_eq!(app.get("/ok", Auth::None).await.status, 200);
+    }
+}
+
+async fn sign_in_is_limited_per_account_across_addresses(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("trusted_proxies", "127.0.0.1/32"),
+            ("rate_limits.sign_in", "3/1m"),
+        ],
+    )
+    .await;
+    let (email, password, _) = app.new_user().await;
+    for i in 0..3 {
+        let reply = post_from(
+            &app,
+            "/sign-in/email",
+            &format!("198.51.100.{i}"),
+            json!({"email": email, "password": password}),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    // A fourth address, same account: the account's own limit applies.
+    assert_limited(
+        &post_from(
+            &app,
+            "/sign-in/email",
+            "198.51.100.99",
+            json!({"email": email, "password": password}),
+        )
+        .await,
+    );
+    // Another account from that address is fine.
+    let (other, other_password, _) = app.new_user().await;
+    let reply = post_from(
+        &app,
+        "/sign-in/email",
+        "198.51.100.99",
+        json!({"email": other, "password": other_password}),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+}
+
+async fn forwarding_headers_count_only_from_trusted_proxies(backend: Backend) {
+    // Untrusted peer: rotating X-Forwarded-For and Forwarded never changes the key.
+    let app = TestApp::spawn_with(backend, &[("rate_limits.sign_up", "2/1m")]).await;
+    for i in 0..2 {
+        let reply = post_from(
+            &app,
+            "/sign-up/email",
+            &format!("203.0.113.{i}"),
+            json!({"name": "A", "email": random_email(), "password": strong_password(16)}),
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+    assert_limited(
+        &post_from(
+            &app,
+            "/sign-up/email",
+            "203.0.113.77",
+            json!({"name": "A", "email": random_email(), "password": strong_password(16)}),
+        )
+        .await,
+    );
+    let forwarded = Reply::from(
+        app.http
+            .post(app.api("/sign-up/email"))
+            .header("forwarded", "for=192.0.2.1")
+            .json(&json!({"name": "A", "email": random_email(), "password": strong_password(16)}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_limited(&forwarded);
+
+    // Trusted proxy: each forwarded client has its own bucket, through either header.
+    let proxied = TestApp::spawn_with(
+        backend,
+        &[
+            ("rate_limits.sign_up", "2/1m"),
+            ("trusted_proxies", "127.0.0.1/32"),
+        ],
+    )
+    .await;
+    for i in 0..6 {
+        let reply = post_from(
+            &proxied,
+            "/sign-up/email",
+            &format!("203.0.113.{i}"),
+            json!({"name": "A", "email": random_email(), "password": strong_password(16)}),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    for _ in 0..2 {
+        let reply = Reply::from(
+            proxied
+                .http
+                .post(proxied.api("/sign-up/email"))
+                .header("forwarded", "for=\"[2001:db8::7]:443\"")
+                .json(
+                    &json!({"name": "A", "email": random_email(), "password": strong_password(16)}),
+                )
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+    // 203.0.113.0 has used one of its two: one more passes, the next is refused.
+    let sign_up = || json!({"name": "A", "email": random_email(), "password": strong_password(16)});
+    assert_eq!(
+        post_from(&proxied, "/sign-up/email", "203.0.113.0", sign_up())
+            .await
+            .status,
+        200
+    );
+    assert_limited(&post_from(&proxied, "/sign-up/email", "203.0.113.0", sign_up()).await);
+}
+
+async fn two_instances_share_one_limit_through_redis(backend: Backend) {
+    let prefix = redis_prefix();
+    let settings = [
+        ("redis_url", REDIS_URL),
+        ("rate_limits.redis_prefix", prefix.as_str()),
+        ("rate_limits.sign_up", "3/1m"),
+    ];
+    let a = TestApp::spawn_with(backend, &settings).await;
+    let b = TestApp::start(a.storage.clone(), &settings).await;
+    assert_eq!(
+        a.sign_up(&random_email(), &strong_password(16))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        b.sign_up(&random_email(), &strong_password(16))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        a.sign_up(&random_email(), &strong_password(16))
+            .await
+            .status,
+        200
+    );
+    // Three together: the fourth is refused on either instance.
+    assert_limited(&b.sign_up(&random_email(), &strong_password(16)).await);
+    assert_limited(&a.sign_up(&random_email(), &strong_password(16)).await);
+}
+
+async fn an_unreachable_redis_still_limits_each_instance(backend: Backend) {
+    // Nothing listens on port 1: the server starts, and limits hold per instance.
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("redis_url", "redis://127.0.0.1:1"),
+            ("rate_limits.sign_up", "2/1m"),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    assert_eq!(
+        app.sign_up(&random_email(), &strong_password(16))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.sign_up(&random_email(), &strong_password(16))
+            .await
+            .status,
+        200
+    );
+    assert_limited(&app.sign_up(&random_email(), &strong_password(16)).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "an unreachable Redis must not stall requests"
+    );
+    assert_eq!(app.get("/ok", Auth::None).await.status, 200);
+}
+
+fn throttle_settings<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut settings = vec![("throttle.max_delay", "0s")];
+    settings.extend_from_slice(extra);
+    settings
+}
+
+async fn the_hundred_and_first_consecutive_failure_is_impossible(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &throttle_settings(&[])).await;
+    let (email, password, _) = app.new_user().await;
+    for i in 0..95 {
+        let reply = app.sign_in(&email, &strong_password(16)).await;
+        assert_eq!(reply.status, 401, "failure {}: {}", i + 1, reply.body);
+    }
+    // The last five failures raced by twenty parallel guesses: exactly five are even tried.
+    let guesses = (0..20).map(|_| {
+        let app = &app;
+        let email = email.clone();
+        async move { app.sign_in(&email, &strong_password(16)).await.status }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        15,
+        "{statuses:?}"
+    );
+    // Now even the right password is refused: no 101st attempt.
+    assert_limited(&app.sign_in(&email, &password).await);
+}
+
+async fn throttling_is_progressive_and_says_nothing_about_accounts(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("throttle.free_failures", "3")]).await;
+    let (email, _, _) = app.new_user().await;
+    let unknown = random_email();
+    for address in [&email, &unknown] {
+        for _ in 0..3 {
+            app.sign_in(address, &strong_password(16))
+                .await
+                .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+        }
+    }
+    // After the free failures every attempt must wait, doubling; known and unknown alike.
+    let known_reply = app.sign_in(&email, &strong_password(16)).await;
+    let unknown_reply = app.sign_in(&unknown, &strong_password(16)).await;
+    assert_limited(&known_reply);
+    assert_eq!(
+        (known_reply.status, known_reply.body.clone()),
+        (unknown_reply.status, unknown_reply.body.clone())
+    );
+    assert_eq!(
+        known_reply.headers["retry-after"],
+        unknown_reply.headers["retry-after"]
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.sign_in(&email, &strong_password(16))
+        .await
+        .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    let waiting = app.sign_in(&email, &strong_password(16)).await;
+    assert_limited(&waiting);
+    assert_eq!(waiting.headers["retry-after"], "2", "the wait doubled");
+}
+
+async fn throttling_ends_with_its_window_or_a_password_reset(backend: Backend) {
+    let sink = crate::smtp_sink::SmtpSink::start().await;
+    let smtp = sink.url();
+    let settings = throttle_settings(&[
+        ("throttle.max_failures", "3"),
+        ("throttle.window", "2s"),
+        ("smtp_url", smtp.as_str()),
+    ]);
+    let app = TestApp::spawn_with(backend, &settings).await;
+    let (email, password, _) = app.new_user().await;
+    for _ in 0..3 {
+        app.sign_in(&email, &strong_password(16)).await;
+    }
+    assert_limited(&app.sign_in(&email, &password).await);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(
+        app.sign_in(&email, &password).await.status,
+        200,
+        "the owner is back after the window"
+    );
+
+    for _ in 0..3 {
+        app.sign_in(&email, &strong_password(16)).await;
+    }
+    assert_limited(&app.sign_in(&email, &password).await);
+    app.post(
+        "/request-password-reset",
+        Auth::None,
+        json!({"email": email}),
+    )
+    .await;
+    let mail = sink.wait_for(&email, 1).await.remove(0);
+    let link =
+        crate::smtp_sink::link_in(&mail.text, &format!("{}/api/auth/reset-password/", app.url));
+    let token = link
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let new_password = strong_password(18);
+    assert_eq!(
+        app.post(
+            "/reset-password",
+            Auth::None,
+            json!({"token": token, "newPassword": new_password})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        app.sign_in(&email, &new_password).await.status,
+        200,
+        "a reset lifts the throttle at once"
+    );
+}
+
+async fn sign_in_timing_does_not_tell_known_from_unknown_emails(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("throttle.free_failures", "100"),
+            ("throttle.max_failures", "100"),
+        ],
+    )
+    .await;
+    let (email, _, _) = app.new_user().await;
+    let timed = |address: String| {
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            let reply = app.sign_in(&address, &strong_password(16)).await;
+            assert_eq!(reply.status, 401);
+            started.elapsed()
+        }
+    };
+    // Warm up, then measure back-to-back pairs, alternating which goes first, so that load from
+    // elsewhere on the machine falls on both halves of a pair alike.
+    timed(email.clone()).await;
+    let (mut differences, mut latencies) = (Vec::new(), Vec::new());
+    for i in 0..40 {
+        let (k, u) = if i % 2 == 0 {
+            let k = timed(email.clone()).await;
+            (k, timed(random_email()).await)
+        } else {
+            let u = timed(random_email()).await;
+            (timed(email.clone()).await, u)
+        };
+        differences.push(k.as_secs_f64() - u.as_secs_f64());
+        latencies.push(k.as_secs_f64().max(u.as_secs_f64()));
+    }
+    differences.sort_by(f64::total_cmp);
+    latencies.sort_by(f64::total_cmp);
+    let (difference, latency) = (differences[20], latencies[20]);
+    assert!(
+        difference.abs() <= 0.10 * latency,
+        "known and unknown emails differ by {:.1} ms at the median (median latency {:.1} ms)",
+        difference * 1000.0,
+        latency * 1000.0
+    );
+}
+
+async fn security_headers_on_every_answer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for reply in [
+        app.get("/ok", Auth::None).await,
+        app.get("/nowhere", Auth::None).await,
+        app.post("/sign-in/email", Auth::None, json!({})).await,
+    ] {
+        assert_eq!(reply.headers["x-frame-options"], "DENY");
+        assert_eq!(
+            reply.headers["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+        assert_eq!(reply.headers["cache-control"], "no-store");
+        assert!(
+            reply.headers.get("strict-transport-security").is_none(),
+            "no HSTS over http"
+        );
+    }
+    let https = TestApp::spawn_with(backend, &[("base_url", "https://auth.example.com")]).await;
+    let reply = https.get("/ok", Auth::None).await;
+    assert_eq!(
+        reply.headers["strict-transport-security"],
+        "max-age=63072000; includeSubDomains"
+    );
+}
