@@ -391,3 +391,60 @@ pub fn strong_password(len: usize) -> String {
     let mut rng = rand::thread_rng();
     (0..len).map(|_| *chars.choose(&mut rng).unwrap()).collect()
 }
+
+/// Times `known` and `unknown` requests in back-to-back pairs (alternating which goes first, so
+/// load from elsewhere falls on both halves alike) and asserts that the median difference is
+/// within `tolerance` of the median latency. `settle` is a pause before each request, for
+/// endpoints that answer first and work afterwards (their work must not slow the next request).
+pub async fn assert_same_timing<K, U, FK, FU>(
+    pairs: usize,
+    tolerance: f64,
+    settle: std::time::Duration,
+    known: K,
+    unknown: U,
+) where
+    K: Fn() -> FK,
+    U: Fn() -> FU,
+    FK: std::future::Future<Output = ()>,
+    FU: std::future::Future<Output = ()>,
+{
+    // One timing measurement at a time: two of them hashing at once would only measure each other.
+    static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _alone = MEASURING.lock().await;
+    let time = |started: std::time::Instant| started.elapsed().as_secs_f64();
+    let (mut differences, mut latencies) = (Vec::new(), Vec::new());
+    known().await; // warm-up
+    unknown().await;
+    for i in 0..pairs {
+        let (k, u) = if i % 2 == 0 {
+            tokio::time::sleep(settle).await;
+            let started = std::time::Instant::now();
+            known().await;
+            let k = time(started);
+            tokio::time::sleep(settle).await;
+            let started = std::time::Instant::now();
+            unknown().await;
+            (k, time(started))
+        } else {
+            tokio::time::sleep(settle).await;
+            let started = std::time::Instant::now();
+            unknown().await;
+            let u = time(started);
+            tokio::time::sleep(settle).await;
+            let started = std::time::Instant::now();
+            known().await;
+            (time(started), u)
+        };
+        differences.push(k - u);
+        latencies.push(k.max(u));
+    }
+    differences.sort_by(f64::total_cmp);
+    latencies.sort_by(f64::total_cmp);
+    let (difference, latency) = (differences[pairs / 2], latencies[pairs / 2]);
+    assert!(
+        difference.abs() <= tolerance * latency,
+        "known and unknown differ by {:.2} ms at the median (median latency {:.2} ms)",
+        difference * 1000.0,
+        latency * 1000.0
+    );
+}

@@ -16,6 +16,7 @@ pub enum Event {
     SessionsRevoked,
     RefreshTokenReused,
     PasswordReset,
+    SignUpWithTakenEmail,
 }
 
 impl Event {
@@ -30,6 +31,7 @@ impl Event {
             Event::SessionsRevoked => "sessions_revoked",
             Event::RefreshTokenReused => "refresh_token_reused",
             Event::PasswordReset => "password_reset",
+            Event::SignUpWithTakenEmail => "sign_up_with_taken_email",
         }
     }
 }

@@ -105,12 +105,33 @@ async fn sign_up(
     if state.config.email.require_verification {
         // No session until the address is verified, and the same answer for a taken address
         // (whose owner gets a notice instead): sign-up reveals nothing about who has an account.
+        // Timing too: both paths make one durable write before answering (the new user, or an
+        // audit record of the attempt) and send their mail afterwards.
         if taken {
-            notify_existing_owner(&state, user.email.as_str()).await?;
-        } else {
-            verification::routes::send_verification(&state, &user, callback).await?;
-            audit::record(&state.db, Event::SignUp, Some(&user.id), None, &client).await;
+            audit::record(&state.db, Event::SignUpWithTakenEmail, None, None, &client).await;
         }
+        let background = state.clone();
+        let (user_for_mail, callback) = (user.clone(), body.callback_url.clone());
+        tokio::spawn(async move {
+            let state = background;
+            let sent = if taken {
+                notify_existing_owner(&state, &user_for_mail.email).await
+            } else {
+                audit::record(
+                    &state.db,
+                    Event::SignUp,
+                    Some(&user_for_mail.id),
+                    None,
+                    &client,
+                )
+                .await;
+                verification::routes::send_verification(&state, &user_for_mail, callback.as_deref())
+                    .await
+            };
+            if let Err(e) = sent {
+                tracing::error!(error = %e, "could not send a sign-up mail");
+            }
+        });
         return Ok(Json(TokenAndUser { token: None, user }).into_response());
     }
     if taken {
