@@ -95,12 +95,16 @@ async fn sign_up(
         created_at: now,
         updated_at: now,
     };
-    let taken = match store::insert(&state.db, &user, &hash).await {
-        Ok(()) => false,
-        // The unique constraint decides under concurrency: exactly one sign-up wins.
-        Err(e) if is_unique_violation(&e) => true,
-        Err(e) => return Err(e.into()),
-    };
+    // Look first, so that a taken and a free address do the same work (one read, one write);
+    // the unique constraint still decides between concurrent sign-ups of one address.
+    let taken = store::find_by_email(&state.db, &user.email)
+        .await?
+        .is_some()
+        || match store::insert(&state.db, &user, &hash).await {
+            Ok(()) => false,
+            Err(e) if is_unique_violation(&e) => true,
+            Err(e) => return Err(e.into()),
+        };
     let callback = body.callback_url.as_deref();
     if state.config.email.require_verification {
         // No session until the address is verified, and the same answer for a taken address
