@@ -8,6 +8,10 @@ RESULTS holds what the wrk scripts' done() wrote (one JSON object per file):
   portcullis-sign-in.json       better-auth-sign-in.json        (16 connections)
   portcullis-flood-get-session.json  portcullis-flood-sign-in.json  (both at once)
 and hash.json, the line printed by `portcullis bench-hash` ({"ms_per_hash": .., "iterations": ..}).
+Token mode (a second table, printed when any of these exist):
+  verify-portcullis.json  verify-jose.json           (bench/verify-bench and reference/verify-bench.mjs)
+  portcullis-refresh.json  portcullis-pg-refresh.json      (lua/refresh.lua, SQLite / PostgreSQL)
+  portcullis-pg-get-session.json                     (the PostgreSQL read baseline)
 A missing file leaves its cells as "n/a". Also writes RESULTS/summary.json with every figure.
 """
 
@@ -21,6 +25,8 @@ TARGETS = {
     "get_session_p99_ms": 5.0,   # Portcullis get-session p99 <= 5 ms at 64 connections
     "sign_in_share": 0.90,       # sign-in throughput >= 90 % of cores / hash time
     "flood_p99_factor": 3.0,     # get-session p99 under a sign-in flood <= 3x idle p99
+    "verify_per_core": 15000.0,  # portcullis-verify EdDSA verifications per second per core
+    "refresh_sqlite_rps": 3000.0,  # refresh-token rotations per second on SQLite, 64 connections
 }
 
 
@@ -66,6 +72,135 @@ def errors_of(r):
     return sum(r["errors"].values())
 
 
+def fmt_num(v, unit="/s"):
+    return "n/a" if v is None else f"{v:,.0f} {unit}".rstrip()
+
+
+def rotations_per_s(r):
+    """Successful rotations (200 with a successor) per second of a refresh.lua run."""
+    if r is None or not r.get("duration_s"):
+        return None
+    return r.get("rotations", 0) / r["duration_s"]
+
+
+def refresh_failures(r):
+    """Answers that were not a rotation: invalid_grant, other non-200, wrk errors, starved queue."""
+    if r is None:
+        return None
+    e = r["errors"]
+    return (r.get("invalid_grant", 0) + r.get("other_errors", 0) + r.get("starved", 0)
+            + e["connect"] + e["read"] + e["write"] + e["timeout"])
+
+
+def token_table(d, args):
+    """The "Token mode" table: (lines, summary dict); no lines when no token result exists."""
+    vp, vj = load(d, "verify-portcullis.json"), load(d, "verify-jose.json")
+    rs, rp = load(d, "portcullis-refresh.json"), load(d, "portcullis-pg-refresh.json")
+    gs, gp = load(d, "portcullis-get-session.json"), load(d, "portcullis-pg-get-session.json")
+    if not any((vp, vj, rs, rp, gp)) and not args.token_warn:
+        return [], None
+
+    def per_core(v):
+        if not v:
+            return None
+        return v.get("per_cpu_second") or v.get("verifications_per_sec")
+
+    def verif(v):
+        if not v:
+            return "n/a"
+        cores = v.get("cores")
+        extra = f" ({cores:.2f} cores busy)" if cores is not None else ""
+        return f"{v['verifications_per_sec']:,.0f} /s{extra}"
+
+    def ratio(a, b, digits=1):
+        return "n/a" if a is None or not b else f"{a / b:.{digits}f}×"
+
+    v_ratio = ratio(vp and vp["verifications_per_sec"], vj and vj["verifications_per_sec"])
+    core_p, core_j = per_core(vp), per_core(vj)
+    rot_s, rot_p = rotations_per_s(rs), rotations_per_s(rp)
+    get_s = gs["rps"] if gs else None
+    get_p = gp["rps"] if gp else None
+    fail_s, fail_p = refresh_failures(rs), refresh_failures(rp)
+    conns = (rs or rp or {}).get("connections")
+
+    def p50_99(r):
+        return "n/a" if r is None else f"{fmt_ms(lat(r, 'p50'))} / {fmt_ms(lat(r, 'p99'))}"
+
+    def cpu(name):
+        c = load(d, f"{name}-cpu.json")
+        return "n/a" if not c else f"{c['server_cores']:.2f} / {c['machine_cores']:.2f} cores"
+
+    rows = []
+    add = rows.append
+    add(("access-token verification, 1 thread, EdDSA", "portcullis-verify: " + verif(vp),
+         "jose: " + verif(vj), v_ratio, "", ""))
+    add(("… verifications per CPU-second (per core)", fmt_num(core_p), fmt_num(core_j),
+         ratio(core_p, core_j), f"≥ {TARGETS['verify_per_core']:,.0f} /s per core",
+         verdict(None if core_p is None else core_p >= TARGETS["verify_per_core"])))
+    add(("refresh rotations, SQLite", fmt_num(rot_s),
+         "get-session, SQLite: " + fmt_num(get_s, "req/s"), ratio(rot_s, get_s, 2),
+         f"≥ {TARGETS['refresh_sqlite_rps']:,.0f} /s",
+         verdict(None if rot_s is None else rot_s >= TARGETS["refresh_sqlite_rps"])))
+    add(("refresh p50 / p99, SQLite", p50_99(rs), "get-session: " + p50_99(gs), "", "", ""))
+    add(("refresh rotations, PostgreSQL", fmt_num(rot_p),
+         "get-session, PostgreSQL: " + fmt_num(get_p, "req/s"), ratio(rot_p, get_p, 2), "", ""))
+    add(("refresh p50 / p99, PostgreSQL", p50_99(rp), "get-session: " + p50_99(gp), "", "", ""))
+    add(("refresh answers that were not a rotation, SQLite / PostgreSQL",
+         f"{'n/a' if fail_s is None else fail_s} / {'n/a' if fail_p is None else fail_p}",
+         "", "", "0",
+         verdict(None if fail_s is None and fail_p is None else (fail_s or 0) + (fail_p or 0) == 0)))
+    add(("CPU: server / whole machine, refresh SQLite · PostgreSQL",
+         f"{cpu('portcullis-refresh')} · {cpu('portcullis-pg-refresh')}", "", "", "", ""))
+    add(("CPU: server / whole machine, get-session PostgreSQL", cpu("portcullis-pg-get-session"),
+         "", "", "", ""))
+
+    header = ("Measurement", "Portcullis", "Baseline (same run)", "Portcullis ÷ baseline",
+              "Target", "")
+    out = [f"### Token mode — {args.date}, nproc = {args.nproc}"
+           + (f", refresh with {conns} connections" if conns else ""), ""]
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "|".join(["---"] * len(header)) + "|")
+    out.extend("| " + " | ".join(r) + " |" for r in rows)
+    out.append("")
+    for m in args.token_meta:
+        k, _, v = m.partition("=")
+        out.append(f"- {k}: {v}")
+
+    warnings = list(args.token_warn)
+    for label, v in (("portcullis-verify", vp), ("jose", vj)):
+        if v and v.get("failures"):
+            warnings.append(f"{label}: {v['failures']} of {v['verifications']} verifications "
+                            "failed during the timed loop — its figure is not trustworthy")
+    for label, r in (("refresh, SQLite", rs), ("refresh, PostgreSQL", rp)):
+        if r is None:
+            continue
+        e = r["errors"]
+        if refresh_failures(r) or r.get("requests", 0) != r.get("rotations", 0):
+            warnings.append(
+                f"{label}: {r.get('rotations', 0)} rotations of {r['requests']} requests; "
+                f"invalid_grant {r.get('invalid_grant', 0)} (a broken chain), other non-200 "
+                f"{r.get('other_errors', 0)}, queue ran dry {r.get('starved', 0)}, timeout "
+                f"{e['timeout']}, connect {e['connect']}, read {e['read']}, write {e['write']}")
+    if gp is not None and errors_of(gp):
+        warnings.append(f"get-session, PostgreSQL: {errors_of(gp)} errors of {gp['requests']} "
+                        "requests — its figures are not trustworthy")
+    if warnings:
+        out.append("")
+        out.extend(f"- ⚠️ {w}" for w in warnings)
+
+    summary = {
+        "verify": {"portcullis_verify": vp, "jose": vj,
+                   "per_core": {"portcullis_verify": core_p, "jose": core_j}},
+        "refresh": {"sqlite": rs, "postgres": rp,
+                    "rotations_per_s": {"sqlite": rot_s, "postgres": rot_p}},
+        "get_session_baseline": {"sqlite": gs, "postgres": gp},
+        "cpu": {n: load(d, f"{n}-cpu.json") for n in (
+            "portcullis-refresh", "portcullis-pg-refresh", "portcullis-pg-get-session")},
+        "meta": dict(m.partition("=")[::2] for m in args.token_meta),
+    }
+    return out, summary
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dir", required=True)
@@ -73,6 +208,10 @@ def main():
     p.add_argument("--date", default="")
     p.add_argument("--meta", action="append", default=[], help="KEY=VALUE shown under the table")
     p.add_argument("--warn", action="append", default=[], help="a warning shown under the table")
+    p.add_argument("--token-meta", action="append", default=[],
+                   help="KEY=VALUE shown under the token-mode table")
+    p.add_argument("--token-warn", action="append", default=[],
+                   help="a warning shown under the token-mode table")
     args = p.parse_args()
     d = args.dir
 
@@ -168,6 +307,11 @@ def main():
         out.append("")
         out.extend(f"- ⚠️ {w}" for w in warnings)
 
+    token_out, token_summary = token_table(d, args)
+    if token_out:
+        out.append("")
+        out.extend(token_out)
+
     print("\n".join(out))
 
     summary = {
@@ -182,6 +326,7 @@ def main():
             "portcullis-get-session", "better-auth-get-session", "portcullis-sign-in",
             "better-auth-sign-in", "portcullis-flood-get-session")},
         "meta": dict(m.partition("=")[::2] for m in args.meta),
+        "tokens": token_summary,
     }
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

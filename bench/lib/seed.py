@@ -14,6 +14,16 @@
   seed.py wait   --base URL --timeout S [--pid PID]
       Polls GET URL/api/auth/ok until it answers {"ok": true}.
 
+  seed.py access --base URL --sessions sessions.txt --out access.txt
+      Token mode (Portcullis only): one access token per session of sessions.txt (the bearer
+      lines `seed` wrote), from GET /api/auth/token, one per line.
+
+  seed.py refresh --base URL --users users.tsv --count N --out refresh.txt
+      Token mode (Portcullis only): N separate token sessions, each from a password grant
+      (POST /api/auth/token {"grant_type":"password",...}) cycling through the users, and writes
+      each session's refresh token, one per line. The first chain is rotated once as a check (a
+      refresh grant must answer 200 with a new refresh token); its successor is what is written.
+
 Standard library only. Loopback servers only: every request has a timeout.
 """
 
@@ -160,6 +170,63 @@ def cmd_wait(args):
     die(f"{args.base}: not ready after {args.timeout} s ({last})")
 
 
+def cmd_access(args):
+    with open(args.sessions) as f:
+        lines = [line.strip() for line in f if line.strip()]
+    if not lines:
+        die(f"no sessions in {args.sessions}")
+
+    def one(line):
+        name, value = line.split(":", 1)
+        status, _, body = request(args.base, "GET", "/api/auth/token", headers={name: value.strip()})
+        token = isinstance(body, dict) and body.get("token")
+        if status != 200 or not token:
+            raise RuntimeError(f"GET /api/auth/token: HTTP {status}: {body}")
+        return token
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        try:
+            tokens = list(pool.map(one, lines))
+        except Exception as e:  # noqa: BLE001 - report and stop
+            die(f"{args.base}: {e}")
+    with open(args.out, "w") as f:
+        f.writelines(t + "\n" for t in tokens)
+
+
+def password_grant(base, user):
+    email, password, _ = user
+    status, _, body = request(base, "POST", "/api/auth/token",
+                              {"grant_type": "password", "email": email, "password": password})
+    if status != 200 or not isinstance(body, dict) or not body.get("refresh_token") \
+            or not body.get("access_token"):
+        raise RuntimeError(f"password grant {email}: HTTP {status}: {body}")
+    return body["refresh_token"]
+
+
+def cmd_refresh(args):
+    users = read_users(args.users)
+    started = time.monotonic()
+    picks = [users[i % len(users)] for i in range(args.count)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        try:
+            tokens = list(pool.map(lambda u: password_grant(args.base, u), picks))
+        except Exception as e:  # noqa: BLE001 - report and stop
+            die(f"{args.base}: {e}")
+    # One rotation as a check; keep the successor (the old token is now spent).
+    status, _, body = request(args.base, "POST", "/api/auth/token",
+                              {"grant_type": "refresh_token", "refresh_token": tokens[0]})
+    successor = isinstance(body, dict) and body.get("refresh_token")
+    if status != 200 or not successor or successor == tokens[0]:
+        die(f"{args.base}: refresh grant did not rotate: HTTP {status}: {body}")
+    tokens[0] = successor
+    if len(set(tokens)) != len(tokens):
+        die(f"{args.base}: two password grants answered the same refresh token")
+    with open(args.out, "w") as f:
+        f.writelines(t + "\n" for t in tokens)
+    print(f"started {len(tokens)} token sessions on {args.base} in "
+          f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -176,8 +243,20 @@ def main():
     w.add_argument("--base", required=True)
     w.add_argument("--timeout", type=float, default=60)
     w.add_argument("--pid", type=int)
+    a = sub.add_parser("access")
+    a.add_argument("--base", required=True)
+    a.add_argument("--sessions", required=True)
+    a.add_argument("--out", required=True)
+    a.add_argument("--concurrency", type=int, default=8)
+    r = sub.add_parser("refresh")
+    r.add_argument("--base", required=True)
+    r.add_argument("--users", required=True)
+    r.add_argument("--count", type=int, required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--concurrency", type=int, default=8)
     args = p.parse_args()
-    {"users": cmd_users, "seed": cmd_seed, "wait": cmd_wait}[args.cmd](args)
+    {"users": cmd_users, "seed": cmd_seed, "wait": cmd_wait, "access": cmd_access,
+     "refresh": cmd_refresh}[args.cmd](args)
 
 
 if __name__ == "__main__":

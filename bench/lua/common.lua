@@ -28,17 +28,25 @@ function common.setup(thread)
   next_id = next_id + 1
 end
 
-function common.done(summary, latency, requests)
+-- `extra` (optional): a table of name -> number added to the JSON object (a script's own counters).
+function common.done(summary, latency, requests, extra)
   local e = summary.errors
   local secs = summary.duration / 1e6
+  local more = ""
+  if extra then
+    local names = {}
+    for k in pairs(extra) do names[#names + 1] = k end
+    table.sort(names)
+    for _, k in ipairs(names) do more = more .. string.format(',"%s":%d', k, extra[k]) end
+  end
   local out = string.format(
     '{"requests":%d,"duration_s":%.3f,"rps":%.2f,"bytes":%d,' ..
     '"latency_ms":{"min":%.3f,"mean":%.3f,"p50":%.3f,"p90":%.3f,"p99":%.3f,"max":%.3f},' ..
-    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}',
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}%s}',
     summary.requests, secs, summary.requests / secs, summary.bytes,
     latency.min / 1000, latency.mean / 1000, latency:percentile(50) / 1000,
     latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.connect, e.read, e.write, e.status, e.timeout)
+    e.connect, e.read, e.write, e.status, e.timeout, more)
   local path = os.getenv("BENCH_RESULT")
   if path and path ~= "" then
     local f = assert(io.open(path, "w"))
