@@ -60,6 +60,7 @@ pub struct KeyRing {
     sealer: Sealer,
     algorithm: SigningAlgorithm,
     current: Arc<RwLock<Arc<KeySet>>>,
+    reloading: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl KeyRing {
@@ -78,26 +79,32 @@ impl KeyRing {
             sealer,
             algorithm,
             current: Arc::new(RwLock::new(Arc::new(set))),
+            reloading: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
     /// The current key set, re-read from the database when the cached one is a few seconds old.
+    /// The read happens outside the lock: signing and verifying never wait on the database.
     pub async fn keys(&self) -> Arc<KeySet> {
         let cached = Arc::clone(&*self.current.read().await);
         if cached.loaded_at.elapsed() < CACHE_TTL {
             return cached;
         }
-        let mut slot = self.current.write().await;
-        if slot.loaded_at.elapsed() < CACHE_TTL {
-            return Arc::clone(&slot);
-        }
+        // One reloader at a time; everyone else keeps using the cached set meanwhile.
+        let Ok(_reloading) = self.reloading.try_lock() else {
+            return cached;
+        };
         match load(&self.db, &self.sealer).await {
-            Ok(fresh) => *slot = Arc::new(fresh),
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                *self.current.write().await = Arc::clone(&fresh);
+                fresh
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "could not reload signing keys; keeping the cached set")
+                tracing::warn!(error = %e, "could not reload signing keys; keeping the cached set");
+                cached
             }
         }
-        Arc::clone(&slot)
     }
 
     /// Makes a new key the signing key at once (on this instance; others within seconds).
