@@ -27,6 +27,7 @@ TARGETS = {
     "flood_p99_factor": 3.0,     # get-session p99 under a sign-in flood <= 3x idle p99
     "verify_per_core": 15000.0,  # portcullis-verify EdDSA verifications per second per core
     "refresh_sqlite_rps": 3000.0,  # refresh-token rotations per second on SQLite, 64 connections
+    "limiter_cost": 0.10,        # get-session throughput lost to the rate limiter (none exceeded)
 }
 
 
@@ -218,6 +219,8 @@ def main():
     pg, bg = load(d, "portcullis-get-session.json"), load(d, "better-auth-get-session.json")
     ps, bs = load(d, "portcullis-sign-in.json"), load(d, "better-auth-sign-in.json")
     fg, fs = load(d, "portcullis-flood-get-session.json"), load(d, "portcullis-flood-sign-in.json")
+    lg = load(d, "portcullis-limited-get-session.json")
+    ug = load(d, "portcullis-unlimited-get-session.json")
     hb = load(d, "hash.json")
     hp = load(d, "hash-parallel.json")
 
@@ -280,6 +283,12 @@ def main():
     add(("CPU: server / whole machine, sign-in", cpu("portcullis-sign-in"),
          cpu("better-auth-sign-in"), "", "", ""))
     add(("CPU: server / whole machine, flood", cpu("portcullis-flood-get-session"), "", "", "", ""))
+    limiter_cost = 1 - lg["rps"] / ug["rps"] if lg and ug and ug["rps"] > 0 else None
+    add(("get-session with rate limits on (none exceeded) · 3rd column: limits off, measured right after",
+         fmt_rps(lg), fmt_rps(ug),
+         "n/a" if limiter_cost is None else f"{limiter_cost * 100:+.1f} % cost",
+         f"≤ {TARGETS['limiter_cost'] * 100:.0f} % slower",
+         verdict(None if limiter_cost is None else limiter_cost <= TARGETS["limiter_cost"])))
 
     header = ("Measurement", "Portcullis", "better-auth", "Portcullis ÷ better-auth", "Target", "")
     out = []
@@ -322,6 +331,7 @@ def main():
         "hash_parallel_bound_per_s": bound_parallel, "sign_in_share_of_parallel_bound": share_parallel, "get_session_ratio": get_ratio,
         "sign_in_ratio": sign_ratio, "sign_in_share_of_bound": share,
         "flood_p99_factor": flood_factor,
+        "limiter_cost": limiter_cost,
         "cpu": {n: load(d, f"{n}-cpu.json") for n in (
             "portcullis-get-session", "better-auth-get-session", "portcullis-sign-in",
             "better-auth-sign-in", "portcullis-flood-get-session")},
