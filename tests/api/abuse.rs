@@ -403,14 +403,7 @@ async fn throttling_ends_with_its_window_or_a_password_reset(backend: Backend) {
     let mail = sink.wait_for(&email, 1).await.remove(0);
     let link =
         crate::smtp_sink::link_in(&mail.text, &format!("{}/api/auth/reset-password/", app.url));
-    let token = link
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = crate::smtp_sink::reset_token_of(&link);
     let new_password = strong_password(18);
     assert_eq!(
         app.post(

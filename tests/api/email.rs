@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use crate::both_backends;
 use crate::helpers::{random_email, strong_password, Auth, Backend, Reply, TestApp};
-use crate::smtp_sink::{link_in, SmtpSink};
+use crate::smtp_sink::{link_in, reset_token_of, SmtpSink};
 use crate::tokens::{password_grant, refresh};
 
 both_backends!(
@@ -342,14 +342,7 @@ async fn reset_tokens_expire_are_single_use_and_bound_to_their_purpose(backend: 
     )
     .await;
     let link = reset_link(&app, &sink, &email, 1).await;
-    let token = link
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = reset_token_of(&link);
     let mut tampered = token.clone().into_bytes();
     tampered[5] = if tampered[5] == b'a' { b'b' } else { b'a' };
     let tampered = String::from_utf8(tampered).unwrap();
@@ -384,19 +377,10 @@ async fn reset_tokens_expire_are_single_use_and_bound_to_their_purpose(backend: 
     )
     .await;
     let newer = reset_link(&app, &sink, &email, 3).await;
-    let token_of = |link: &str| {
-        link.rsplit('/')
-            .next()
-            .unwrap()
-            .split('?')
-            .next()
-            .unwrap()
-            .to_owned()
-    };
     app.post(
         "/reset-password",
         Auth::None,
-        json!({"token": token_of(&older), "newPassword": strong_password(18)}),
+        json!({"token": reset_token_of(&older), "newPassword": strong_password(18)}),
     )
     .await
     .assert_error(400, "INVALID_TOKEN");
@@ -405,7 +389,7 @@ async fn reset_tokens_expire_are_single_use_and_bound_to_their_purpose(backend: 
         .post(
             "/reset-password",
             Auth::None,
-            json!({"token": token_of(&newer), "newPassword": new_password}),
+            json!({"token": reset_token_of(&newer), "newPassword": new_password}),
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.body);

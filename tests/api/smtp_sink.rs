@@ -174,3 +174,14 @@ pub fn link_in(text: &str, prefix: &str) -> String {
         .unwrap_or_else(|| panic!("no link starting with {prefix} in:\n{text}"));
     text[start..].split_whitespace().next().unwrap().to_owned()
 }
+
+/// The token in a reset link (`…/reset-password/<token>?callbackURL=…`).
+pub fn reset_token_of(link: &str) -> String {
+    link.rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned()
+}

@@ -17,6 +17,7 @@ use crate::crypto::passwords::Verified;
 use crate::crypto::tokens::random_id;
 use crate::db::{is_unique_violation, now_ms};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::http::redirect::check_callback;
@@ -256,11 +257,6 @@ pub struct UpdateUserBody {
     email: Option<serde_json::Value>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct StatusAnswer {
-    status: bool,
-}
-
 /// Updates the user's name and image. Other fields (`emailVerified`, `role`, ...) are ignored.
 #[utoipa::path(post, path = "/update-user", tag = "accounts", request_body = UpdateUserBody,
     responses(
@@ -299,7 +295,7 @@ async fn update_user(
     )
     .await?;
     state.session_cache.forget_user(&auth.user.id);
-    Ok(Json(StatusAnswer { status: true }))
+    Ok(Json(StatusAnswer::OK))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by every feature: extractors, cookies, the origin check, timestamps.
 
+pub mod answers;
 pub mod client;
 pub mod cookies;
 pub mod csrf;

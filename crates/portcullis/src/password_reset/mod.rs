@@ -16,6 +16,7 @@ use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 use crate::db::now_ms;
 use crate::error::{ApiResult, ErrorBody};
+use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::check_callback;
@@ -138,11 +139,6 @@ pub struct ResetBody {
     new_password: String,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct StatusAnswer {
-    status: bool,
-}
-
 /// Sets a new password with a reset token: single use, policy applies, every session and token
 /// of the user ends, and a notice goes out.
 #[utoipa::path(post, path = "/reset-password", tag = "email", request_body = ResetBody,
@@ -192,5 +188,5 @@ async fn reset_password(
     )
     .await;
     send_notice(&state, Kind::PasswordChanged, &user, &user.email, None).await?;
-    Ok(Json(StatusAnswer { status: true }))
+    Ok(Json(StatusAnswer::OK))
 }

@@ -16,6 +16,7 @@ use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 use crate::db::now_ms;
 use crate::error::{ApiResult, ErrorBody};
+use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, OptionalJsonBody};
 use crate::sessions;
@@ -35,11 +36,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SessionAndUser {
     session: SessionView,
     user: User,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct StatusAnswer {
-    status: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -193,7 +189,7 @@ async fn revoke_session(
         )
         .await;
     }
-    let answer = Json(StatusAnswer { status: true });
+    let answer = Json(StatusAnswer::OK);
     if revoked.contains(&auth.session.id) && auth.via == Via::Cookie {
         return Ok(([(SET_COOKIE, state.session_cookie.clear())], answer).into_response());
     }
@@ -219,7 +215,7 @@ async fn revoke_sessions(
     .await;
     Ok((
         [(SET_COOKIE, state.session_cookie.clear())],
-        Json(StatusAnswer { status: true }),
+        Json(StatusAnswer::OK),
     )
         .into_response())
 }
@@ -245,5 +241,5 @@ async fn revoke_other_sessions(
         &client,
     )
     .await;
-    Ok(Json(StatusAnswer { status: true }))
+    Ok(Json(StatusAnswer::OK))
 }

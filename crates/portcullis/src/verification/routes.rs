@@ -15,6 +15,7 @@ use crate::accounts::{store as accounts_store, User};
 use crate::crypto::tokens::hash_secret;
 use crate::db::{is_unique_violation, millis, now_ms};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::answers::StatusAnswer;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::check_callback;
 use crate::mail::Kind;
@@ -27,11 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(send_verification_email))
         .routes(routes!(verify_email))
         .routes(routes!(change_email))
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct StatusAnswer {
-    status: bool,
 }
 
 /// The verify-email link for `token`, on the configured base URL (never the request's Host).
@@ -114,7 +110,7 @@ async fn send_verification_email(
             tracing::error!(error = %e, "could not send a verification mail");
         }
     });
-    Ok(Json(StatusAnswer { status: true }))
+    Ok(Json(StatusAnswer::OK))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -254,7 +250,7 @@ async fn change_email(
             tracing::error!(error = %e, "could not process an email change request");
         }
     });
-    Ok(Json(StatusAnswer { status: true }))
+    Ok(Json(StatusAnswer::OK))
 }
 
 async fn request_change(
