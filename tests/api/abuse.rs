@@ -471,7 +471,7 @@ async fn sign_up_timing_does_not_tell_taken_from_free_emails(backend: Backend) {
         }
     };
     assert_same_timing(
-        30,
+        40,
         0.10,
         Duration::from_millis(30),
         || attempt(taken.clone()),
