@@ -129,6 +129,7 @@ impl TestApp {
             "password_reset",
             "verification_mail",
             "token_refresh",
+            "two_factor",
             "general",
         ] {
             map.insert(format!("rate_limits.{class}"), "100000/1m".into());

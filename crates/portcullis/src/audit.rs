@@ -17,6 +17,11 @@ pub enum Event {
     RefreshTokenReused,
     PasswordReset,
     SignUpWithTakenEmail,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    TwoFactorFailed,
+    BackupCodeUsed,
+    BackupCodesGenerated,
 }
 
 impl Event {
@@ -32,6 +37,11 @@ impl Event {
             Event::RefreshTokenReused => "refresh_token_reused",
             Event::PasswordReset => "password_reset",
             Event::SignUpWithTakenEmail => "sign_up_with_taken_email",
+            Event::TwoFactorEnabled => "two_factor_enabled",
+            Event::TwoFactorDisabled => "two_factor_disabled",
+            Event::TwoFactorFailed => "two_factor_failed",
+            Event::BackupCodeUsed => "backup_code_used",
+            Event::BackupCodesGenerated => "backup_codes_generated",
         }
     }
 }

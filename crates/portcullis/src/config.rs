@@ -72,11 +72,15 @@ settings! {
     "rate_limits.password_reset" = Some("5/15m") => "Password reset requests per client IP, and per email address.";
     "rate_limits.verification_mail" = Some("5/15m") => "Verification and email-change mails per client IP, and per address.";
     "rate_limits.token_refresh" = Some("120/1m") => "Token endpoint requests per client IP.";
+    "rate_limits.two_factor" = Some("10/1m") => "Two-factor code checks (verify-totp, verify-backup-code, mfa grants) per client IP.";
     "rate_limits.general" = Some("600/1m") => "Every other request per client IP.";
     "throttle.free_failures" = Some("5") => "Failed sign-ins on one account before each further attempt must wait.";
     "throttle.max_delay" = Some("15m") => "Longest wait between attempts on a throttled account (doubling from 1 s).";
     "throttle.max_failures" = Some("100") => "Consecutive failed sign-ins on one account after which it refuses attempts until throttle.window passes or the password is reset.";
     "throttle.window" = Some("24h") => "Failures older than this are forgotten.";
+    "two_factor.issuer" = Some("Portcullis") => "Issuer shown by authenticator apps for TOTP secrets (at most 64 characters, no `:`).";
+    "two_factor.challenge_lifetime" = Some("10m") => "How long a password step waits for its second factor (challenge cookie or mfa_token).";
+    "two_factor.trust_device_lifetime" = Some("30d") => "How long a device trusted at a two-factor sign-in skips the second factor (same user only; ends when two-factor is disabled or the password changes).";
     "log.format" = Some("text") => "Log format: text or json.";
 }
 
@@ -183,6 +187,7 @@ pub struct RateLimitConfig {
     pub password_reset: Limit,
     pub verification_mail: Limit,
     pub token_refresh: Limit,
+    pub two_factor: Limit,
     pub general: Limit,
 }
 
@@ -195,6 +200,7 @@ impl RateLimitConfig {
             Class::PasswordReset => self.password_reset,
             Class::VerificationMail => self.verification_mail,
             Class::TokenRefresh => self.token_refresh,
+            Class::TwoFactor => self.two_factor,
             Class::General => self.general,
         }
     }
@@ -206,6 +212,13 @@ pub struct ThrottleConfig {
     pub max_delay: Duration,
     pub max_failures: i64,
     pub window: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TwoFactorConfig {
+    pub issuer: String,
+    pub challenge_lifetime: Duration,
+    pub trust_device_lifetime: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -225,6 +238,7 @@ pub struct Config {
     pub email: EmailConfig,
     pub rate_limits: RateLimitConfig,
     pub throttle: ThrottleConfig,
+    pub two_factor: TwoFactorConfig,
     pub log_format: LogFormat,
 }
 
@@ -373,6 +387,7 @@ impl Config {
                 password_reset: values.limit("rate_limits.password_reset")?,
                 verification_mail: values.limit("rate_limits.verification_mail")?,
                 token_refresh: values.limit("rate_limits.token_refresh")?,
+                two_factor: values.limit("rate_limits.two_factor")?,
                 general: values.limit("rate_limits.general")?,
             },
             throttle: ThrottleConfig {
@@ -380,6 +395,11 @@ impl Config {
                 max_delay: values.duration_or_zero("throttle.max_delay")?,
                 max_failures: values.parse_in("throttle.max_failures", 1..=100)?,
                 window: values.duration("throttle.window")?,
+            },
+            two_factor: TwoFactorConfig {
+                issuer: values.totp_issuer("two_factor.issuer")?,
+                challenge_lifetime: values.duration("two_factor.challenge_lifetime")?,
+                trust_device_lifetime: values.duration("two_factor.trust_device_lifetime")?,
             },
             log_format: match values.text("log.format").as_str() {
                 "text" => LogFormat::Text,
@@ -529,6 +549,11 @@ impl Values<'_> {
             .filter(|item| !item.is_empty())
             .map(str::to_owned)
             .collect()
+    }
+
+    fn totp_issuer(&self, key: &str) -> Result<String, ConfigError> {
+        crate::two_factor::totp::checked_issuer(&self.text(key))
+            .map_err(|reason| ConfigError::new(key, reason))
     }
 
     fn cookie_prefix(&self, key: &str) -> Result<String, ConfigError> {

@@ -20,6 +20,7 @@ pub mod router;
 pub mod sessions;
 pub mod state;
 pub mod tokens;
+pub mod two_factor;
 pub mod verification;
 
 use std::future::Future;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::db::{millis, now_ms};
 use crate::state::AppState;
 use crate::tokens::keys::publication_after_rotation;
-use crate::{accounts, revocations, sessions, tokens, verification};
+use crate::{accounts, revocations, sessions, tokens, two_factor, verification};
 
 pub async fn run(state: AppState) {
     let mut ticker = tokio::time::interval(tick(&state));
@@ -17,6 +17,7 @@ pub async fn run(state: AppState) {
         forget_old_revocations(&state).await;
         forget_expired_links(&state).await;
         forget_stale_throttles(&state).await;
+        forget_expired_two_factor(&state).await;
         rotate_key_if_due(&state).await;
     }
 }
@@ -61,6 +62,13 @@ async fn forget_stale_throttles(state: &AppState) {
     state.limits.shrink();
     if let Err(e) = accounts::throttle::forget_stale(&state.db, &state.config.throttle).await {
         tracing::warn!(error = %e, "throttle clean-up failed");
+    }
+}
+
+/// Sign-in challenges and device trust are refused once expired; this keeps their tables small.
+async fn forget_expired_two_factor(state: &AppState) {
+    if let Err(e) = two_factor::store::delete_expired(&state.db, now_ms()).await {
+        tracing::warn!(error = %e, "two-factor clean-up failed");
     }
 }
 

@@ -21,7 +21,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{
-    accounts, health, http, password_reset, rate_limit, revocations, sessions, tokens, verification,
+    accounts, health, http, password_reset, rate_limit, revocations, sessions, tokens, two_factor,
+    verification,
 };
 
 /// Bodies are small JSON documents; anything bigger is refused before it is read.
@@ -90,6 +91,7 @@ fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(revocations::router())
         .merge(verification::router())
         .merge(password_reset::router())
+        .merge(two_factor::router())
         .merge(health::auth_router())
         .layer(middleware::from_fn_with_state(
             state.clone(),

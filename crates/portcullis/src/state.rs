@@ -6,7 +6,7 @@ use ring::hmac;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::crypto::keys::{MasterKey, Purpose};
+use crate::crypto::keys::{MasterKey, Purpose, Sealer};
 use crate::crypto::passwords::PasswordHasher;
 use crate::db::Db;
 use crate::http::cookies::CredentialCookie;
@@ -30,6 +30,10 @@ pub struct AppState {
     pub limits: Limits,
     pub session_cookie: Arc<CredentialCookie>,
     pub refresh_cookie: Arc<CredentialCookie>,
+    pub challenge_cookie: Arc<CredentialCookie>,
+    pub trusted_device_cookie: Arc<CredentialCookie>,
+    /// Seals TOTP secrets at rest (derived from the master secret).
+    pub totp_sealer: Sealer,
     /// The base URL's origin followed by the configured trusted origins.
     pub trusted_origins: Arc<Vec<String>>,
     /// Flips to true when the server begins to shut down (long-lived streams end on it).
@@ -54,6 +58,9 @@ impl AppState {
         Ok(Self {
             session_cookie: Arc::new(CredentialCookie::session(&config)),
             refresh_cookie: Arc::new(CredentialCookie::refresh(&config)),
+            challenge_cookie: Arc::new(CredentialCookie::two_factor_challenge(&config)),
+            trusted_device_cookie: Arc::new(CredentialCookie::trusted_device(&config)),
+            totp_sealer: master.sealer(Purpose::SealTotpSecrets),
             trusted_origins: Arc::new(trusted_origins),
             refresh_key: master.mac_key(Purpose::RefreshTokens),
             revocations: Hub::default(),

@@ -63,6 +63,25 @@ pub async fn check(
     Ok(user)
 }
 
+/// Checks the user's current password (re-authentication for sensitive changes).
+pub async fn confirm_password(state: &AppState, user_id: &str, raw: &str) -> ApiResult<()> {
+    let invalid = || ApiError::bad_request("INVALID_PASSWORD", "Invalid password");
+    let candidate = Password::candidate(raw, &state.config.password)?;
+    let Some(hash) = store::password_hash(&state.db, user_id).await? else {
+        return Err(ApiError::bad_request(
+            "CREDENTIAL_ACCOUNT_NOT_FOUND",
+            "Credential account not found",
+        ));
+    };
+    if raw.is_empty() {
+        return Err(invalid());
+    }
+    match state.passwords.verify(candidate.as_str(), &hash).await? {
+        Verified::No => Err(invalid()),
+        Verified::Yes | Verified::YesRehash => Ok(()),
+    }
+}
+
 /// Re-hashes a password whose hash used older parameters; the sign-in does not wait for it.
 fn upgrade_hash_in_background(state: &AppState, user_id: &str, old_hash: String, password: &str) {
     let state = state.clone();

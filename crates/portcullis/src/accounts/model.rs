@@ -13,6 +13,8 @@ pub struct User {
     pub image: Option<String>,
     /// `user` unless an administrator says otherwise; carried in access tokens.
     pub role: String,
+    /// Password sign-ins need a second factor (TOTP or a backup code).
+    pub two_factor_enabled: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::header::{LOCATION, SET_COOKIE};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -13,7 +13,6 @@ use super::email::Email;
 use super::password_policy::Password;
 use super::{credentials, store, User};
 use crate::audit::{self, Event};
-use crate::crypto::passwords::Verified;
 use crate::crypto::tokens::random_id;
 use crate::db::{is_unique_violation, now_ms};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -27,6 +26,7 @@ use crate::revocations;
 use crate::sessions::extract::CurrentSession;
 use crate::sessions::{self, Ending};
 use crate::state::AppState;
+use crate::two_factor::{self, AfterPassword};
 use crate::verification;
 
 const MAX_NAME_CHARS: usize = 256;
@@ -57,8 +57,8 @@ pub struct SignUpBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenAndUser {
     /// The session token, also usable as `Authorization: Bearer`.
-    token: Option<String>,
-    user: User,
+    pub token: Option<String>,
+    pub user: User,
 }
 
 /// Creates an account and signs it in.
@@ -93,6 +93,7 @@ async fn sign_up(
         email_verified: false,
         image,
         role: "user".to_owned(),
+        two_factor_enabled: false,
         created_at: now,
         updated_at: now,
     };
@@ -188,7 +189,8 @@ pub struct SignInAnswer {
     user: User,
 }
 
-/// Signs in with email and password, starting a new session.
+/// Signs in with email and password, starting a new session; for an account with two-factor (on
+/// an untrusted browser) it answers a challenge instead (see docs/two-factor.md).
 /// An unknown email and a wrong password get the same answer, after the same work.
 #[utoipa::path(post, path = "/sign-in/email", tag = "accounts", request_body = SignInBody,
     responses(
@@ -198,6 +200,7 @@ pub struct SignInAnswer {
 async fn sign_in(
     State(state): State<AppState>,
     client: ClientInfo,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<SignInBody>,
 ) -> ApiResult<Response> {
     if let Some(callback) = &body.callback_url {
@@ -205,6 +208,13 @@ async fn sign_in(
     }
     let user = credentials::check(&state, &body.email, &body.password, &client).await?;
     let persistent = body.remember_me != Some(false);
+    let mut trust_cookie = None;
+    if user.two_factor_enabled {
+        match two_factor::after_password(&state, &user, persistent, &headers).await? {
+            AfterPassword::Challenge(challenge) => return Ok(challenge),
+            AfterPassword::Trusted(cookie) => trust_cookie = Some(cookie),
+        }
+    }
     let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
     audit::record(
         &state.db,
@@ -221,12 +231,18 @@ async fn sign_in(
         url: body.callback_url.clone(),
         user,
     });
-    match body.callback_url {
-        Some(url) => {
-            Ok(([(SET_COOKIE, cookie.clone())], [(LOCATION, url)], answer).into_response())
-        }
-        None => Ok(([(SET_COOKIE, cookie)], answer).into_response()),
+    let mut response = ([(SET_COOKIE, cookie)], answer).into_response();
+    let response_headers = response.headers_mut();
+    if let Some(url) = body.callback_url {
+        response_headers.insert(
+            LOCATION,
+            HeaderValue::try_from(url).map_err(ApiError::internal)?,
+        );
     }
+    if let Some(cookie) = trust_cookie {
+        response_headers.append(SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 /// Tells the owner of an address that someone tried to sign up with it.
@@ -325,7 +341,7 @@ async fn change_password(
         &state.config.password,
         &[&user.email, &user.name],
     )?;
-    confirm_password(&state, &user.id, &body.current_password).await?;
+    credentials::confirm_password(&state, &user.id, &body.current_password).await?;
     let hash = state.passwords.hash(new_password.as_str()).await?;
     store::set_password_hash(
         &mut *state.db.pool.acquire().await?,
@@ -389,7 +405,7 @@ async fn delete_user(
     JsonBody(body): JsonBody<DeleteUserBody>,
 ) -> ApiResult<Response> {
     let password = body.password.as_deref().unwrap_or_default();
-    confirm_password(&state, &auth.user.id, password).await?;
+    credentials::confirm_password(&state, &auth.user.id, password).await?;
     sessions::end(&state, Ending::AllOfUser(&auth.user.id)).await?;
     revocations::revoke_user(&state, &auth.user.id).await?;
     store::delete(&state.db, &auth.user.id).await?;
@@ -406,25 +422,6 @@ async fn delete_user(
         message: "User deleted".to_owned(),
     };
     Ok(([(SET_COOKIE, state.session_cookie.clear())], Json(answer)).into_response())
-}
-
-/// Checks the user's current password (re-authentication for sensitive changes).
-async fn confirm_password(state: &AppState, user_id: &str, raw: &str) -> ApiResult<()> {
-    let invalid = || ApiError::bad_request("INVALID_PASSWORD", "Invalid password");
-    let candidate = Password::candidate(raw, &state.config.password)?;
-    let Some(hash) = store::password_hash(&state.db, user_id).await? else {
-        return Err(ApiError::bad_request(
-            "CREDENTIAL_ACCOUNT_NOT_FOUND",
-            "Credential account not found",
-        ));
-    };
-    if raw.is_empty() {
-        return Err(invalid());
-    }
-    match state.passwords.verify(candidate.as_str(), &hash).await? {
-        Verified::No => Err(invalid()),
-        Verified::Yes | Verified::YesRehash => Ok(()),
-    }
 }
 
 /// A display name: trimmed, 1 to 256 characters, no control characters (no header injection).

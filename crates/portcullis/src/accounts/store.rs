@@ -10,7 +10,7 @@ use crate::http::timestamp::Timestamp;
 /// The user columns, aliased so they can sit beside another table's in a join (`users AS u`).
 pub const USER_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.email AS u_email, \
      u.email_verified AS u_email_verified, u.image AS u_image, u.role AS u_role, \
-     u.created_at AS u_created_at, u.updated_at AS u_updated_at";
+     u.two_factor_enabled AS u_two_factor_enabled, u.created_at AS u_created_at, u.updated_at AS u_updated_at";
 
 pub fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
@@ -20,6 +20,7 @@ pub fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         email_verified: flag(row, "u_email_verified")?,
         image: row.try_get("u_image")?,
         role: row.try_get("u_role")?,
+        two_factor_enabled: flag(row, "u_two_factor_enabled")?,
         created_at: Timestamp(row.try_get("u_created_at")?),
         updated_at: Timestamp(row.try_get("u_updated_at")?),
     })
@@ -127,7 +128,8 @@ pub async fn find_by_id(db: &Db, user_id: &str) -> Result<Option<User>, sqlx::Er
     row.as_ref().map(user_from_row).transpose()
 }
 
-/// Sets a password hash (on a pooled connection or inside a caller's transaction).
+/// Sets a password hash (on a pooled connection or inside a caller's transaction). A new password
+/// also ends the trust of every device that skipped two-factor: every way of setting one comes here.
 pub async fn set_password_hash(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -140,7 +142,7 @@ pub async fn set_password_hash(
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    crate::two_factor::store::forget_trusted_devices(conn, user_id).await
 }
 
 /// Marks the address verified if it is still the user's address; false otherwise.

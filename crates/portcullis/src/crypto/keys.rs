@@ -15,6 +15,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 pub enum Purpose {
     SealSigningKeys,
     RefreshTokens,
+    SealTotpSecrets,
 }
 
 impl Purpose {
@@ -22,6 +23,7 @@ impl Purpose {
         match self {
             Purpose::SealSigningKeys => b"portcullis v1 seal signing keys",
             Purpose::RefreshTokens => b"portcullis v1 refresh tokens",
+            Purpose::SealTotpSecrets => b"portcullis v1 seal totp secrets",
         }
     }
 }

@@ -94,6 +94,42 @@ impl PasswordHasher {
             .await
     }
 
+    /// Hashes several short secrets (backup codes) with one fresh salt and the current parameters,
+    /// in parallel on the pool. Sharing the salt lets a typed secret be hashed once and then looked
+    /// up by equality among its siblings (see `hash_like`).
+    pub async fn hash_with_shared_salt(
+        &self,
+        secrets: &[String],
+    ) -> Result<Vec<String>, HashError> {
+        let salt = SaltString::generate(&mut OsRng);
+        let jobs = secrets.iter().map(|secret| {
+            let (params, salt, secret) = (self.inner.params.clone(), salt.clone(), secret.clone());
+            self.run(move || hash_with_salt(&params, &secret, &salt))
+        });
+        futures::future::try_join_all(jobs)
+            .await?
+            .into_iter()
+            .collect()
+    }
+
+    /// Hashes `secret` with the algorithm parameters and salt of `reference` (a PHC string from
+    /// `hash_with_shared_salt`): equal to a sibling of `reference` exactly when the secrets match.
+    pub async fn hash_like(&self, secret: &str, reference: &str) -> Result<String, HashError> {
+        let (secret, reference) = (secret.to_owned(), reference.to_owned());
+        self.run(move || {
+            let parsed =
+                PasswordHash::new(&reference).map_err(|e| HashError::Argon2(e.to_string()))?;
+            let params = Params::try_from(&parsed).map_err(|e| HashError::Argon2(e.to_string()))?;
+            let salt = parsed
+                .salt
+                .ok_or_else(|| HashError::Argon2("reference hash has no salt".into()))?;
+            let salt = SaltString::from_b64(salt.as_str())
+                .map_err(|e| HashError::Argon2(e.to_string()))?;
+            hash_with_salt(&params, &secret, &salt)
+        })
+        .await?
+    }
+
     /// Spends one verification on the decoy hash and answers `No`.
     pub async fn verify_decoy(&self, password: &str) -> Result<Verified, HashError> {
         let decoy = self.inner.decoy_hash.clone();
@@ -151,9 +187,12 @@ fn argon2(params: &Params) -> Argon2<'static> {
 }
 
 fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
-    let salt = SaltString::generate(&mut OsRng);
+    hash_with_salt(params, password, &SaltString::generate(&mut OsRng))
+}
+
+fn hash_with_salt(params: &Params, password: &str, salt: &SaltString) -> Result<String, HashError> {
     argon2(params)
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password(password.as_bytes(), salt)
         .map(|hash| hash.to_string())
         .map_err(|e| HashError::Argon2(e.to_string()))
 }
@@ -254,5 +293,30 @@ mod tests {
             stronger.verify_decoy("anything").await.unwrap(),
             Verified::No
         );
+    }
+
+    #[tokio::test]
+    async fn a_shared_salt_makes_equal_secrets_hash_equal_even_after_a_parameter_change() {
+        let hasher = PasswordHasher::start(&floor_config()).unwrap();
+        let codes = ["aaaaa11111".to_owned(), "bbbbb22222".to_owned()];
+        let hashes = hasher.hash_with_shared_salt(&codes).await.unwrap();
+        assert_ne!(hashes[0], hashes[1]);
+        assert_eq!(
+            hashes[0].rsplit_once('$').unwrap().0,
+            hashes[1].rsplit_once('$').unwrap().0
+        );
+        let stronger = PasswordHasher::start(&PasswordConfig {
+            argon2_iterations: 3,
+            ..floor_config()
+        })
+        .unwrap();
+        // Parameters come from the reference, not from the current configuration.
+        assert_eq!(
+            stronger.hash_like("bbbbb22222", &hashes[0]).await.unwrap(),
+            hashes[1]
+        );
+        assert!(!hashes.contains(&hasher.hash_like("ccccc33333", &hashes[0]).await.unwrap()));
+        let other_salt = hasher.hash_with_shared_salt(&codes).await.unwrap();
+        assert_ne!(other_salt[0], hashes[0]);
     }
 }

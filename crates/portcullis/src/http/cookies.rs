@@ -4,6 +4,10 @@
 //! - The refresh-token cookie (token mode, when a browser client asks for it): SameSite=Strict and
 //!   sent only to the token endpoint; over https Secure with the `__Secure-` prefix (`__Host-`
 //!   would require Path=/).
+//! - The two-factor challenge cookie (between the password and the code): SameSite=Lax, sent only
+//!   to the two-factor endpoints; `__Secure-` over https.
+//! - The trusted-device cookie (skips the second factor): SameSite=Lax, sent to the auth API
+//!   only; `__Secure-` over https.
 
 use std::time::Duration;
 
@@ -34,15 +38,39 @@ impl CredentialCookie {
     }
 
     pub fn refresh(config: &Config) -> Self {
+        Self::secure_prefixed(
+            config,
+            "refresh_token",
+            "Path=/api/auth/token; HttpOnly; SameSite=Strict",
+        )
+    }
+
+    pub fn two_factor_challenge(config: &Config) -> Self {
+        Self::secure_prefixed(
+            config,
+            "two_factor",
+            "Path=/api/auth/two-factor; HttpOnly; SameSite=Lax",
+        )
+    }
+
+    pub fn trusted_device(config: &Config) -> Self {
+        Self::secure_prefixed(
+            config,
+            "trusted_device",
+            "Path=/api/auth; HttpOnly; SameSite=Lax",
+        )
+    }
+
+    fn secure_prefixed(config: &Config, suffix: &str, attributes: &'static str) -> Self {
         let secure = config.is_https();
-        let base = format!("{}.refresh_token", config.session.cookie_prefix);
+        let base = format!("{}.{suffix}", config.session.cookie_prefix);
         Self {
             name: if secure {
                 format!("__Secure-{base}")
             } else {
                 base
             },
-            attributes: "Path=/api/auth/token; HttpOnly; SameSite=Strict",
+            attributes,
             secure,
         }
     }

@@ -3,7 +3,7 @@
 //! A state-changing request (anything but GET, HEAD, OPTIONS) that a browser could have been
 //! tricked into sending must come from a trusted origin:
 //! - if it names an `Origin`, that origin must be the base URL's or a configured trusted origin;
-//! - if it carries the session cookie but no `Origin`, its `Referer` must be trusted, or it must
+//! - if it carries a credential cookie (session, refresh, two-factor) but no `Origin`, its `Referer` must be trusted, or it must
 //!   say `Sec-Fetch-Site: same-origin`.
 //!
 //! Requests authenticated with `Authorization: Bearer` are exempt: browsers never attach that
@@ -42,7 +42,15 @@ fn check(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), A
             Err(invalid_origin())
         };
     }
-    if state.session_cookie.read(headers).is_none() && state.refresh_cookie.read(headers).is_none()
+    let credential_cookies = [
+        &state.session_cookie,
+        &state.refresh_cookie,
+        &state.challenge_cookie,
+        &state.trusted_device_cookie,
+    ];
+    if credential_cookies
+        .iter()
+        .all(|cookie| cookie.read(headers).is_none())
     {
         return Ok(());
     }

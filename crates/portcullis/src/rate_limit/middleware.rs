@@ -41,6 +41,9 @@ fn class_of(method: &Method, path: &str) -> Option<Class> {
         "/api/auth/request-password-reset" | "/api/auth/reset-password" => Class::PasswordReset,
         "/api/auth/send-verification-email" | "/api/auth/change-email" => Class::VerificationMail,
         "/api/auth/token" if *method == Method::POST => Class::TokenRefresh,
+        "/api/auth/two-factor/verify-totp" | "/api/auth/two-factor/verify-backup-code" => {
+            Class::TwoFactor
+        }
         _ => Class::General,
     })
 }

@@ -24,16 +24,18 @@ pub enum Class {
     PasswordReset,
     VerificationMail,
     TokenRefresh,
+    TwoFactor,
     General,
 }
 
 impl Class {
-    pub const ALL: [Class; 6] = [
+    pub const ALL: [Class; 7] = [
         Class::SignIn,
         Class::SignUp,
         Class::PasswordReset,
         Class::VerificationMail,
         Class::TokenRefresh,
+        Class::TwoFactor,
         Class::General,
     ];
 
@@ -44,6 +46,7 @@ impl Class {
             Class::PasswordReset => "password_reset",
             Class::VerificationMail => "verification_mail",
             Class::TokenRefresh => "token_refresh",
+            Class::TwoFactor => "two_factor",
             Class::General => "general",
         }
     }
@@ -143,15 +146,13 @@ fn quota(limit: Limit) -> Quota {
 
 /// 429 with a whole number of seconds to wait (at least 1), in the header and the body.
 pub fn too_many_requests(wait: Duration) -> ApiError {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let unit = if seconds == 1 { "second" } else { "seconds" };
     let mut error = ApiError::new(
         axum::http::StatusCode::TOO_MANY_REQUESTS,
         "TOO_MANY_REQUESTS",
-        format!(
-            "Too many requests. Try again in {} seconds.",
-            seconds.max(1)
-        ),
+        format!("Too many requests. Try again in {seconds} {unit}."),
     );
-    error.retry_after = Some(seconds.max(1));
+    error.retry_after = Some(seconds);
     error
 }

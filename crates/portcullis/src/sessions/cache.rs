@@ -158,6 +158,7 @@ mod tests {
             email_verified: false,
             image: None,
             role: "user".into(),
+            two_factor_enabled: false,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         };

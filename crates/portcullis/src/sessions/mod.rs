@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::accounts::User;
 use crate::crypto::tokens::{hash_secret, random_id, random_secret};
 use crate::db::{millis, now_ms};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::client::ClientInfo;
 use crate::http::timestamp::Timestamp;
 use crate::revocations;
@@ -166,6 +166,17 @@ pub async fn end(state: &AppState, which: Ending<'_>) -> ApiResult<Vec<String>> 
         state.revocations.wake();
     }
     Ok(ended)
+}
+
+/// Sensitive changes (email, two-factor) need a session signed in recently (ASVS 7.5.1).
+pub fn require_fresh(state: &AppState, session: &Session) -> ApiResult<()> {
+    if now_ms() - session.created_at > millis(state.config.session.fresh_age) {
+        return Err(ApiError::forbidden(
+            "SESSION_NOT_FRESH",
+            "Sign in again to make this change",
+        ));
+    }
+    Ok(())
 }
 
 /// A live session by id, with its user.

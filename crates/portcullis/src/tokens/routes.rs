@@ -2,7 +2,7 @@
 //! introspection (RFC 7662) and the published keys.
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,9 +23,12 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::http::service_token;
+use crate::rate_limit::{Class, Subject};
 use crate::sessions::extract::CurrentSession;
 use crate::sessions::{self, Ending, Session};
 use crate::state::AppState;
+use crate::two_factor::challenge::{self, Channel, Refusal};
+use crate::two_factor::factors::Factor;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,6 +50,9 @@ pub struct OAuthError {
     error_description: String,
     #[serde(skip)]
     status: StatusCode,
+    /// Seconds, for `Retry-After` (429).
+    #[serde(skip)]
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -55,6 +61,7 @@ impl OAuthError {
             error,
             error_description: description.into(),
             status: StatusCode::BAD_REQUEST,
+            retry_after: None,
         }
     }
 
@@ -67,24 +74,34 @@ impl From<ApiError> for OAuthError {
     fn from(e: ApiError) -> Self {
         let error = match e.status.as_u16() {
             500.. => "server_error",
+            429 => "slow_down",
             401 => "invalid_grant",
             _ => "invalid_request",
         };
+        // Throttling keeps its status and Retry-After; other client errors are 400 (RFC 6749).
+        let keeps_status = e.status.is_server_error() || e.status == StatusCode::TOO_MANY_REQUESTS;
         Self {
             error,
             error_description: e.message,
-            status: if e.status.is_server_error() {
+            status: if keeps_status {
                 e.status
             } else {
                 StatusCode::BAD_REQUEST
             },
+            retry_after: e.retry_after,
         }
     }
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        (self.status, Json(&self)).into_response()
+        let mut response = (self.status, Json(&self)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -120,12 +137,16 @@ where
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
-    /// `password` or `refresh_token`.
+    /// `password`, `refresh_token`, or after `mfa_required`: `mfa_totp` or `mfa_backup_code`.
     grant_type: String,
     email: Option<String>,
     password: Option<String>,
     /// For `refresh_token`; may instead come from the refresh cookie.
     refresh_token: Option<String>,
+    /// For `mfa_totp` and `mfa_backup_code`: the `mfa_token` of the `mfa_required` answer.
+    mfa_token: Option<String>,
+    /// For `mfa_totp` (a TOTP code) and `mfa_backup_code` (a backup code).
+    code: Option<String>,
     /// `cookie`: deliver the refresh token in an HttpOnly cookie scoped to this endpoint instead of
     /// the body (browser clients).
     refresh_token_delivery: Option<String>,
@@ -144,10 +165,14 @@ pub struct TokenAnswer {
 }
 
 /// Issues tokens: `grant_type=password` (email + password; starts a session) or
-/// `grant_type=refresh_token` (rotates the refresh token). JSON or form bodies.
+/// `grant_type=refresh_token` (rotates the refresh token). JSON or form bodies. For an account
+/// with two-factor, the password grant answers 403 `mfa_required` with an `mfa_token`, and
+/// `grant_type=mfa_totp` or `mfa_backup_code` (`mfa_token` + `code`) completes it.
 #[utoipa::path(post, path = "/token", tag = "tokens", request_body = TokenRequest,
     responses(
         (status = 200, body = TokenAnswer),
+        (status = 403, description = "mfa_required", body = MfaRequired),
+        (status = 429, body = OAuthError),
         (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = OAuthError)))]
 async fn token_grant(
     State(state): State<AppState>,
@@ -158,9 +183,12 @@ async fn token_grant(
     match request.grant_type.as_str() {
         "password" => password_grant(&state, &client, request).await,
         "refresh_token" => refresh_grant(&state, &client, &headers, request).await,
+        "mfa_totp" | "mfa_backup_code" => mfa_grant(&state, &client, request).await,
         other => Err(OAuthError::new(
             "unsupported_grant_type",
-            format!("grant_type `{other}` is not supported; use password or refresh_token"),
+            format!(
+                "grant_type `{other}` is not supported; use password, refresh_token, mfa_totp or mfa_backup_code"
+            ),
         )),
     }
 }
@@ -185,6 +213,20 @@ async fn password_grant(
                 e.into()
             }
         })?;
+    if user.two_factor_enabled {
+        let mfa_token = challenge::open(state, &user.id, Channel::Token, true).await?;
+        return Ok(MfaRequired::answer(mfa_token));
+    }
+    signed_in(state, client, user, &request).await
+}
+
+/// Starts a session for a user who proved who they are, and answers its first tokens.
+async fn signed_in(
+    state: &AppState,
+    client: &ClientInfo,
+    user: User,
+    request: &TokenRequest,
+) -> Result<Response, OAuthError> {
     let (_, session) = sessions::start(state, &user.id, true, client).await?;
     audit::record(
         &state.db,
@@ -195,7 +237,74 @@ async fn password_grant(
     )
     .await;
     let refresh_token = refresh::first(state, &session);
-    answer(state, &session, user, refresh_token, wants_cookie(&request)).await
+    answer(state, &session, user, refresh_token, wants_cookie(request)).await
+}
+
+/// The password grant's answer for an account with two-factor.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MfaRequired {
+    /// `mfa_required`.
+    error: &'static str,
+    error_description: &'static str,
+    /// Names this sign-in in the `mfa_totp` or `mfa_backup_code` grant that completes it.
+    mfa_token: String,
+    mfa_methods: [&'static str; 2],
+}
+
+impl MfaRequired {
+    fn answer(mfa_token: String) -> Response {
+        let body = Self {
+            error: "mfa_required",
+            error_description: "A second factor is required",
+            mfa_token,
+            mfa_methods: ["totp", "backup_code"],
+        };
+        (StatusCode::FORBIDDEN, Json(body)).into_response()
+    }
+}
+
+async fn mfa_grant(
+    state: &AppState,
+    client: &ClientInfo,
+    request: TokenRequest,
+) -> Result<Response, OAuthError> {
+    let (Some(mfa_token), Some(code)) = (&request.mfa_token, &request.code) else {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "mfa_token and code are required",
+        ));
+    };
+    state
+        .limits
+        .check(Class::TwoFactor, Subject::Ip(client.ip))
+        .await?;
+    let factor = if request.grant_type == "mfa_totp" {
+        Factor::Totp(code)
+    } else {
+        Factor::BackupCode(code)
+    };
+    let user = match challenge::complete(state, mfa_token, Channel::Token, factor, client).await {
+        Ok((user, _)) => user,
+        Err(Refusal::NoChallenge) => {
+            return Err(OAuthError::invalid_grant(
+                "The mfa_token is invalid, expired, used, or out of attempts",
+            ))
+        }
+        Err(Refusal::WrongCode { last }) => {
+            return Err(OAuthError::invalid_grant(if last {
+                "Invalid code; that was the last attempt, sign in again"
+            } else {
+                "Invalid code"
+            }))
+        }
+        Err(Refusal::NotSetUp) => {
+            return Err(OAuthError::invalid_grant(
+                "Two-factor is no longer enabled; sign in again",
+            ))
+        }
+        Err(Refusal::Error(e)) => return Err(e.into()),
+    };
+    signed_in(state, client, user, &request).await
 }
 
 async fn refresh_grant(

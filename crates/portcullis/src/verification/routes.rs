@@ -13,13 +13,14 @@ use super::{peek_verification, send_link, send_notice, with_query, LinkError, Li
 use crate::accounts::email::Email;
 use crate::accounts::{store as accounts_store, User};
 use crate::crypto::tokens::hash_secret;
-use crate::db::{is_unique_violation, millis, now_ms};
+use crate::db::{is_unique_violation, now_ms};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::answers::StatusAnswer;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::check_callback;
 use crate::mail::Kind;
 use crate::rate_limit::{Class, Subject};
+use crate::sessions;
 use crate::sessions::extract::{CurrentSession, MaybeSession};
 use crate::state::AppState;
 
@@ -230,13 +231,7 @@ async fn change_email(
             "Email is the same",
         ));
     }
-    if now_ms() - auth.session.created_at > millis(state.config.session.fresh_age) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "SESSION_NOT_FRESH",
-            "Sign in again to change your email",
-        ));
-    }
+    sessions::require_fresh(&state, &auth.session)?;
     state
         .limits
         .check(Class::VerificationMail, Subject::Account(&auth.user.id))

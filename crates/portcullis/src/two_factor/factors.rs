@@ -1,0 +1,124 @@
+//! Checking a second factor (a TOTP code or a backup code) for a user, whether it completes a
+//! sign-in challenge or comes from a signed-in user (confirming a new secret, testing a code).
+
+use super::backup_codes;
+use super::store;
+use super::totp::{self, Authenticator};
+use crate::accounts::User;
+use crate::audit::{self, Event};
+use crate::error::{ApiError, ApiResult};
+use crate::http::client::ClientInfo;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Factor<'a> {
+    Totp(&'a str),
+    BackupCode(&'a str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Right, and used up. `confirmed`: the TOTP secret was already confirmed before.
+    Accepted {
+        confirmed: bool,
+    },
+    Wrong,
+    /// Nothing to check against (no secret, or for a sign-in no confirmed one; backup codes
+    /// before two-factor is on).
+    NotSetUp,
+}
+
+/// Checks `factor`. `signing_in`: only a confirmed secret counts (a pending one proves nothing
+/// yet). A right backup code is recorded in the audit trail here, whoever asked.
+pub async fn check(
+    state: &AppState,
+    user: &User,
+    factor: Factor<'_>,
+    signing_in: bool,
+    client: &ClientInfo,
+) -> ApiResult<Verdict> {
+    match factor {
+        Factor::Totp(code) => check_totp(state, user, code, signing_in).await,
+        Factor::BackupCode(code) => use_backup_code(state, user, code, client).await,
+    }
+}
+
+async fn check_totp(
+    state: &AppState,
+    user: &User,
+    code: &str,
+    signing_in: bool,
+) -> ApiResult<Verdict> {
+    let Some(stored) = store::secret(&state.db, &user.id).await? else {
+        return Ok(Verdict::NotSetUp);
+    };
+    if signing_in && !stored.confirmed {
+        return Ok(Verdict::NotSetUp);
+    }
+    let authenticator = authenticator(state, user, &stored.sealed_secret)?;
+    let now_seconds = u64::try_from(crate::db::now_ms() / 1000).unwrap_or(0);
+    let step = authenticator.step_of(
+        &totp::normalized_code(code),
+        now_seconds,
+        stored.last_used_step,
+    );
+    // The step is claimed with compare-and-set: of two parallel uses of one code, one wins.
+    match step {
+        Some(step) if store::accept_step(&state.db, &user.id, step).await? => {
+            Ok(Verdict::Accepted {
+                confirmed: stored.confirmed,
+            })
+        }
+        _ => Ok(Verdict::Wrong),
+    }
+}
+
+async fn use_backup_code(
+    state: &AppState,
+    user: &User,
+    code: &str,
+    client: &ClientInfo,
+) -> ApiResult<Verdict> {
+    // Codes exist from `enable` on, but count only once two-factor is on.
+    if !user.two_factor_enabled {
+        return Ok(Verdict::NotSetUp);
+    }
+    let Some(reference) = store::any_backup_code(&state.db, &user.id).await? else {
+        return Ok(Verdict::Wrong);
+    };
+    let Some(code) = backup_codes::normalized(code) else {
+        return Ok(Verdict::Wrong);
+    };
+    let hash = state.passwords.hash_like(&code, &reference).await?;
+    if !store::use_backup_code(&state.db, &user.id, &hash).await? {
+        return Ok(Verdict::Wrong);
+    }
+    audit::record(
+        &state.db,
+        Event::BackupCodeUsed,
+        Some(&user.id),
+        None,
+        client,
+    )
+    .await;
+    Ok(Verdict::Accepted { confirmed: true })
+}
+
+/// The user's authenticator from its sealed secret, under the configured issuer.
+pub fn authenticator(
+    state: &AppState,
+    user: &User,
+    sealed_secret: &str,
+) -> ApiResult<Authenticator> {
+    let secret = state
+        .totp_sealer
+        .open(sealed_secret, &user.id)
+        .ok_or_else(|| {
+            ApiError::internal("a TOTP secret does not open (another master secret?)")
+        })?;
+    Ok(Authenticator::new(
+        secret,
+        &state.config.two_factor.issuer,
+        &user.email,
+    ))
+}

@@ -1,0 +1,486 @@
+//! The two-factor endpoints of the better-auth protocol (`/two-factor/*`).
+
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::challenge::{self, Channel, Refusal};
+use super::factors::{self, Factor, Verdict};
+use super::totp::{self, Authenticator};
+use super::{backup_codes, store, trusted_devices};
+use crate::accounts::credentials;
+use crate::accounts::routes::TokenAndUser;
+use crate::audit::{self, Event};
+use crate::db::now_ms;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::answers::StatusAnswer;
+use crate::http::client::ClientInfo;
+use crate::http::json::JsonBody;
+use crate::sessions::extract::{CurrentSession, MaybeSession};
+use crate::sessions::{self, Authenticated, Ending};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(enable))
+        .routes(routes!(get_totp_uri))
+        .routes(routes!(verify_totp))
+        .routes(routes!(verify_backup_code))
+        .routes(routes!(generate_backup_codes))
+        .routes(routes!(disable))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnableBody {
+    password: Option<String>,
+    /// Issuer shown by the authenticator app; default `two_factor.issuer`.
+    issuer: Option<String>,
+    /// End every other session of the user.
+    revoke_other_sessions: Option<bool>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnableAnswer {
+    /// Always `totp`.
+    method: &'static str,
+    #[serde(rename = "totpURI")]
+    totp_uri: String,
+    /// The URI as an SVG QR code.
+    #[serde(rename = "totpQRCode")]
+    totp_qr_code: String,
+    /// Ten single-use codes, shown this once.
+    backup_codes: Vec<String>,
+}
+
+/// Starts setting up TOTP: a new secret and backup codes. Two-factor turns on only when
+/// `verify-totp` receives a first correct code from this session.
+#[utoipa::path(post, path = "/two-factor/enable", tag = "two-factor", request_body = EnableBody,
+    responses(
+        (status = 200, body = EnableAnswer),
+        (status = 400, description = "INVALID_PASSWORD, TOTP_ALREADY_ENABLED or INVALID_ISSUER", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "SESSION_NOT_FRESH", body = ErrorBody)))]
+async fn enable(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<EnableBody>,
+) -> ApiResult<Json<EnableAnswer>> {
+    let issuer = body
+        .issuer
+        .as_deref()
+        .map(totp::checked_issuer)
+        .transpose()
+        .map_err(|reason| ApiError::bad_request("INVALID_ISSUER", format!("Issuer {reason}")))?;
+    reauthenticate(&state, &auth, body.password.as_deref()).await?;
+    let user = &auth.user;
+    if user.two_factor_enabled {
+        return Err(already_enabled());
+    }
+    let secret = totp::new_secret();
+    let sealed = state.totp_sealer.seal(&secret, &user.id);
+    let (codes, hashes) = new_backup_codes(&state).await?;
+    let mut tx = state.db.pool.begin().await?;
+    if !store::put_pending_secret(&mut tx, &user.id, &sealed, now_ms()).await? {
+        return Err(already_enabled());
+    }
+    store::replace_backup_codes(&mut tx, &user.id, &hashes).await?;
+    tx.commit().await?;
+    end_other_sessions_if_asked(&state, &auth, body.revoke_other_sessions, &client).await?;
+    let issuer = issuer.as_deref().unwrap_or(&state.config.two_factor.issuer);
+    let authenticator = Authenticator::new(secret, issuer, &user.email);
+    Ok(Json(EnableAnswer {
+        method: "totp",
+        totp_uri: authenticator.uri(),
+        totp_qr_code: authenticator.qr_svg(),
+        backup_codes: codes,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordBody {
+    password: Option<String>,
+    /// End every other session of the user (not for `get-totp-uri`).
+    revoke_other_sessions: Option<bool>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TotpUriAnswer {
+    #[serde(rename = "totpURI")]
+    totp_uri: String,
+    #[serde(rename = "totpQRCode")]
+    totp_qr_code: String,
+}
+
+/// The otpauth URI (and its QR code) of the user's TOTP secret, pending or active.
+#[utoipa::path(post, path = "/two-factor/get-totp-uri", tag = "two-factor", request_body = PasswordBody,
+    responses(
+        (status = 200, body = TotpUriAnswer),
+        (status = 400, description = "INVALID_PASSWORD or TOTP_NOT_ENABLED", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "SESSION_NOT_FRESH", body = ErrorBody)))]
+async fn get_totp_uri(
+    State(state): State<AppState>,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> ApiResult<Json<TotpUriAnswer>> {
+    reauthenticate(&state, &auth, body.password.as_deref()).await?;
+    let Some(stored) = store::secret(&state.db, &auth.user.id).await? else {
+        return Err(not_set_up(Factor::Totp("")));
+    };
+    let authenticator = factors::authenticator(&state, &auth.user, &stored.sealed_secret)?;
+    Ok(Json(TotpUriAnswer {
+        totp_uri: authenticator.uri(),
+        totp_qr_code: authenticator.qr_svg(),
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyBody {
+    code: String,
+    /// After a sign-in challenge: skip the second factor on this browser for
+    /// `two_factor.trust_device_lifetime`.
+    trust_device: Option<bool>,
+}
+
+/// Checks a TOTP code. With the sign-in challenge cookie it completes the sign-in (a new
+/// session); from a signed-in session it confirms a pending secret, turning two-factor on.
+#[utoipa::path(post, path = "/two-factor/verify-totp", tag = "two-factor", request_body = VerifyBody,
+    responses(
+        (status = 200, description = "`token` is the new session's after a sign-in challenge, null otherwise", body = TokenAndUser),
+        (status = 400, description = "TOTP_NOT_ENABLED", body = ErrorBody),
+        (status = 401, description = "INVALID_CODE, INVALID_TWO_FACTOR_COOKIE or TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+async fn verify_totp(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    session: MaybeSession,
+    JsonBody(body): JsonBody<VerifyBody>,
+) -> ApiResult<Response> {
+    let trust = body.trust_device == Some(true);
+    verify(
+        &state,
+        &client,
+        &headers,
+        session,
+        Factor::Totp(&body.code),
+        trust,
+    )
+    .await
+}
+
+/// Checks a backup code and uses it up. With the sign-in challenge cookie it completes the
+/// sign-in; from a signed-in session it only uses the code up.
+#[utoipa::path(post, path = "/two-factor/verify-backup-code", tag = "two-factor", request_body = VerifyBody,
+    responses(
+        (status = 200, description = "`token` is the new session's after a sign-in challenge, null otherwise", body = TokenAndUser),
+        (status = 400, description = "BACKUP_CODES_NOT_ENABLED", body = ErrorBody),
+        (status = 401, description = "INVALID_BACKUP_CODE, INVALID_TWO_FACTOR_COOKIE or TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+async fn verify_backup_code(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    session: MaybeSession,
+    JsonBody(body): JsonBody<VerifyBody>,
+) -> ApiResult<Response> {
+    let trust = body.trust_device == Some(true);
+    let factor = Factor::BackupCode(&body.code);
+    verify(&state, &client, &headers, session, factor, trust).await
+}
+
+/// A live challenge cookie wins over a session: it is there only during a sign-in.
+async fn verify(
+    state: &AppState,
+    client: &ClientInfo,
+    headers: &HeaderMap,
+    session: MaybeSession,
+    factor: Factor<'_>,
+    trust_device: bool,
+) -> ApiResult<Response> {
+    if let Some(token) = state.challenge_cookie.read(headers) {
+        if session.auth.is_none() || challenge::is_live(state, token, Channel::Cookie).await? {
+            return complete_sign_in(state, client, token, factor, trust_device).await;
+        }
+    }
+    match session.auth {
+        Some(auth) => verify_signed_in(state, client, auth, factor).await,
+        None => Err(invalid_challenge()),
+    }
+}
+
+async fn complete_sign_in(
+    state: &AppState,
+    client: &ClientInfo,
+    token: &str,
+    factor: Factor<'_>,
+    trust_device: bool,
+) -> ApiResult<Response> {
+    let (user, persistent) =
+        match challenge::complete(state, token, Channel::Cookie, factor, client).await {
+            Ok(done) => done,
+            Err(Refusal::NoChallenge) => return Ok(forget_challenge(state, invalid_challenge())),
+            Err(Refusal::WrongCode { last: false }) => return Err(wrong_code(factor)),
+            Err(Refusal::WrongCode { last: true }) => {
+                return Ok(forget_challenge(state, too_many_attempts()))
+            }
+            Err(Refusal::NotSetUp) => return Err(not_set_up(factor)),
+            Err(Refusal::Error(e)) => return Err(e),
+        };
+    let (session_token, session) = sessions::start(state, &user.id, persistent, client).await?;
+    audit::record(
+        &state.db,
+        Event::SignIn,
+        Some(&user.id),
+        Some(&session.id),
+        client,
+    )
+    .await;
+    let session_cookie = sessions::cookie_for(state, &session_token, &session);
+    let trust_cookie = if trust_device {
+        Some(trusted_devices::trust(state, &user.id).await?)
+    } else {
+        None
+    };
+    let answer = TokenAndUser {
+        token: Some(session_token),
+        user,
+    };
+    let mut response = ([(SET_COOKIE, session_cookie)], Json(answer)).into_response();
+    let headers = response.headers_mut();
+    headers.append(SET_COOKIE, state.challenge_cookie.clear());
+    if let Some(cookie) = trust_cookie {
+        headers.append(SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+async fn verify_signed_in(
+    state: &AppState,
+    client: &ClientInfo,
+    auth: Authenticated,
+    factor: Factor<'_>,
+) -> ApiResult<Response> {
+    let mut user = auth.user;
+    match factors::check(state, &user, factor, false, client).await? {
+        Verdict::Accepted { confirmed: false } => {
+            let mut tx = state.db.pool.begin().await?;
+            store::confirm(&mut tx, &user.id, now_ms()).await?;
+            tx.commit().await?;
+            state.session_cache.forget_user(&user.id);
+            audit::record(
+                &state.db,
+                Event::TwoFactorEnabled,
+                Some(&user.id),
+                Some(&auth.session.id),
+                client,
+            )
+            .await;
+            user.two_factor_enabled = true;
+        }
+        Verdict::Accepted { confirmed: true } => {}
+        Verdict::Wrong => {
+            audit::record(
+                &state.db,
+                Event::TwoFactorFailed,
+                Some(&user.id),
+                Some(&auth.session.id),
+                client,
+            )
+            .await;
+            return Err(wrong_code(factor));
+        }
+        Verdict::NotSetUp => return Err(not_set_up(factor)),
+    }
+    // The caller already holds its session token; it is not echoed (see docs/compat.md).
+    Ok(Json(TokenAndUser { token: None, user }).into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupCodesAnswer {
+    status: bool,
+    backup_codes: Vec<String>,
+}
+
+/// Replaces the user's backup codes with a new set of ten.
+#[utoipa::path(post, path = "/two-factor/generate-backup-codes", tag = "two-factor", request_body = PasswordBody,
+    responses(
+        (status = 200, body = BackupCodesAnswer),
+        (status = 400, description = "INVALID_PASSWORD or TWO_FACTOR_NOT_ENABLED", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "SESSION_NOT_FRESH", body = ErrorBody)))]
+async fn generate_backup_codes(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> ApiResult<Json<BackupCodesAnswer>> {
+    if !auth.user.two_factor_enabled {
+        return Err(not_enabled());
+    }
+    reauthenticate(&state, &auth, body.password.as_deref()).await?;
+    let (codes, hashes) = new_backup_codes(&state).await?;
+    let mut tx = state.db.pool.begin().await?;
+    store::replace_backup_codes(&mut tx, &auth.user.id, &hashes).await?;
+    tx.commit().await?;
+    audit::record(
+        &state.db,
+        Event::BackupCodesGenerated,
+        Some(&auth.user.id),
+        Some(&auth.session.id),
+        &client,
+    )
+    .await;
+    end_other_sessions_if_asked(&state, &auth, body.revoke_other_sessions, &client).await?;
+    Ok(Json(BackupCodesAnswer {
+        status: true,
+        backup_codes: codes,
+    }))
+}
+
+/// Turns two-factor off (or cancels a pending `enable`) and ends the trust of every device.
+#[utoipa::path(post, path = "/two-factor/disable", tag = "two-factor", request_body = PasswordBody,
+    responses(
+        (status = 200, body = StatusAnswer),
+        (status = 400, description = "INVALID_PASSWORD or TWO_FACTOR_NOT_ENABLED", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "SESSION_NOT_FRESH", body = ErrorBody)))]
+async fn disable(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> ApiResult<Response> {
+    reauthenticate(&state, &auth, body.password.as_deref()).await?;
+    let mut tx = state.db.pool.begin().await?;
+    if !store::remove(&mut tx, &auth.user.id, now_ms()).await? {
+        return Err(not_enabled());
+    }
+    tx.commit().await?;
+    state.session_cache.forget_user(&auth.user.id);
+    audit::record(
+        &state.db,
+        Event::TwoFactorDisabled,
+        Some(&auth.user.id),
+        Some(&auth.session.id),
+        &client,
+    )
+    .await;
+    end_other_sessions_if_asked(&state, &auth, body.revoke_other_sessions, &client).await?;
+    let forget_trust = state.trusted_device_cookie.clear();
+    Ok(([(SET_COOKIE, forget_trust)], Json(StatusAnswer::OK)).into_response())
+}
+
+/// Changing two-factor needs the password and a recent sign-in (ASVS 7.5.1).
+async fn reauthenticate(
+    state: &AppState,
+    auth: &Authenticated,
+    password: Option<&str>,
+) -> ApiResult<()> {
+    sessions::require_fresh(state, &auth.session)?;
+    credentials::confirm_password(state, &auth.user.id, password.unwrap_or_default()).await
+}
+
+/// Ten new codes for display, and their hashes for storage.
+async fn new_backup_codes(state: &AppState) -> ApiResult<(Vec<String>, Vec<String>)> {
+    let codes = backup_codes::generate();
+    let normalized: Vec<String> = codes
+        .iter()
+        .filter_map(|c| backup_codes::normalized(c))
+        .collect();
+    let hashes = state.passwords.hash_with_shared_salt(&normalized).await?;
+    Ok((codes, hashes))
+}
+
+async fn end_other_sessions_if_asked(
+    state: &AppState,
+    auth: &Authenticated,
+    asked: Option<bool>,
+    client: &ClientInfo,
+) -> ApiResult<()> {
+    if asked != Some(true) {
+        return Ok(());
+    }
+    let keep = &auth.session.id;
+    sessions::end(
+        state,
+        Ending::OthersOfUser {
+            user_id: &auth.user.id,
+            keep,
+        },
+    )
+    .await?;
+    audit::record(
+        &state.db,
+        Event::SessionsRevoked,
+        Some(&auth.user.id),
+        Some(keep),
+        client,
+    )
+    .await;
+    Ok(())
+}
+
+/// An error answer that also makes the browser forget the challenge cookie.
+fn forget_challenge(state: &AppState, error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response
+        .headers_mut()
+        .append(SET_COOKIE, state.challenge_cookie.clear());
+    response
+}
+
+fn invalid_challenge() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "INVALID_TWO_FACTOR_COOKIE",
+        "Invalid two factor cookie",
+    )
+}
+
+fn too_many_attempts() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
+        "Too many attempts. Please sign in again.",
+    )
+}
+
+fn wrong_code(factor: Factor<'_>) -> ApiError {
+    match factor {
+        Factor::Totp(_) => ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CODE", "Invalid code"),
+        Factor::BackupCode(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_BACKUP_CODE",
+            "Invalid backup code",
+        ),
+    }
+}
+
+fn not_set_up(factor: Factor<'_>) -> ApiError {
+    match factor {
+        Factor::Totp(_) => ApiError::bad_request("TOTP_NOT_ENABLED", "TOTP not enabled"),
+        Factor::BackupCode(_) => {
+            ApiError::bad_request("BACKUP_CODES_NOT_ENABLED", "Backup codes aren't enabled")
+        }
+    }
+}
+
+fn not_enabled() -> ApiError {
+    ApiError::bad_request("TWO_FACTOR_NOT_ENABLED", "Two factor isn't enabled")
+}
+
+fn already_enabled() -> ApiError {
+    ApiError::bad_request("TOTP_ALREADY_ENABLED", "TOTP is already enabled")
+}

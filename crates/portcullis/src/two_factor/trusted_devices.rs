@@ -1,0 +1,46 @@
+//! "Trust this device": after a sign-in completed with a second factor, the browser may get a
+//! token (HttpOnly cookie, stored as SHA-256) that lets later password sign-ins of the same user
+//! skip the second factor until it expires. Each use replaces the token, keeping the expiry, so a
+//! copied cookie works at most once and trust never outlives the lifetime granted at the code.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue};
+
+use super::store;
+use crate::crypto::tokens::{hash_secret, random_secret};
+use crate::db::{millis, now_ms};
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// Trusts the requesting browser for the configured lifetime; answers the cookie to set.
+pub async fn trust(state: &AppState, user_id: &str) -> ApiResult<HeaderValue> {
+    let expires_at = now_ms() + millis(state.config.two_factor.trust_device_lifetime);
+    issue(state, user_id, expires_at).await
+}
+
+/// For a password sign-in of `user_id`: if the request carries a live trust token of that user,
+/// it is used up and its replacement's cookie answered.
+pub async fn renew_if_trusted(
+    state: &AppState,
+    user_id: &str,
+    headers: &HeaderMap,
+) -> ApiResult<Option<HeaderValue>> {
+    let Some(token) = state.trusted_device_cookie.read(headers) else {
+        return Ok(None);
+    };
+    let taken =
+        store::take_trusted_device(&state.db, &hash_secret(token), user_id, now_ms()).await?;
+    match taken {
+        Some(expires_at) => Ok(Some(issue(state, user_id, expires_at).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn issue(state: &AppState, user_id: &str, expires_at: i64) -> ApiResult<HeaderValue> {
+    let token = random_secret();
+    let now = now_ms();
+    store::insert_trusted_device(&state.db, &hash_secret(&token), user_id, now, expires_at).await?;
+    let max_age = Duration::from_millis(u64::try_from(expires_at - now).unwrap_or(0));
+    Ok(state.trusted_device_cookie.set(&token, Some(max_age)))
+}
