@@ -19,7 +19,7 @@ fn compat_dir() -> PathBuf {
 fn ensure_node_packages() {
     static INSTALL: Mutex<bool> = Mutex::new(false);
     let mut installed = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let present = ["better-auth", "jose"]
+    let present = ["better-auth", "jose", "otplib"]
         .iter()
         .all(|p| compat_dir().join("node_modules").join(p).exists());
     if *installed || present {

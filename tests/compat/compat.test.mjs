@@ -9,6 +9,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { createAuthClient } from "better-auth/client";
+import { twoFactorClient } from "better-auth/client/plugins";
+import { generateSync } from "otplib";
 
 const BASE_URL = (process.env.PORTCULLIS_URL ?? "").replace(/\/+$/, "");
 if (!BASE_URL) {
@@ -53,14 +55,19 @@ class CookieJar {
 
   /** The session cookie, found by suffix so the name prefix does not matter. */
   sessionCookie() {
-    for (const [name, c] of this.cookies) if (name.endsWith(".session_token")) return { name, ...c };
+    return this.cookieEndingWith(".session_token");
+  }
+
+  cookieEndingWith(suffix) {
+    for (const [name, c] of this.cookies) if (name.endsWith(suffix)) return { name, ...c };
     return undefined;
   }
 }
 
-function makeClient(jar = new CookieJar()) {
+function makeClient(jar = new CookieJar(), plugins = []) {
   const client = createAuthClient({
     baseURL: BASE_URL,
+    plugins,
     fetchOptions: {
       onRequest(ctx) {
         // The server refuses cookie-authenticated POSTs without a trusted Origin (CSRF defence).
@@ -341,4 +348,380 @@ test("email verification: send the mail, open its link, the address is verified"
 
   const after = assertOk(await verifier.getSession(), "get-session after verification");
   assert.equal(after.user.emailVerified, true);
+});
+
+// ---- Two-factor (docs/two-factor.md) through better-auth's own twoFactorClient plugin: TOTP
+// codes are computed with otplib from the secret in totpURI, independently of the server's TOTP
+// code. A separate account, so the flow above is untouched.
+const IS_BETTER_AUTH = TARGET === "better-auth";
+
+// A better-auth server only speaks this protocol with its twoFactor() plugin: without it, say why
+// the 2FA steps are skipped rather than fail them. Portcullis always runs them.
+async function twoFactorSkipReason() {
+  if (!IS_BETTER_AUTH) return false;
+  const probe = await fetch(`${BASE_URL}/api/auth/two-factor/enable`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: ORIGIN },
+    body: JSON.stringify({ password: "probe" }),
+  });
+  return probe.status === 404 ? "the better-auth server has no twoFactor() plugin (404 on /two-factor/enable)" : false;
+}
+const twoFactorSkip = await twoFactorSkipReason();
+
+/** A client with twoFactorClient(); `redirects` records every onTwoFactorRedirect call. */
+function makeTwoFactorClient(jar = new CookieJar()) {
+  const redirects = [];
+  const plugin = twoFactorClient({
+    onTwoFactorRedirect(context) {
+      redirects.push(context);
+    },
+  });
+  return { ...makeClient(jar, [plugin]), redirects };
+}
+
+const TOTP_PERIOD = 30;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The base32 secret of an otpauth://totp/ URI (checking the parts an authenticator app reads). */
+function secretOf(totpURI, what) {
+  assert.equal(typeof totpURI, "string", `${what}: totpURI`);
+  const uri = new URL(totpURI);
+  assert.equal(uri.protocol, "otpauth:", `${what}: ${totpURI}`);
+  assert.equal(uri.host, "totp", `${what}: ${totpURI}`);
+  const issuer = uri.searchParams.get("issuer");
+  assert.ok(issuer, `${what}: issuer parameter in ${totpURI}`);
+  assert.equal(decodeURIComponent(uri.pathname.slice(1)), `${issuer}:${twoFactorEmail}`, `${what}: label`);
+  for (const [key, expected] of [["digits", "6"], ["period", "30"], ["algorithm", "SHA1"]]) {
+    const value = uri.searchParams.get(key);
+    if (value !== null) assert.equal(value.toUpperCase(), expected, `${what}: ${key}`);
+  }
+  const secret = uri.searchParams.get("secret");
+  assert.match(secret ?? "", /^[A-Z2-7]+=*$/, `${what}: secret must be base32`);
+  return secret;
+}
+
+/** The 6-digit code of a 30-second step (step = floor(unix seconds / 30)). */
+function totpAt(secret, step) {
+  return generateSync({ secret, epoch: step * TOTP_PERIOD });
+}
+
+/**
+ * The current TOTP step. In the last 2 seconds of a step, waits for the next one first, so the
+ * request that follows reaches the server in the step computed here.
+ */
+async function currentStep() {
+  const into = (Date.now() / 1000) % TOTP_PERIOD;
+  if (into > TOTP_PERIOD - 2) await sleep((TOTP_PERIOD - into + 0.2) * 1000);
+  return Math.floor(Date.now() / 1000 / TOTP_PERIOD);
+}
+
+/** A 6-digit code that is not `code`. */
+function otherCode(code) {
+  return String((Number(code) + 500_000) % 1_000_000).padStart(6, "0");
+}
+
+function assertBackupCodes(codes, what) {
+  assert.ok(Array.isArray(codes), `${what}: backupCodes should be an array`);
+  assert.equal(codes.length, 10, `${what}: 10 backup codes`);
+  // Portcullis: 10 characters of a-z0-9 shown as xxxxx-xxxxx; better-auth also uses A-Z.
+  const shape = IS_BETTER_AUTH ? /^[A-Za-z0-9]{5}-[A-Za-z0-9]{5}$/ : /^[a-z0-9]{5}-[a-z0-9]{5}$/;
+  for (const code of codes) assert.match(code, shape, `${what}: backup code shape`);
+  assert.equal(new Set(codes).size, 10, `${what}: backup codes are distinct`);
+}
+
+/** Portcullis adds the QR code of totpURI as an SVG; better-auth has no such field. */
+function assertQrCode(data, what) {
+  if (IS_BETTER_AUTH) return;
+  assert.equal(typeof data.totpQRCode, "string", `${what}: totpQRCode`);
+  assert.match(data.totpQRCode, /^\s*(<\?xml[^>]*>\s*)?<svg[\s>]/, `${what}: totpQRCode should be an SVG`);
+  assert.match(data.totpQRCode, /<\/svg>\s*$/, `${what}: totpQRCode should be a whole SVG`);
+}
+
+/**
+ * Password sign-in of the 2FA account that must stop at the second factor: the answer, the
+ * onTwoFactorRedirect call, the challenge cookie, and no session.
+ */
+async function signInExpectingChallenge(tf, what) {
+  const before = tf.redirects.length;
+  const data = assertOk(await tf.client.signIn.email({ email: twoFactorEmail, password: twoFactorPassword }), what);
+  assert.deepEqual(data, { twoFactorRedirect: true, twoFactorMethods: ["totp"] }, `${what}: answer`);
+  assert.equal(tf.redirects.length, before + 1, `${what}: onTwoFactorRedirect should be called once`);
+  assert.deepEqual(tf.redirects.at(-1), { twoFactorMethods: ["totp"] }, `${what}: onTwoFactorRedirect argument`);
+  assert.equal(tf.jar.sessionCookie(), undefined, `${what}: no session cookie before the second factor`);
+  const challenge = tf.jar.cookieEndingWith(".two_factor");
+  assert.ok(challenge, `${what}: a *.two_factor challenge cookie should be set; jar: ${tf.jar.header()}`);
+  assert.equal(challenge.attrs.httponly, true, `${what}: challenge cookie must be HttpOnly`);
+  if (!IS_BETTER_AUTH) {
+    assert.equal(challenge.name, "portcullis.two_factor", `${what}: challenge cookie name`);
+    assert.match(String(challenge.attrs.samesite), /^lax$/i, `${what}: challenge cookie SameSite`);
+    assert.equal(challenge.attrs.path, "/api/auth/two-factor", `${what}: challenge cookie Path`);
+    assert.equal(Number(challenge.attrs["max-age"]), 600, `${what}: challenge cookie Max-Age`);
+  }
+  const session = await tf.client.getSession();
+  assert.equal(session.error, null, JSON.stringify(session.error));
+  assert.equal(session.data, null, `${what}: no session before the second factor`);
+  return data;
+}
+
+/** A completed second factor: `{token, user}`, a session cookie, the challenge cookie gone. */
+async function assertSecondFactorDone(tf, result, what) {
+  const data = assertOk(result, what);
+  assert.equal(typeof data.token, "string", `${what}: token`);
+  assert.ok(data.token.length > 0, `${what}: token should not be empty`);
+  assert.equal(data.user.id, twoFactorUser.id, `${what}: user`);
+  assert.equal(data.user.email, twoFactorEmail, `${what}: user.email`);
+  assert.equal(data.user.twoFactorEnabled, true, `${what}: user.twoFactorEnabled`);
+  assert.ok(tf.jar.sessionCookie(), `${what}: a session cookie should be set; jar: ${tf.jar.header()}`);
+  assert.equal(tf.jar.cookieEndingWith(".two_factor"), undefined, `${what}: the challenge cookie should be cleared`);
+  const session = assertOk(await tf.client.getSession(), `${what}: get-session`);
+  assert.equal(session.user.id, twoFactorUser.id);
+  assert.equal(session.user.twoFactorEnabled, true);
+  return data;
+}
+
+/** A password sign-in that yields a session at once, without asking for a second factor. */
+async function assertDirectSignIn(tf, what) {
+  const before = tf.redirects.length;
+  const data = assertOk(await tf.client.signIn.email({ email: twoFactorEmail, password: twoFactorPassword }), what);
+  assert.equal(data.twoFactorRedirect, undefined, `${what}: no second factor expected: ${JSON.stringify(data)}`);
+  assert.equal(tf.redirects.length, before, `${what}: onTwoFactorRedirect must not be called`);
+  assert.equal(typeof data.token, "string", `${what}: token`);
+  assert.equal(data.user.id, twoFactorUser.id, `${what}: user`);
+  assert.ok(tf.jar.sessionCookie(), `${what}: a session cookie should be set`);
+  return data;
+}
+
+const trustCookieSuffix = IS_BETTER_AUTH ? ".trust_device" : ".trusted_device";
+const twoFactorEmail = `compat-2fa-${tag}@example.com`;
+const twoFactorPassword = randomPassword();
+const owner = makeTwoFactorClient(); // the account's own browser: enables, manages, disables
+let twoFactorUser;
+let totpSecret;
+let backupCodes;
+let signInCode; // the TOTP code that completed a sign-in
+
+test("two-factor: enable answers a TOTP URI and 10 backup codes, not active yet", { skip: twoFactorSkip }, async () => {
+  const signedUp = assertOk(
+    await owner.client.signUp.email({ name, email: twoFactorEmail, password: twoFactorPassword }),
+    "sign-up of the 2FA account",
+  );
+  twoFactorUser = signedUp.user;
+  assert.equal(twoFactorUser.twoFactorEnabled, false, "user.twoFactorEnabled of a new user");
+
+  assertError(
+    await owner.client.twoFactor.enable({ password: randomPassword() }),
+    400,
+    "INVALID_PASSWORD",
+    "enable with a wrong password",
+  );
+
+  const first = assertOk(await owner.client.twoFactor.enable({ password: twoFactorPassword }), "enable");
+  assert.equal(first.method, "totp");
+  const firstSecret = secretOf(first.totpURI, "enable");
+  assertBackupCodes(first.backupCodes, "enable");
+  assertQrCode(first, "enable");
+
+  // Enabling again before the code is confirmed replaces the pending secret and codes.
+  const second = assertOk(await owner.client.twoFactor.enable({ password: twoFactorPassword }), "enable again");
+  totpSecret = secretOf(second.totpURI, "enable again");
+  backupCodes = second.backupCodes;
+  assertBackupCodes(backupCodes, "enable again");
+  assertQrCode(second, "enable again");
+  assert.notEqual(totpSecret, firstSecret, "a second enable makes a new secret");
+  assert.equal(backupCodes.filter((c) => first.backupCodes.includes(c)).length, 0, "and new backup codes");
+
+  // Not active yet: the user says so, and a password sign-in gets a session at once.
+  const session = assertOk(await owner.client.getSession(), "get-session after enable");
+  assert.equal(session.user.twoFactorEnabled, false, "two-factor is not active before verify-totp");
+  await assertDirectSignIn(makeTwoFactorClient(), "sign-in before verify-totp");
+
+  // The replaced secret's codes are refused.
+  const step = await currentStep();
+  const stale = await owner.client.twoFactor.verifyTotp({ code: totpAt(firstSecret, step) });
+  assertError(stale, 401, "INVALID_CODE", "verify-totp with the replaced secret");
+});
+
+test("two-factor: verify-totp with the authenticator's code activates it", { skip: twoFactorSkip }, async () => {
+  // The code of the previous step (within the ±1 step drift): the sign-in below can then use the
+  // current step's code, as a TOTP code is accepted once and only later steps count afterwards.
+  const step = await currentStep();
+  const data = assertOk(
+    await owner.client.twoFactor.verifyTotp({ code: totpAt(totpSecret, step - 1) }),
+    "verify-totp (activation)",
+  );
+  assert.equal(data.user.id, twoFactorUser.id);
+  if (!IS_BETTER_AUTH) {
+    // docs/two-factor.md: {token: null, user} with the activated user. better-auth 1.7 answers the
+    // user as it was before activation (twoFactorEnabled: false) and a session token.
+    assert.equal(data.user.twoFactorEnabled, true, "verify-totp answers the activated user");
+    assert.equal(data.token, null, "activation answers token: null");
+  }
+
+  const session = assertOk(await owner.client.getSession(), "get-session after activation");
+  assert.equal(session.user.id, twoFactorUser.id);
+  assert.equal(session.user.twoFactorEnabled, true, "get-session shows twoFactorEnabled");
+
+  assertError(
+    await owner.client.twoFactor.enable({ password: twoFactorPassword }),
+    400,
+    "TOTP_ALREADY_ENABLED",
+    "enable once active",
+  );
+});
+
+let trusted; // the browser that completes a TOTP sign-in and trusts itself
+test("two-factor: sign-in stops at the second factor; verify-totp completes it and trusts the device", { skip: twoFactorSkip }, async () => {
+  // No challenge, no session: nothing to complete.
+  const stranger = makeTwoFactorClient();
+  assertError(
+    await stranger.client.twoFactor.verifyTotp({ code: "123456" }),
+    401,
+    "INVALID_TWO_FACTOR_COOKIE",
+    "verify-totp without a challenge",
+  );
+
+  trusted = makeTwoFactorClient();
+  await signInExpectingChallenge(trusted, "sign-in with two-factor");
+
+  const step = await currentStep();
+  signInCode = totpAt(totpSecret, step);
+  assertError(
+    await trusted.client.twoFactor.verifyTotp({ code: otherCode(signInCode) }),
+    401,
+    "INVALID_CODE",
+    "verify-totp with a wrong code",
+  );
+  assert.ok(trusted.jar.cookieEndingWith(".two_factor"), "a wrong code leaves the challenge open");
+
+  await assertSecondFactorDone(
+    trusted,
+    await trusted.client.twoFactor.verifyTotp({ code: signInCode, trustDevice: true }),
+    "verify-totp (sign-in, trustDevice)",
+  );
+  const trust = trusted.jar.cookieEndingWith(trustCookieSuffix);
+  assert.ok(trust, `a *${trustCookieSuffix} cookie should be set; jar: ${trusted.jar.header()}`);
+  assert.equal(trust.attrs.httponly, true, "trusted-device cookie must be HttpOnly");
+  if (!IS_BETTER_AUTH) {
+    assert.equal(trust.name, "portcullis.trusted_device", "trusted-device cookie name");
+    assert.match(String(trust.attrs.samesite), /^lax$/i, "trusted-device cookie SameSite");
+    assert.equal(trust.attrs.path, "/api/auth", "trusted-device cookie Path");
+    const maxAge = Number(trust.attrs["max-age"]);
+    assert.ok(maxAge > 29 * 86400 && maxAge <= 30 * 86400, `trusted-device cookie Max-Age ~30 days, got ${maxAge}`);
+  }
+
+  // Portcullis accepts a TOTP code once: the same code on a new challenge is refused
+  // (better-auth 1.7 has no replay check, so this is Portcullis-only).
+  if (!IS_BETTER_AUTH) {
+    const replayer = makeTwoFactorClient();
+    await signInExpectingChallenge(replayer, "sign-in for the replay");
+    assertError(
+      await replayer.client.twoFactor.verifyTotp({ code: signInCode }),
+      401,
+      "INVALID_CODE",
+      "a TOTP code used once, used again",
+    );
+  }
+});
+
+test("two-factor: a trusted device signs in without the second factor", { skip: twoFactorSkip }, async () => {
+  assertOk(await trusted.client.signOut(), "sign-out of the trusted browser");
+  assert.equal(trusted.jar.sessionCookie(), undefined);
+  const oldTrust = trusted.jar.cookieEndingWith(trustCookieSuffix);
+  assert.ok(oldTrust, "sign-out keeps the trusted-device cookie");
+
+  await assertDirectSignIn(trusted, "sign-in from the trusted browser");
+  const session = assertOk(await trusted.client.getSession(), "get-session of the trusted sign-in");
+  assert.equal(session.user.id, twoFactorUser.id);
+  const newTrust = trusted.jar.cookieEndingWith(trustCookieSuffix);
+  assert.ok(newTrust, "the trusted-device cookie is renewed");
+  assert.notEqual(newTrust.value, oldTrust.value, "each trusted sign-in replaces the trusted-device token");
+
+  // The replaced token stops working: a browser holding only it is asked for a code again.
+  const copyJar = new CookieJar();
+  copyJar.cookies.set(oldTrust.name, { value: oldTrust.value, attrs: oldTrust.attrs });
+  await signInExpectingChallenge(makeTwoFactorClient(copyJar), "sign-in with a replaced trusted-device token");
+});
+
+test("two-factor: a backup code completes a sign-in, once", { skip: twoFactorSkip }, async () => {
+  const first = makeTwoFactorClient();
+  await signInExpectingChallenge(first, "sign-in for a backup code");
+  await assertSecondFactorDone(
+    first,
+    await first.client.twoFactor.verifyBackupCode({ code: backupCodes[0] }),
+    "verify-backup-code",
+  );
+  assert.equal(first.jar.cookieEndingWith(trustCookieSuffix), undefined, "no trusted-device cookie without trustDevice");
+
+  const second = makeTwoFactorClient();
+  await signInExpectingChallenge(second, "sign-in to reuse a backup code");
+  assertError(
+    await second.client.twoFactor.verifyBackupCode({ code: backupCodes[0] }),
+    401,
+    "INVALID_BACKUP_CODE",
+    "a used backup code",
+  );
+  assert.ok(second.jar.cookieEndingWith(".two_factor"), "a wrong backup code leaves the challenge open");
+  // Portcullis ignores case, spaces and dashes in a typed backup code.
+  const typed = IS_BETTER_AUTH ? backupCodes[1] : ` ${backupCodes[1].toUpperCase().replace("-", " ")} `;
+  await assertSecondFactorDone(
+    second,
+    await second.client.twoFactor.verifyBackupCode({ code: typed }),
+    "verify-backup-code with another code",
+  );
+});
+
+test("two-factor: generate-backup-codes, get-totp-uri, disable", { skip: twoFactorSkip }, async () => {
+  assertError(
+    await owner.client.twoFactor.generateBackupCodes({ password: randomPassword() }),
+    400,
+    "INVALID_PASSWORD",
+    "generate-backup-codes with a wrong password",
+  );
+  const generated = assertOk(
+    await owner.client.twoFactor.generateBackupCodes({ password: twoFactorPassword }),
+    "generate-backup-codes",
+  );
+  assert.equal(generated.status, true);
+  assertBackupCodes(generated.backupCodes, "generate-backup-codes");
+  assert.equal(generated.backupCodes.filter((c) => backupCodes.includes(c)).length, 0, "a new set of codes");
+
+  // The old set stops working, the new one works.
+  const recovering = makeTwoFactorClient();
+  await signInExpectingChallenge(recovering, "sign-in after generate-backup-codes");
+  assertError(
+    await recovering.client.twoFactor.verifyBackupCode({ code: backupCodes[2] }),
+    401,
+    "INVALID_BACKUP_CODE",
+    "an unused code of the replaced set",
+  );
+  await assertSecondFactorDone(
+    recovering,
+    await recovering.client.twoFactor.verifyBackupCode({ code: generated.backupCodes[0] }),
+    "verify-backup-code from the new set",
+  );
+
+  const uri = assertOk(await owner.client.twoFactor.getTotpUri({ password: twoFactorPassword }), "get-totp-uri");
+  assert.equal(secretOf(uri.totpURI, "get-totp-uri"), totpSecret, "get-totp-uri shows the active secret");
+  assertQrCode(uri, "get-totp-uri");
+
+  assertError(
+    await owner.client.twoFactor.disable({ password: randomPassword() }),
+    400,
+    "INVALID_PASSWORD",
+    "disable with a wrong password",
+  );
+  const disabled = assertOk(await owner.client.twoFactor.disable({ password: twoFactorPassword }), "disable");
+  assert.equal(disabled.status, true);
+  const session = assertOk(await owner.client.getSession(), "get-session after disable");
+  assert.equal(session.user.twoFactorEnabled, false, "get-session shows two-factor off");
+  assertError(
+    await owner.client.twoFactor.getTotpUri({ password: twoFactorPassword }),
+    400,
+    "TOTP_NOT_ENABLED",
+    "get-totp-uri after disable",
+  );
+
+  // Password sign-ins get a session at once again.
+  const after = await assertDirectSignIn(makeTwoFactorClient(), "sign-in after disable");
+  assert.equal(after.user.twoFactorEnabled, false);
 });
