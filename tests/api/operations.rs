@@ -91,6 +91,12 @@ async fn openapi_lists_every_endpoint(backend: Backend) {
         "/api/auth/request-password-reset",
         "/api/auth/reset-password/{token}",
         "/api/auth/reset-password",
+        "/api/auth/two-factor/enable",
+        "/api/auth/two-factor/get-totp-uri",
+        "/api/auth/two-factor/verify-totp",
+        "/api/auth/two-factor/verify-backup-code",
+        "/api/auth/two-factor/generate-backup-codes",
+        "/api/auth/two-factor/disable",
         "/healthz",
         "/readyz",
     ]
