@@ -11,4 +11,5 @@ mod email;
 mod operations;
 mod sessions;
 mod tokens;
+mod two_factor;
 mod verify;

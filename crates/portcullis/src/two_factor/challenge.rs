@@ -5,7 +5,7 @@
 
 use super::factors::{self, Factor, Verdict};
 use super::store;
-use crate::accounts::{self, throttle, User};
+use crate::accounts::{self, User};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::{hash_secret, random_secret};
 use crate::db::{millis, now_ms};
@@ -101,8 +101,8 @@ pub async fn complete(
     let Some(user) = accounts::store::find_by_id(&state.db, &user_id).await? else {
         return Err(Refusal::NoChallenge);
     };
-    let throttle_key = throttle_key(&user.id);
-    throttle::begin_attempt(&state.db, &state.config.throttle, &throttle_key).await?;
+    // Before an attempt is spent: a throttled account keeps its challenge's attempts.
+    factors::begin_attempt(state, &user.id).await?;
     let Some((attempt, persistent)) =
         store::spend_attempt(&state.db, &token_hash, channel, now, MAX_ATTEMPTS).await?
     else {
@@ -127,16 +127,9 @@ pub async fn complete(
             return Err(Refusal::WrongCode { last });
         }
     }
-    throttle::clear(&state.db, &throttle_key).await?;
     if !store::delete_challenge(&state.db, &token_hash).await? {
         // A parallel request completed it first.
         return Err(Refusal::NoChallenge);
     }
     Ok((user, persistent))
-}
-
-/// Code failures are throttled per account like password failures, under their own key so that
-/// neither kind of success clears the other.
-fn throttle_key(user_id: &str) -> String {
-    format!("two-factor:{user_id}")
 }

@@ -4,7 +4,7 @@
 use super::backup_codes;
 use super::store;
 use super::totp::{self, Authenticator};
-use crate::accounts::User;
+use crate::accounts::{throttle, User};
 use crate::audit::{self, Event};
 use crate::error::{ApiError, ApiResult};
 use crate::http::client::ClientInfo;
@@ -28,8 +28,20 @@ pub enum Verdict {
     NotSetUp,
 }
 
-/// Checks `factor`. `signing_in`: only a confirmed secret counts (a pending one proves nothing
-/// yet). A right backup code is recorded in the audit trail here, whoever asked.
+/// Counts a code check against the account's throttle (429 while it must wait), before the code
+/// is looked at, so parallel guesses cannot slip past it. Codes are throttled like passwords,
+/// under their own key, so that neither kind of success clears the other.
+pub async fn begin_attempt(state: &AppState, user_id: &str) -> ApiResult<()> {
+    throttle::begin_attempt(&state.db, &state.config.throttle, &throttle_key(user_id)).await
+}
+
+fn throttle_key(user_id: &str) -> String {
+    format!("two-factor:{user_id}")
+}
+
+/// Checks `factor`, after `begin_attempt`; a right one clears the account's throttle.
+/// `signing_in`: only a confirmed secret counts (a pending one proves nothing yet). A right backup
+/// code is recorded in the audit trail here, whoever asked.
 pub async fn check(
     state: &AppState,
     user: &User,
@@ -37,10 +49,14 @@ pub async fn check(
     signing_in: bool,
     client: &ClientInfo,
 ) -> ApiResult<Verdict> {
-    match factor {
-        Factor::Totp(code) => check_totp(state, user, code, signing_in).await,
-        Factor::BackupCode(code) => use_backup_code(state, user, code, client).await,
+    let verdict = match factor {
+        Factor::Totp(code) => check_totp(state, user, code, signing_in).await?,
+        Factor::BackupCode(code) => use_backup_code(state, user, code, client).await?,
+    };
+    if matches!(verdict, Verdict::Accepted { .. }) {
+        throttle::clear(&state.db, &throttle_key(&user.id)).await?;
     }
+    Ok(verdict)
 }
 
 async fn check_totp(

@@ -272,6 +272,7 @@ async fn verify_signed_in(
     factor: Factor<'_>,
 ) -> ApiResult<Response> {
     let mut user = auth.user;
+    factors::begin_attempt(state, &user.id).await?;
     match factors::check(state, &user, factor, false, client).await? {
         Verdict::Accepted { confirmed: false } => {
             let mut tx = state.db.pool.begin().await?;
