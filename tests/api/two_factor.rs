@@ -28,6 +28,7 @@ both_backends!(
     verify_totp_completes_a_sign_in_once,
     a_backup_code_completes_a_sign_in_once,
     a_missing_or_unknown_challenge_cookie_is_refused,
+    the_challenge_cookie_needs_a_trusted_origin,
     remember_me_false_carries_over_to_the_session_cookie,
     codes_one_step_either_side_are_accepted_two_steps_away_are_not,
     a_code_is_accepted_once_and_never_an_earlier_step,
@@ -1002,6 +1003,33 @@ async fn a_missing_or_unknown_challenge_cookie_is_refused(backend: Backend) {
     .assert_error(401, "INVALID_TWO_FACTOR_COOKIE");
     // None of those used the backup code up.
     let challenge = password_step(&app, &account).await;
+    assert_completed(&verify_backup_code(&app, &challenge, &code).await, &app);
+}
+
+/// The challenge cookie is a credential: a forged cross-site request carrying it is refused before
+/// any code is checked (and spends none of the challenge's attempts).
+async fn the_challenge_cookie_needs_a_trusted_origin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut account = enabled_account(&app).await;
+    let challenge = password_step(&app, &account).await;
+    let code = account.backup_code();
+    let forged = |origin: Option<&'static str>| {
+        let mut request = app
+            .http
+            .post(app.api("/two-factor/verify-backup-code"))
+            .header("cookie", format!("{CHALLENGE}={challenge}"))
+            .json(&json!({ "code": code }));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request
+    };
+    for _ in 0..5 {
+        let reply = Reply::from(forged(Some("https://evil.example")).send().await.unwrap()).await;
+        reply.assert_error(403, "INVALID_ORIGIN");
+        let reply = Reply::from(forged(None).send().await.unwrap()).await;
+        reply.assert_error(403, "MISSING_OR_NULL_ORIGIN");
+    }
     assert_completed(&verify_backup_code(&app, &challenge, &code).await, &app);
 }
 
