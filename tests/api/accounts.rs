@@ -303,6 +303,10 @@ async fn bad_bodies_get_clear_4xx_answers(backend: Backend) {
     )
     .await;
     reply.assert_error(413, "PAYLOAD_TOO_LARGE");
+    assert_eq!(
+        reply.headers["connection"], "close",
+        "the unread body ends the connection"
+    );
     let long_password = strong_password(10_000);
     app.sign_in("ada@example.com", &long_password)
         .await
