@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use crate::config::ThrottleConfig;
-use crate::db::{millis, now_ms, Db};
+use crate::db::{duration_of, millis, now_ms, Db};
 use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::rate_limit::too_many_requests;
@@ -106,7 +106,7 @@ fn delay_after(config: &ThrottleConfig, failures: i64) -> Duration {
 }
 
 fn refuse(wait_ms: i64) -> ApiError {
-    too_many_requests(Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0)))
+    too_many_requests(duration_of(wait_ms))
 }
 
 #[cfg(test)]

@@ -119,6 +119,11 @@ pub fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The inverse of `millis`, for a span between two stored times: zero if it is negative (past).
+pub fn duration_of(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
 /// Reads a 0/1 flag column. Flags are integers on both backends because sqlx's Any driver cannot
 /// carry SQLite booleans.
 pub fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {

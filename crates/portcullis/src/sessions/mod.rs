@@ -7,14 +7,12 @@ pub mod extract;
 pub mod routes;
 pub mod store;
 
-use std::time::Duration;
-
 use axum::http::HeaderValue;
 use serde::Serialize;
 
 use crate::accounts::User;
 use crate::crypto::tokens::{hash_secret, random_id, random_secret};
-use crate::db::{millis, now_ms};
+use crate::db::{duration_of, millis, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::http::client::ClientInfo;
 use crate::http::timestamp::Timestamp;
@@ -277,9 +275,8 @@ async fn slide(state: &AppState, session: &mut Session, now: i64) -> ApiResult<b
 /// The session cookie for `token`: persistent sessions get a Max-Age matching their expiry,
 /// `rememberMe: false` sessions a browser-session cookie.
 pub fn cookie_for(state: &AppState, token: &str, session: &Session) -> HeaderValue {
-    let max_age = session.persistent.then(|| {
-        let remaining = session.expires_at.min(session.absolute_expires_at) - now_ms();
-        Duration::from_millis(u64::try_from(remaining).unwrap_or(0))
-    });
+    let max_age = session
+        .persistent
+        .then(|| duration_of(session.expires_at.min(session.absolute_expires_at) - now_ms()));
     state.session_cookie.set(token, max_age)
 }

@@ -18,7 +18,7 @@ use super::refresh::{self, RefreshToken, Refused};
 use crate::accounts::{credentials, User};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
-use crate::db::now_ms;
+use crate::db::{duration_of, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
@@ -367,8 +367,7 @@ async fn answer(
     if !in_cookie {
         return Ok(Json(body).into_response());
     }
-    let remaining = session.absolute_expires_at - now_ms();
-    let max_age = std::time::Duration::from_millis(u64::try_from(remaining).unwrap_or(0));
+    let max_age = duration_of(session.absolute_expires_at - now_ms());
     let cookie = state.refresh_cookie.set(&refresh_token, Some(max_age));
     Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
 }

@@ -3,13 +3,11 @@
 //! skip the second factor until it expires. Each use replaces the token, keeping the expiry, so a
 //! copied cookie works at most once and trust never outlives the lifetime granted at the code.
 
-use std::time::Duration;
-
 use axum::http::{HeaderMap, HeaderValue};
 
 use super::store;
 use crate::crypto::tokens::{hash_secret, random_secret};
-use crate::db::{millis, now_ms};
+use crate::db::{duration_of, millis, now_ms};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -41,6 +39,6 @@ async fn issue(state: &AppState, user_id: &str, expires_at: i64) -> ApiResult<He
     let token = random_secret();
     let now = now_ms();
     store::insert_trusted_device(&state.db, &hash_secret(&token), user_id, now, expires_at).await?;
-    let max_age = Duration::from_millis(u64::try_from(expires_at - now).unwrap_or(0));
+    let max_age = duration_of(expires_at - now);
     Ok(state.trusted_device_cookie.set(&token, Some(max_age)))
 }
