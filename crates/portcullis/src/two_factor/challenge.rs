@@ -5,7 +5,7 @@
 
 use super::factors::{self, Factor, Verdict};
 use super::store;
-use crate::accounts::{self, User};
+use crate::accounts::User;
 use crate::audit::{self, Event};
 use crate::crypto::tokens::{hash_secret, random_secret};
 use crate::db::{millis, now_ms};
@@ -95,10 +95,7 @@ pub async fn complete(
 ) -> Result<(User, bool), Refusal> {
     let token_hash = hash_secret(token);
     let now = now_ms();
-    let Some(user_id) = store::challenge_user(&state.db, &token_hash, channel, now).await? else {
-        return Err(Refusal::NoChallenge);
-    };
-    let Some(user) = accounts::store::find_by_id(&state.db, &user_id).await? else {
+    let Some(user) = store::challenge_user(&state.db, &token_hash, channel, now).await? else {
         return Err(Refusal::NoChallenge);
     };
     // Before an attempt is spent: a throttled account keeps its challenge's attempts.

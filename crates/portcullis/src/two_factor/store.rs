@@ -4,6 +4,8 @@
 use sqlx::{AnyConnection, Row};
 
 use super::challenge::Channel;
+use crate::accounts::store::{user_from_row, USER_COLUMNS};
+use crate::accounts::User;
 use crate::db::{flag, Db};
 
 pub struct StoredSecret {
@@ -178,23 +180,24 @@ pub async fn insert_challenge(
     Ok(())
 }
 
-/// The user of a live challenge, without spending an attempt.
+/// The user of a live challenge, read with it, without spending an attempt.
 pub async fn challenge_user(
     db: &Db,
     token_hash: &str,
     channel: Channel,
     now: i64,
-) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT user_id FROM two_factor_challenges
-         WHERE token_hash = $1 AND channel = $2 AND expires_at > $3",
-    )
-    .bind(token_hash)
-    .bind(channel.as_str())
-    .bind(now)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.map(|row| row.try_get("user_id")).transpose()
+) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM two_factor_challenges c JOIN users u ON u.id = c.user_id
+         WHERE c.token_hash = $1 AND c.channel = $2 AND c.expires_at > $3"
+    );
+    let row = sqlx::query(&sql)
+        .bind(token_hash)
+        .bind(channel.as_str())
+        .bind(now)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
 }
 
 /// Spends one of a live challenge's attempts before its code is checked. Answers the attempt's
