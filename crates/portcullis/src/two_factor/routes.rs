@@ -134,7 +134,7 @@ async fn get_totp_uri(
 ) -> ApiResult<Json<TotpUriAnswer>> {
     reauthenticate(&state, &auth, body.password.as_deref()).await?;
     let Some(stored) = store::secret(&state.db, &auth.user.id).await? else {
-        return Err(not_set_up(Factor::Totp("")));
+        return Err(totp_not_enabled());
     };
     let authenticator = factors::authenticator(&state, &auth.user, &stored.sealed_secret)?;
     Ok(Json(TotpUriAnswer {
@@ -471,11 +471,15 @@ fn wrong_code(factor: Factor<'_>) -> ApiError {
 
 fn not_set_up(factor: Factor<'_>) -> ApiError {
     match factor {
-        Factor::Totp(_) => ApiError::bad_request("TOTP_NOT_ENABLED", "TOTP not enabled"),
+        Factor::Totp(_) => totp_not_enabled(),
         Factor::BackupCode(_) => {
             ApiError::bad_request("BACKUP_CODES_NOT_ENABLED", "Backup codes aren't enabled")
         }
     }
+}
+
+fn totp_not_enabled() -> ApiError {
+    ApiError::bad_request("TOTP_NOT_ENABLED", "TOTP not enabled")
 }
 
 fn not_enabled() -> ApiError {
