@@ -252,17 +252,11 @@ async fn user_of(app: &TestApp, token: &str) -> Value {
 }
 
 async fn enable(app: &TestApp, session: &str, password: &str, extra: Value) -> Reply {
-    let mut body = json!({ "password": password });
-    merge(&mut body, extra);
-    app.post("/two-factor/enable", Auth::Bearer(session), body)
-        .await
+    with_password(app, "enable", session, password, extra).await
 }
 
 async fn disable(app: &TestApp, session: &str, password: &str, extra: Value) -> Reply {
-    let mut body = json!({ "password": password });
-    merge(&mut body, extra);
-    app.post("/two-factor/disable", Auth::Bearer(session), body)
-        .await
+    with_password(app, "disable", session, password, extra).await
 }
 
 async fn generate_backup_codes(
@@ -271,39 +265,44 @@ async fn generate_backup_codes(
     password: &str,
     extra: Value,
 ) -> Reply {
+    with_password(app, "generate-backup-codes", session, password, extra).await
+}
+
+async fn get_totp_uri(app: &TestApp, session: &str, password: &str) -> Reply {
+    with_password(app, "get-totp-uri", session, password, json!({})).await
+}
+
+/// A signed-in `/two-factor/<endpoint>` call confirmed by the password, with `extra` fields.
+async fn with_password(
+    app: &TestApp,
+    endpoint: &str,
+    session: &str,
+    password: &str,
+    extra: Value,
+) -> Reply {
     let mut body = json!({ "password": password });
     merge(&mut body, extra);
     app.post(
-        "/two-factor/generate-backup-codes",
+        &format!("/two-factor/{endpoint}"),
         Auth::Bearer(session),
         body,
     )
     .await
 }
 
-async fn get_totp_uri(app: &TestApp, session: &str, password: &str) -> Reply {
-    app.post(
-        "/two-factor/get-totp-uri",
-        Auth::Bearer(session),
-        json!({ "password": password }),
-    )
-    .await
-}
-
 /// `verify-backup-code` with a session (testing a code).
 async fn verify_backup_code_signed_in(app: &TestApp, session: &str, code: &str) -> Reply {
-    app.post(
-        "/two-factor/verify-backup-code",
-        Auth::Bearer(session),
-        json!({ "code": code }),
-    )
-    .await
+    code_signed_in(app, "verify-backup-code", session, code).await
 }
 
 /// `verify-totp` with a session (activation).
 async fn verify_totp_signed_in(app: &TestApp, session: &str, code: &str) -> Reply {
+    code_signed_in(app, "verify-totp", session, code).await
+}
+
+async fn code_signed_in(app: &TestApp, endpoint: &str, session: &str, code: &str) -> Reply {
     app.post(
-        "/two-factor/verify-totp",
+        &format!("/two-factor/{endpoint}"),
         Auth::Bearer(session),
         json!({ "code": code }),
     )
