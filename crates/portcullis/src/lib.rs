@@ -3,6 +3,7 @@
 //! `Server::build` turns a configuration into a bound, migrated, ready server; `main` and the
 //! black-box tests both start it this way.
 
+pub mod access_tokens;
 pub mod accounts;
 pub mod audit;
 pub mod config;
@@ -18,9 +19,11 @@ pub mod rate_limit;
 pub mod revocations;
 pub mod router;
 pub mod sessions;
+pub mod sign_in;
 pub mod state;
 pub mod tokens;
 pub mod two_factor;
+pub mod users;
 pub mod verification;
 
 use std::future::Future;

@@ -135,14 +135,19 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
         None => portcullis::crypto::master_key::load_or_create(&config.data_dir)?,
     };
     let sealer = MasterKey::new(&secret).sealer(Purpose::SealSigningKeys);
-    let ring =
-        portcullis::tokens::keys::KeyRing::start(db.clone(), sealer, config.tokens.algorithm)
-            .await?;
+    let ring = portcullis::access_tokens::keys::KeyRing::start(
+        db.clone(),
+        sealer,
+        config.tokens.algorithm,
+    )
+    .await?;
     if let KeysAction::Rotate = action {
         let kid = ring.rotate(config.tokens.access_ttl).await?;
         println!("new signing key: {kid}");
     }
-    for key in portcullis::tokens::store::published_keys(&db, portcullis::db::now_ms()).await? {
+    for key in
+        portcullis::access_tokens::store::published_keys(&db, portcullis::db::now_ms()).await?
+    {
         println!(
             "{}  {}  created {}",
             key.kid,

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use crate::access_tokens::keys::publication_after_rotation;
 use crate::db::{millis, now_ms};
 use crate::state::AppState;
-use crate::tokens::keys::publication_after_rotation;
-use crate::{accounts, revocations, sessions, tokens, two_factor, verification};
+use crate::{access_tokens, revocations, sessions, sign_in, verification};
 
 pub async fn run(state: AppState) {
     let mut ticker = tokio::time::interval(tick(&state));
@@ -60,14 +60,14 @@ async fn forget_expired_links(state: &AppState) {
 
 async fn forget_stale_throttles(state: &AppState) {
     state.limits.shrink();
-    if let Err(e) = accounts::throttle::forget_stale(&state.db, &state.config.throttle).await {
+    if let Err(e) = sign_in::throttle::forget_stale(&state.db, &state.config.throttle).await {
         tracing::warn!(error = %e, "throttle clean-up failed");
     }
 }
 
 /// Sign-in challenges and device trust are refused once expired; this keeps their tables small.
 async fn forget_expired_two_factor(state: &AppState) {
-    if let Err(e) = two_factor::store::delete_expired(&state.db, now_ms()).await {
+    if let Err(e) = sign_in::store::delete_expired(&state.db, now_ms()).await {
         tracing::warn!(error = %e, "two-factor clean-up failed");
     }
 }
@@ -76,7 +76,7 @@ async fn rotate_key_if_due(state: &AppState) {
     let Some(interval) = state.config.tokens.key_rotation_interval else {
         return;
     };
-    let newest = match tokens::store::newest_key_created_at(&state.db).await {
+    let newest = match access_tokens::store::newest_key_created_at(&state.db).await {
         Ok(newest) => newest.unwrap_or(0),
         Err(e) => {
             tracing::warn!(error = %e, "cannot check the signing key's age");

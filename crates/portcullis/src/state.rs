@@ -5,6 +5,7 @@ use std::sync::Arc;
 use ring::hmac;
 use tokio::sync::watch;
 
+use crate::access_tokens::keys::KeyRing;
 use crate::config::Config;
 use crate::crypto::keys::{MasterKey, Purpose, Sealer};
 use crate::crypto::passwords::PasswordHasher;
@@ -14,7 +15,6 @@ use crate::mail::Mailer;
 use crate::rate_limit::Limits;
 use crate::revocations::Hub;
 use crate::sessions::cache::SessionCache;
-use crate::tokens::keys::KeyRing;
 
 #[derive(Clone)]
 pub struct AppState {

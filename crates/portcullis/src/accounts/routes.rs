@@ -1,17 +1,15 @@
-//! Email-and-password account endpoints of the better-auth protocol.
+//! Account endpoints of the better-auth protocol: sign-up with email and password, profile
+//! updates, password change, account deletion.
 
 use axum::extract::State;
-use axum::http::header::{LOCATION, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::SET_COOKIE;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::email::Email;
-use super::password_policy::Password;
-use super::{credentials, store, User};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::random_id;
 use crate::db::{is_unique_violation, now_ms};
@@ -25,8 +23,11 @@ use crate::mail::Kind;
 use crate::revocations;
 use crate::sessions::extract::CurrentSession;
 use crate::sessions::{self, Ending};
+use crate::sign_in::{credentials, TokenAndUser};
 use crate::state::AppState;
-use crate::two_factor::{self, AfterPassword};
+use crate::users::email::Email;
+use crate::users::password_policy::Password;
+use crate::users::{store, User};
 use crate::verification;
 
 const MAX_NAME_CHARS: usize = 256;
@@ -35,7 +36,6 @@ const MAX_IMAGE_CHARS: usize = 2048;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(sign_up))
-        .routes(routes!(sign_in))
         .routes(routes!(update_user))
         .routes(routes!(change_password))
         .routes(routes!(delete_user))
@@ -52,13 +52,6 @@ pub struct SignUpBody {
     callback_url: Option<String>,
     /// `false`: a browser-session cookie and a short server lifetime.
     remember_me: Option<bool>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct TokenAndUser {
-    /// The session token, also usable as `Authorization: Bearer`.
-    pub token: Option<String>,
-    pub user: User,
 }
 
 /// Creates an account and signs it in.
@@ -131,8 +124,7 @@ async fn sign_up(
                     &client,
                 )
                 .await;
-                verification::routes::send_verification(&state, &user_for_mail, callback.as_deref())
-                    .await
+                verification::send_verification(&state, &user_for_mail, callback.as_deref()).await
             };
             if let Err(e) = sent {
                 tracing::error!(error = %e, "could not send a sign-up mail");
@@ -148,7 +140,7 @@ async fn sign_up(
         ));
     }
     if state.config.email.send_on_sign_up {
-        verification::routes::send_verification(&state, &user, callback).await?;
+        verification::send_verification(&state, &user, callback).await?;
     }
     let persistent = body.remember_me != Some(false);
     let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
@@ -169,80 +161,6 @@ async fn sign_up(
         }),
     )
         .into_response())
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SignInBody {
-    email: String,
-    password: String,
-    #[serde(rename = "callbackURL")]
-    callback_url: Option<String>,
-    remember_me: Option<bool>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct SignInAnswer {
-    redirect: bool,
-    token: String,
-    url: Option<String>,
-    user: User,
-}
-
-/// Signs in with email and password, starting a new session; for an account with two-factor (on
-/// an untrusted browser) it answers a challenge instead (see docs/two-factor.md).
-/// An unknown email and a wrong password get the same answer, after the same work.
-#[utoipa::path(post, path = "/sign-in/email", tag = "accounts", request_body = SignInBody,
-    responses(
-        (status = 200, body = SignInAnswer),
-        (status = 400, body = ErrorBody),
-        (status = 401, description = "INVALID_EMAIL_OR_PASSWORD", body = ErrorBody)))]
-async fn sign_in(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<SignInBody>,
-) -> ApiResult<Response> {
-    if let Some(callback) = &body.callback_url {
-        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
-    }
-    let user = credentials::check(&state, &body.email, &body.password, &client).await?;
-    let persistent = body.remember_me != Some(false);
-    let mut trust_cookie = None;
-    if user.two_factor_enabled {
-        match two_factor::after_password(&state, &user, persistent, &headers).await? {
-            AfterPassword::Challenge(challenge) => return Ok(challenge),
-            AfterPassword::Trusted(cookie) => trust_cookie = Some(cookie),
-        }
-    }
-    let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
-    audit::record(
-        &state.db,
-        Event::SignIn,
-        Some(&user.id),
-        Some(&session.id),
-        &client,
-    )
-    .await;
-    let cookie = sessions::cookie_for(&state, &token, &session);
-    let answer = Json(SignInAnswer {
-        redirect: body.callback_url.is_some(),
-        token,
-        url: body.callback_url.clone(),
-        user,
-    });
-    let mut response = ([(SET_COOKIE, cookie)], answer).into_response();
-    let response_headers = response.headers_mut();
-    if let Some(url) = body.callback_url {
-        response_headers.insert(
-            LOCATION,
-            HeaderValue::try_from(url).map_err(ApiError::internal)?,
-        );
-    }
-    if let Some(cookie) = trust_cookie {
-        response_headers.append(SET_COOKIE, cookie);
-    }
-    Ok(response)
 }
 
 /// Tells the owner of an address that someone tried to sign up with it.
@@ -343,7 +261,7 @@ async fn change_password(
     )?;
     credentials::confirm_password(&state, &user.id, &body.current_password).await?;
     let hash = state.passwords.hash(new_password.as_str()).await?;
-    store::set_password_hash(
+    credentials::set_password(
         &mut *state.db.pool.acquire().await?,
         &user.id,
         &hash,

@@ -2,6 +2,10 @@
 //! origin (ASVS 3.7.2). Browsers read `//evil`, `/\evil` and `https:evil` as other hosts, so a
 //! relative path must start with exactly one `/` and contain no backslash or control character.
 
+use axum::http::header::LOCATION;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -26,4 +30,9 @@ fn is_safe_target(state: &AppState, target: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// A `302 Found` to `to` (a target already checked).
+pub fn redirect(to: &str) -> Response {
+    (StatusCode::FOUND, [(LOCATION, to.to_owned())]).into_response()
 }

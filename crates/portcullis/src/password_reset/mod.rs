@@ -9,9 +9,6 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::email::Email;
-use crate::accounts::password_policy::Password;
-use crate::accounts::{store as accounts_store, throttle, User};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 use crate::db::now_ms;
@@ -19,13 +16,16 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, QueryParams};
-use crate::http::redirect::check_callback;
+use crate::http::redirect::{check_callback, redirect};
 use crate::mail::Kind;
 use crate::rate_limit::{Class, Subject};
 use crate::revocations;
 use crate::sessions::{self, Ending};
+use crate::sign_in::{credentials, throttle};
 use crate::state::AppState;
-use crate::verification::routes::redirect;
+use crate::users::email::Email;
+use crate::users::password_policy::Password;
+use crate::users::{store as users_store, User};
 use crate::verification::{
     peek, send_link, send_notice, store as links, with_query, LinkError, LinkMail, Purpose,
 };
@@ -69,7 +69,7 @@ async fn request_password_reset(
         .await?;
     let redirect_to = body.redirect_to;
     tokio::spawn(async move {
-        let result = match accounts_store::find_by_email(&state.db, email.as_str()).await {
+        let result = match users_store::find_by_email(&state.db, email.as_str()).await {
             Ok(Some((user, _))) => send_reset_link(&state, &user, redirect_to.as_deref()).await,
             Ok(None) => Ok(()),
             Err(e) => Err(e.into()),
@@ -152,7 +152,7 @@ async fn reset_password(
     let link = peek(&state, &body.token, Purpose::ResetPassword)
         .await?
         .map_err(refused)?;
-    let user = accounts_store::find_by_id(&state.db, &link.user_id)
+    let user = users_store::find_by_id(&state.db, &link.user_id)
         .await?
         .filter(|user| user.email == link.email)
         .ok_or_else(|| refused(LinkError::Invalid))?;
@@ -173,7 +173,7 @@ async fn reset_password(
     )
     .await?
     .ok_or_else(|| refused(LinkError::Invalid))?;
-    accounts_store::set_password_hash(&mut tx, &user.id, &hash, now).await?;
+    credentials::set_password(&mut tx, &user.id, &hash, now).await?;
     tx.commit().await?;
     sessions::end(&state, Ending::AllOfUser(&user.id)).await?;
     revocations::revoke_user(&state, &user.id).await?;

@@ -13,12 +13,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{store, Entry};
+use crate::access_tokens::keys::publication_after_rotation;
 use crate::db::{millis, now_ms};
 use crate::error::{ApiResult, ErrorBody};
 use crate::http::json::QueryParams;
 use crate::http::service_token;
 use crate::state::AppState;
-use crate::tokens::keys::publication_after_rotation;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

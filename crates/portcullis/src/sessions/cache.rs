@@ -17,9 +17,9 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Session;
-use crate::accounts::User;
 use crate::db::millis;
 use crate::revocations::Hub;
+use crate::users::User;
 
 /// Beyond this many entries the cache starts over (bounded memory, no eviction bookkeeping).
 const CAPACITY: usize = 100_000;

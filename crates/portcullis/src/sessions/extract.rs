@@ -8,9 +8,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::{authenticate, Authenticated, Via};
+use crate::access_tokens::jwt as access;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::tokens::access;
 
 /// Longer than any credential we issue (access tokens included); longer values are not even hashed.
 const MAX_TOKEN_LEN: usize = 4096;

@@ -10,7 +10,7 @@ pub mod store;
 use axum::http::HeaderValue;
 use serde::Serialize;
 
-use crate::accounts::User;
+use crate::access_tokens::jwt as access;
 use crate::crypto::tokens::{hash_secret, random_id, random_secret};
 use crate::db::{duration_of, millis, now_ms};
 use crate::error::{ApiError, ApiResult};
@@ -18,7 +18,7 @@ use crate::http::client::ClientInfo;
 use crate::http::timestamp::Timestamp;
 use crate::revocations;
 use crate::state::AppState;
-use crate::tokens::access;
+use crate::users::User;
 
 pub use routes::router;
 
@@ -41,7 +41,12 @@ pub struct Session {
 
 impl Session {
     fn is_live(&self, now: i64) -> bool {
-        now < self.expires_at && now < self.absolute_expires_at
+        now < self.ends_at()
+    }
+
+    /// When the session ends if nothing extends it (unix ms): its idle or its absolute expiry.
+    pub fn ends_at(&self) -> i64 {
+        self.expires_at.min(self.absolute_expires_at)
     }
 }
 
@@ -108,7 +113,7 @@ impl SessionView {
             id: session.id.clone(),
             user_id: session.user_id.clone(),
             token: session.id.clone(),
-            expires_at: Timestamp(session.expires_at.min(session.absolute_expires_at)),
+            expires_at: Timestamp(session.ends_at()),
             created_at: Timestamp(session.created_at),
             updated_at: Timestamp(session.updated_at),
             last_active_at: Timestamp(session.last_active_at),
@@ -277,6 +282,6 @@ async fn slide(state: &AppState, session: &mut Session, now: i64) -> ApiResult<b
 pub fn cookie_for(state: &AppState, token: &str, session: &Session) -> HeaderValue {
     let max_age = session
         .persistent
-        .then(|| duration_of(session.expires_at.min(session.absolute_expires_at) - now_ms()));
+        .then(|| duration_of(session.ends_at() - now_ms()));
     state.session_cookie.set(token, max_age)
 }

@@ -11,7 +11,6 @@ use utoipa_axum::routes;
 
 use super::extract::{CurrentSession, MaybeSession};
 use super::{store, Ending, SessionView, Via};
-use crate::accounts::User;
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 use crate::db::now_ms;
@@ -21,6 +20,7 @@ use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, OptionalJsonBody};
 use crate::sessions;
 use crate::state::AppState;
+use crate::users::User;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

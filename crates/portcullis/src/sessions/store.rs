@@ -4,9 +4,9 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Ending, Session};
-use crate::accounts::store::{user_from_row, USER_COLUMNS};
-use crate::accounts::User;
 use crate::db::{flag, Db};
+use crate::users::store::{user_from_row, USER_COLUMNS};
+use crate::users::User;
 
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.persistent, s.ip_address, s.user_agent, \
      s.created_at, s.updated_at, s.last_active_at, s.expires_at, s.absolute_expires_at";

@@ -11,13 +11,13 @@ use base64::Engine;
 use ring::hmac;
 
 use super::store;
-use crate::accounts::User;
 use crate::audit::{self, Event};
 use crate::db::{millis, now_ms};
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
 use crate::sessions::{self, Ending, Session};
 use crate::state::AppState;
+use crate::users::User;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct RefreshToken {

@@ -2,10 +2,9 @@
 //! introspection (RFC 7662) and the published keys.
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Form, Json};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -13,9 +12,8 @@ use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::access::{self, AccessClaims};
 use super::refresh::{self, RefreshToken, Refused};
-use crate::accounts::{credentials, User};
+use crate::access_tokens::jwt::{self as access, AccessClaims};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 use crate::db::{duration_of, now_ms};
@@ -26,21 +24,17 @@ use crate::http::service_token;
 use crate::rate_limit::{Class, Subject};
 use crate::sessions::extract::CurrentSession;
 use crate::sessions::{self, Ending, Session};
+use crate::sign_in::challenge::{self, Channel, Refusal};
+use crate::sign_in::credentials;
 use crate::state::AppState;
-use crate::two_factor::challenge::{self, Channel, Refusal};
-use crate::two_factor::factors::Factor;
+use crate::two_factor::factors::{self, Factor};
+use crate::users::User;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(token_grant, session_token))
-        .routes(routes!(jwks))
         .routes(routes!(revoke))
         .routes(routes!(introspect))
-}
-
-/// `/.well-known/jwks.json` at the root, outside `/api/auth`.
-pub fn well_known() -> axum::Router<AppState> {
-    axum::Router::new().route("/.well-known/jwks.json", get(jwks_document))
 }
 
 /// An RFC 6749 §5.2 error.
@@ -283,7 +277,8 @@ async fn mfa_grant(
     } else {
         Factor::BackupCode(code)
     };
-    let user = match challenge::complete(state, mfa_token, Channel::Token, factor, client).await {
+    let completed = factors::complete_challenge(state, mfa_token, Channel::Token, factor, client);
+    let user = match completed.await {
         Ok((user, _)) => user,
         Err(Refusal::NoChallenge) => {
             return Err(OAuthError::invalid_grant(
@@ -354,7 +349,7 @@ async fn answer(
     refresh_token: String,
     in_cookie: bool,
 ) -> Result<Response, OAuthError> {
-    let (access_token, claims) = access::issue(state, session, &user)
+    let (access_token, claims) = access::issue(state, &session.id, session.ends_at(), &user)
         .await
         .map_err(|e| OAuthError::from(ApiError::internal(e)))?;
     let body = TokenAnswer {
@@ -385,29 +380,10 @@ async fn session_token(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
 ) -> Result<Json<SessionTokenAnswer>, ApiError> {
-    let (token, _) = access::issue(&state, &auth.session, &auth.user)
+    let (token, _) = access::issue(&state, &auth.session.id, auth.session.ends_at(), &auth.user)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(SessionTokenAnswer { token }))
-}
-
-/// The public keys that sign access tokens (JWKS, RFC 7517).
-#[utoipa::path(get, path = "/jwks", tag = "tokens", responses((status = 200, description = "JWK Set")))]
-async fn jwks(state: State<AppState>) -> Response {
-    jwks_document(state).await
-}
-
-async fn jwks_document(State(state): State<AppState>) -> Response {
-    let keys = state.keys.keys().await;
-    (
-        // Short: a rotation publishes the new key at once and services refetch on unknown kids.
-        [(
-            CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=60"),
-        )],
-        Json(keys.jwks.clone()),
-    )
-        .into_response()
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -4,11 +4,13 @@
 use super::backup_codes;
 use super::store;
 use super::totp::{self, Authenticator};
-use crate::accounts::{throttle, User};
 use crate::audit::{self, Event};
 use crate::error::{ApiError, ApiResult};
 use crate::http::client::ClientInfo;
+use crate::sign_in::challenge::{self, Channel, Refusal};
+use crate::sign_in::throttle;
 use crate::state::AppState;
+use crate::users::User;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Factor<'a> {
@@ -28,18 +30,26 @@ pub enum Verdict {
     NotSetUp,
 }
 
-/// Counts a code check against the account's throttle (429 while it must wait), before the code
-/// is looked at, so parallel guesses cannot slip past it. Codes are throttled like passwords,
-/// under their own key, so that neither kind of success clears the other.
-pub async fn begin_attempt(state: &AppState, user_id: &str) -> ApiResult<()> {
-    throttle::begin_attempt(&state.db, &state.config.throttle, &throttle_key(user_id)).await
+/// Checks `factor` against the sign-in challenge `token` on `channel`. On success the challenge
+/// is gone and the user and the password step's rememberMe are answered; the caller starts the
+/// session.
+pub async fn complete_challenge(
+    state: &AppState,
+    token: &str,
+    channel: Channel,
+    factor: Factor<'_>,
+    client: &ClientInfo,
+) -> Result<(User, bool), Refusal> {
+    let attempt = challenge::begin_attempt(state, token, channel).await?;
+    let right = match check(state, &attempt.user, factor, true, client).await? {
+        Verdict::Accepted { .. } => true,
+        Verdict::Wrong => false,
+        Verdict::NotSetUp => return Err(Refusal::NotSetUp),
+    };
+    challenge::finish_attempt(state, attempt, right, client).await
 }
 
-fn throttle_key(user_id: &str) -> String {
-    format!("two-factor:{user_id}")
-}
-
-/// Checks `factor`, after `begin_attempt`; a right one clears the account's throttle.
+/// Checks `factor`, after `throttle::begin_code_attempt`; a right one clears the code throttle.
 /// `signing_in`: only a confirmed secret counts (a pending one proves nothing yet). A right backup
 /// code is recorded in the audit trail here, whoever asked.
 pub async fn check(
@@ -54,7 +64,7 @@ pub async fn check(
         Factor::BackupCode(code) => use_backup_code(state, user, code, client).await?,
     };
     if matches!(verdict, Verdict::Accepted { .. }) {
-        throttle::clear(&state.db, &throttle_key(&user.id)).await?;
+        throttle::clear_code_attempts(state, &user.id).await?;
     }
     Ok(verdict)
 }

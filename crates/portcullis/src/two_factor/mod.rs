@@ -1,68 +1,11 @@
 //! Two-factor authentication: TOTP authenticator apps and backup codes, in the shapes of
-//! better-auth's twoFactor plugin (docs/two-factor.md). A correct password on an account with
-//! two-factor opens a challenge instead of a session (a cookie for browsers, an `mfa_token` for
-//! the token endpoint); the second factor completes it.
+//! better-auth's twoFactor plugin (docs/two-factor.md): enrolment, codes, and the completion of
+//! the sign-in challenges that the sign-in feature opens for accounts with two-factor on.
 
 pub mod backup_codes;
-pub mod challenge;
 pub mod factors;
 pub mod routes;
 pub mod store;
 pub mod totp;
-pub mod trusted_devices;
-
-use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde::Serialize;
-
-use crate::accounts::User;
-use crate::error::ApiResult;
-use crate::state::AppState;
-use challenge::Channel;
 
 pub use routes::router;
-
-/// What a correct password leads to at a cookie sign-in of a user with two-factor on.
-pub enum AfterPassword {
-    /// A trusted browser: sign in, and set this renewed trust cookie too.
-    Trusted(HeaderValue),
-    /// Answer this (a challenge) instead of a session.
-    Challenge(Response),
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TwoFactorRedirect {
-    two_factor_redirect: bool,
-    /// Always `["totp"]`; a backup code works whenever a TOTP code would.
-    two_factor_methods: Vec<&'static str>,
-}
-
-pub async fn after_password(
-    state: &AppState,
-    user: &User,
-    persistent: bool,
-    headers: &HeaderMap,
-) -> ApiResult<AfterPassword> {
-    if let Some(cookie) = trusted_devices::renew_if_trusted(state, &user.id, headers).await? {
-        return Ok(AfterPassword::Trusted(cookie));
-    }
-    let token = challenge::open(state, &user.id, Channel::Cookie, persistent).await?;
-    let cookie = state
-        .challenge_cookie
-        .set(&token, Some(state.config.two_factor.challenge_lifetime));
-    let answer = TwoFactorRedirect {
-        two_factor_redirect: true,
-        two_factor_methods: vec!["totp"],
-    };
-    let mut response = ([(SET_COOKIE, cookie)], Json(answer)).into_response();
-    if state.trusted_device_cookie.read(headers).is_some() {
-        // Not (or no longer) trusted for this user: the browser can forget it.
-        response
-            .headers_mut()
-            .append(SET_COOKIE, state.trusted_device_cookie.clear());
-    }
-    Ok(AfterPassword::Challenge(response))
-}

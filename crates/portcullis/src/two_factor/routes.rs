@@ -9,12 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::challenge::{self, Channel, Refusal};
 use super::factors::{self, Factor, Verdict};
 use super::totp::{self, Authenticator};
-use super::{backup_codes, store, trusted_devices};
-use crate::accounts::credentials;
-use crate::accounts::routes::TokenAndUser;
+use super::{backup_codes, store};
 use crate::audit::{self, Event};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -23,6 +20,8 @@ use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::sessions::extract::{CurrentSession, MaybeSession};
 use crate::sessions::{self, Authenticated, Ending};
+use crate::sign_in::challenge::{self, Channel, Refusal};
+use crate::sign_in::{self, credentials, throttle, trusted_devices, TokenAndUser};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -227,7 +226,7 @@ async fn complete_sign_in(
     trust_device: bool,
 ) -> ApiResult<Response> {
     let (user, persistent) =
-        match challenge::complete(state, token, Channel::Cookie, factor, client).await {
+        match factors::complete_challenge(state, token, Channel::Cookie, factor, client).await {
             Ok(done) => done,
             Err(Refusal::NoChallenge) => return Ok(forget_challenge(state, invalid_challenge())),
             Err(Refusal::WrongCode { last: false }) => return Err(wrong_code(factor)),
@@ -272,7 +271,7 @@ async fn verify_signed_in(
     factor: Factor<'_>,
 ) -> ApiResult<Response> {
     let mut user = auth.user;
-    factors::begin_attempt(state, &user.id).await?;
+    throttle::begin_code_attempt(state, &user.id).await?;
     match factors::check(state, &user, factor, false, client).await? {
         Verdict::Accepted { confirmed: false } => {
             let mut tx = state.db.pool.begin().await?;
@@ -368,6 +367,7 @@ async fn disable(
     if !store::remove(&mut tx, &auth.user.id, now_ms()).await? {
         return Err(not_enabled());
     }
+    sign_in::store::forget_user(&mut tx, &auth.user.id).await?;
     tx.commit().await?;
     state.session_cache.forget_user(&auth.user.id);
     audit::record(

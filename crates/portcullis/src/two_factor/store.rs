@@ -1,11 +1,8 @@
-//! The two-factor feature's SQL. Every check-then-use here is one conditional statement, so
-//! parallel requests cannot both use one code, one challenge attempt or one trusted-device token.
+//! The two-factor feature's SQL: TOTP secrets and backup codes. Every check-then-use here is one
+//! conditional statement, so parallel requests cannot both use one code.
 
 use sqlx::{AnyConnection, Row};
 
-use super::challenge::Channel;
-use crate::accounts::store::{user_from_row, USER_COLUMNS};
-use crate::accounts::User;
 use crate::db::{flag, Db};
 
 pub struct StoredSecret {
@@ -98,7 +95,8 @@ async fn set_enabled(
     Ok(())
 }
 
-/// Removes every trace of two-factor for a user and turns it off; `false` if there was none.
+/// Removes the user's TOTP secret and backup codes and turns two-factor off; `false` if there was
+/// none. The caller also forgets the user's sign-in challenges and trusted devices.
 pub async fn remove(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -108,12 +106,10 @@ pub async fn remove(
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    for table in ["backup_codes", "two_factor_challenges", "trusted_devices"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
-    }
+    sqlx::query("DELETE FROM backup_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
     set_enabled(conn, user_id, false, now).await?;
     Ok(done.rows_affected() == 1)
 }
@@ -154,141 +150,4 @@ pub async fn use_backup_code(db: &Db, user_id: &str, code_hash: &str) -> Result<
         .execute(&db.pool)
         .await?;
     Ok(done.rows_affected() == 1)
-}
-
-pub async fn insert_challenge(
-    db: &Db,
-    token_hash: &str,
-    user_id: &str,
-    channel: Channel,
-    persistent: bool,
-    now: i64,
-    expires_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO two_factor_challenges (token_hash, user_id, channel, persistent, attempts, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, 0, $5, $6)",
-    )
-    .bind(token_hash)
-    .bind(user_id)
-    .bind(channel.as_str())
-    .bind(i64::from(persistent))
-    .bind(now)
-    .bind(expires_at)
-    .execute(&db.pool)
-    .await?;
-    Ok(())
-}
-
-/// The user of a live challenge, read with it, without spending an attempt.
-pub async fn challenge_user(
-    db: &Db,
-    token_hash: &str,
-    channel: Channel,
-    now: i64,
-) -> Result<Option<User>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM two_factor_challenges c JOIN users u ON u.id = c.user_id
-         WHERE c.token_hash = $1 AND c.channel = $2 AND c.expires_at > $3"
-    );
-    let row = sqlx::query(&sql)
-        .bind(token_hash)
-        .bind(channel.as_str())
-        .bind(now)
-        .fetch_optional(&db.pool)
-        .await?;
-    row.as_ref().map(user_from_row).transpose()
-}
-
-/// Spends one of a live challenge's attempts before its code is checked. Answers the attempt's
-/// number and the challenge's rememberMe, or `None` if the challenge is gone or used up.
-pub async fn spend_attempt(
-    db: &Db,
-    token_hash: &str,
-    channel: Channel,
-    now: i64,
-    max_attempts: i64,
-) -> Result<Option<(i64, bool)>, sqlx::Error> {
-    let row = sqlx::query(
-        "UPDATE two_factor_challenges SET attempts = attempts + 1
-         WHERE token_hash = $1 AND channel = $2 AND expires_at > $3 AND attempts < $4
-         RETURNING attempts, persistent",
-    )
-    .bind(token_hash)
-    .bind(channel.as_str())
-    .bind(now)
-    .bind(max_attempts)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.map(|row| Ok((row.try_get("attempts")?, flag(&row, "persistent")?)))
-        .transpose()
-}
-
-/// Deletes a challenge: `true` for exactly one of any number of parallel calls.
-pub async fn delete_challenge(db: &Db, token_hash: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM two_factor_challenges WHERE token_hash = $1")
-        .bind(token_hash)
-        .execute(&db.pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub async fn insert_trusted_device(
-    db: &Db,
-    token_hash: &str,
-    user_id: &str,
-    now: i64,
-    expires_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO trusted_devices (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(token_hash)
-    .bind(user_id)
-    .bind(now)
-    .bind(expires_at)
-    .execute(&db.pool)
-    .await?;
-    Ok(())
-}
-
-/// Takes (deletes) a live trusted-device token of this user; answers its expiry.
-pub async fn take_trusted_device(
-    db: &Db,
-    token_hash: &str,
-    user_id: &str,
-    now: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    let row = sqlx::query(
-        "DELETE FROM trusted_devices WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3
-         RETURNING expires_at",
-    )
-    .bind(token_hash)
-    .bind(user_id)
-    .bind(now)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.map(|row| row.try_get("expires_at")).transpose()
-}
-
-/// Ends the trust of every device of a user (the password changed).
-pub async fn forget_trusted_devices(
-    conn: &mut AnyConnection,
-    user_id: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM trusted_devices WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-pub async fn delete_expired(db: &Db, now: i64) -> Result<(), sqlx::Error> {
-    for table in ["two_factor_challenges", "trusted_devices"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
-            .bind(now)
-            .execute(&db.pool)
-            .await?;
-    }
-    Ok(())
 }

@@ -9,12 +9,12 @@ pub mod store;
 
 use std::time::Duration;
 
-use crate::accounts::User;
 use crate::crypto::tokens::{hash_secret, random_secret};
 use crate::db::{millis, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{self, Context, Kind};
 use crate::state::AppState;
+use crate::users::User;
 
 pub use routes::router;
 
@@ -180,6 +180,37 @@ pub async fn peek_verification(
         Err(LinkError::Expired) => Err(LinkError::Expired),
         Err(LinkError::Invalid) => verify.map(|link| (Purpose::VerifyEmail, link)),
     })
+}
+
+/// The verify-email link for `token`, on the configured base URL (never the request's Host).
+pub fn verify_link(state: &AppState, token: &str, callback: Option<&str>) -> String {
+    let base = format!("{}/api/auth/verify-email", state.config.issuer());
+    with_query(
+        &base,
+        &[("token", token), ("callbackURL", callback.unwrap_or("/"))],
+    )
+}
+
+/// Sends (or re-sends) an address verification mail; what the answer says never depends on
+/// whether the address has an account.
+pub async fn send_verification(
+    state: &AppState,
+    user: &User,
+    callback: Option<&str>,
+) -> ApiResult<()> {
+    send_link(
+        state,
+        LinkMail {
+            purpose: Purpose::VerifyEmail,
+            kind: Kind::VerifyEmail,
+            user,
+            to: &user.email,
+            new_email: None,
+            ttl: state.config.email.verification_ttl,
+            link: &|token| verify_link(state, token, callback),
+        },
+    )
+    .await
 }
 
 /// `base` with `params` appended to its query string (for redirects to the application).

@@ -1,7 +1,6 @@
 //! Email verification and email change (better-auth shapes).
 
 use axum::extract::State;
-use axum::http::header::LOCATION;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,57 +8,29 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{peek_verification, send_link, send_notice, with_query, LinkError, LinkMail, Purpose};
-use crate::accounts::email::Email;
-use crate::accounts::{store as accounts_store, User};
+use super::{
+    peek_verification, send_link, send_notice, send_verification, verify_link, with_query,
+    LinkError, LinkMail, Purpose,
+};
 use crate::crypto::tokens::hash_secret;
 use crate::db::{is_unique_violation, now_ms};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::answers::StatusAnswer;
 use crate::http::json::{JsonBody, QueryParams};
-use crate::http::redirect::check_callback;
+use crate::http::redirect::{check_callback, redirect};
 use crate::mail::Kind;
 use crate::rate_limit::{Class, Subject};
 use crate::sessions;
 use crate::sessions::extract::{CurrentSession, MaybeSession};
 use crate::state::AppState;
+use crate::users::email::Email;
+use crate::users::{store as users_store, User};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send_verification_email))
         .routes(routes!(verify_email))
         .routes(routes!(change_email))
-}
-
-/// The verify-email link for `token`, on the configured base URL (never the request's Host).
-pub fn verify_link(state: &AppState, token: &str, callback: Option<&str>) -> String {
-    let base = format!("{}/api/auth/verify-email", state.config.issuer());
-    with_query(
-        &base,
-        &[("token", token), ("callbackURL", callback.unwrap_or("/"))],
-    )
-}
-
-/// Sends (or re-sends) an address verification mail; what the answer says never depends on
-/// whether the address has an account.
-pub async fn send_verification(
-    state: &AppState,
-    user: &User,
-    callback: Option<&str>,
-) -> ApiResult<()> {
-    send_link(
-        state,
-        LinkMail {
-            purpose: Purpose::VerifyEmail,
-            kind: Kind::VerifyEmail,
-            user,
-            to: &user.email,
-            new_email: None,
-            ttl: state.config.email.verification_ttl,
-            link: &|token| verify_link(state, token, callback),
-        },
-    )
-    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -100,7 +71,7 @@ async fn send_verification_email(
     // Answer first, then look the address up: the answer's timing says nothing about it.
     let callback = body.callback_url.clone();
     tokio::spawn(async move {
-        let result = match accounts_store::find_by_email(&state.db, email.as_str()).await {
+        let result = match users_store::find_by_email(&state.db, email.as_str()).await {
             Ok(Some((user, _))) if !user.email_verified => {
                 send_verification(&state, &user, callback.as_deref()).await
             }
@@ -156,10 +127,6 @@ async fn verify_email(
     })
 }
 
-pub fn redirect(to: &str) -> Response {
-    (StatusCode::FOUND, [(LOCATION, to.to_owned())]).into_response()
-}
-
 async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<User, LinkError>> {
     let (purpose, _) = match peek_verification(state, token).await? {
         Ok(found) => found,
@@ -174,10 +141,10 @@ async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<U
     let applied = match (purpose, &link.new_email) {
         // Bound to the address it was sent to: useless once the account's address changed.
         (Purpose::VerifyEmail, _) => {
-            accounts_store::mark_email_verified(&mut tx, &link.user_id, &link.email, now).await?
+            users_store::mark_email_verified(&mut tx, &link.user_id, &link.email, now).await?
         }
         (Purpose::ChangeEmail, Some(new_email)) => {
-            match accounts_store::switch_email(&mut tx, &link.user_id, &link.email, new_email, now)
+            match users_store::switch_email(&mut tx, &link.user_id, &link.email, new_email, now)
                 .await
             {
                 Ok(applied) => applied,
@@ -193,7 +160,7 @@ async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<U
     }
     tx.commit().await?;
     state.session_cache.forget_user(&link.user_id);
-    let user = accounts_store::find_by_id(&state.db, &link.user_id)
+    let user = users_store::find_by_id(&state.db, &link.user_id)
         .await?
         .ok_or_else(|| ApiError::internal("verified user vanished"))?;
     Ok(Ok(user))
@@ -262,7 +229,7 @@ async fn request_change(
         Some(new_email),
     )
     .await?;
-    if accounts_store::find_by_email(&state.db, new_email)
+    if users_store::find_by_email(&state.db, new_email)
         .await?
         .is_some()
     {

@@ -1,17 +1,21 @@
-//! Checking an email and password: shared by cookie sign-in and the token endpoint's password
-//! grant, so both answer alike and cost alike.
+//! Passwords as credentials: checking an email and password (shared by cookie sign-in and the
+//! token endpoint's password grant, so both answer alike and cost alike), re-authentication, and
+//! the one way a new password is stored.
 
 use axum::http::StatusCode;
 
-use super::email::Email;
-use super::password_policy::Password;
-use super::{store, throttle, User};
+use sqlx::AnyConnection;
+
+use super::throttle;
 use crate::audit::{self, Event};
 use crate::crypto::passwords::Verified;
 use crate::error::{ApiError, ApiResult};
 use crate::http::client::ClientInfo;
 use crate::rate_limit::{Class, Subject};
 use crate::state::AppState;
+use crate::users::email::Email;
+use crate::users::password_policy::Password;
+use crate::users::{store, User};
 
 pub fn invalid_credentials() -> ApiError {
     ApiError::new(
@@ -80,6 +84,19 @@ pub async fn confirm_password(state: &AppState, user_id: &str, raw: &str) -> Api
         Verified::No => Err(invalid()),
         Verified::Yes | Verified::YesRehash => Ok(()),
     }
+}
+
+/// Stores a new password hash (on a pooled connection or inside the caller's transaction). Every
+/// way of setting a password comes here, because a new password also ends the trust of every
+/// device that skipped two-factor.
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    store::set_password_hash(conn, user_id, hash, now).await?;
+    super::store::forget_trusted_devices(conn, user_id).await
 }
 
 /// Re-hashes a password whose hash used older parameters; the sign-in does not wait for it.

@@ -1,15 +1,14 @@
-//! Access tokens: short-lived JWTs (RFC 9068) that services verify with the published keys alone.
+//! Access tokens as JWTs (RFC 9068): issuing and verifying them.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::User;
 use crate::crypto::tokens::random_id;
 use crate::db::now_ms;
-use crate::sessions::Session;
 use crate::state::AppState;
+use crate::users::User;
 
 pub const TYPE: &str = "at+jwt";
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
@@ -31,11 +30,13 @@ pub struct AccessClaims {
     pub role: String,
 }
 
-/// Signs an access token for a live session. It never outlives the session (idle or absolute
-/// expiry), so a session that lapses unrevoked leaves no live token behind.
+/// Signs an access token for the live session `session_id` of `user`, which ends at
+/// `session_ends_at` (unix ms). The token never outlives the session (idle or absolute expiry), so
+/// a session that lapses unrevoked leaves no live token behind.
 pub async fn issue(
     state: &AppState,
-    session: &Session,
+    session_id: &str,
+    session_ends_at: i64,
     user: &User,
 ) -> anyhow::Result<(String, AccessClaims)> {
     let keys = state.keys.keys().await;
@@ -45,11 +46,11 @@ pub async fn issue(
         iss: state.config.issuer(),
         sub: user.id.clone(),
         aud: state.config.tokens.audience.clone(),
-        exp: (now_secs + ttl).min(session.expires_at.min(session.absolute_expires_at) / 1000),
+        exp: (now_secs + ttl).min(session_ends_at / 1000),
         iat: now_secs,
         nbf: now_secs,
         jti: random_id(),
-        sid: session.id.clone(),
+        sid: session_id.to_owned(),
         email: user.email.clone(),
         email_verified: user.email_verified,
         role: user.role.clone(),

@@ -1,4 +1,4 @@
-//! The accounts feature's SQL.
+//! The users table's SQL.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -128,8 +128,8 @@ pub async fn find_by_id(db: &Db, user_id: &str) -> Result<Option<User>, sqlx::Er
     row.as_ref().map(user_from_row).transpose()
 }
 
-/// Sets a password hash (on a pooled connection or inside a caller's transaction). A new password
-/// also ends the trust of every device that skipped two-factor: every way of setting one comes here.
+/// Sets a password hash (on a pooled connection or inside a caller's transaction). Call it through
+/// `sign_in::credentials::set_password`, which also ends what a new password must end.
 pub async fn set_password_hash(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -142,7 +142,7 @@ pub async fn set_password_hash(
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    crate::two_factor::store::forget_trusted_devices(conn, user_id).await
+    Ok(())
 }
 
 /// Marks the address verified if it is still the user's address; false otherwise.

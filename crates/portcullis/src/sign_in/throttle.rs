@@ -5,6 +5,9 @@
 //!
 //! An attempt is counted *before* its password is checked, in one atomic statement, so a burst of
 //! parallel guesses cannot slip past the limit; a success then clears the count.
+//!
+//! Second-factor codes are throttled the same way, per user, under their own key, so that neither
+//! kind of success clears the other.
 
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use crate::db::{duration_of, millis, now_ms, Db};
 use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::rate_limit::too_many_requests;
+use crate::state::AppState;
 
 /// Counts an attempt on `email`; refuses (429, like any throttle) if the address is waiting out a
 /// delay or has used up its failures.
@@ -57,6 +61,21 @@ pub async fn begin_attempt(db: &Db, config: &ThrottleConfig, email: &str) -> Api
             .await?;
     }
     Ok(())
+}
+
+/// Counts a second-factor code check of `user_id` (429 while it must wait), before the code is
+/// looked at.
+pub async fn begin_code_attempt(state: &AppState, user_id: &str) -> ApiResult<()> {
+    begin_attempt(&state.db, &state.config.throttle, &code_key(user_id)).await
+}
+
+/// A right second-factor code clears the user's code throttle.
+pub async fn clear_code_attempts(state: &AppState, user_id: &str) -> ApiResult<()> {
+    clear(&state.db, &code_key(user_id)).await
+}
+
+fn code_key(user_id: &str) -> String {
+    format!("two-factor:{user_id}")
 }
 
 /// The password was right (or a reset set a new one): the slate is clean.

@@ -1,17 +1,17 @@
-//! Sign-in challenges: a correct password on an account with two-factor opens one instead of a
-//! session. Its token goes to the browser in a cookie or to a token-mode client as `mfa_token`, and
-//! only the matching channel accepts it back. A challenge allows `MAX_ATTEMPTS` codes, each spent
-//! before the code is looked at, and ends with the first correct one.
+//! Second-factor challenges: a correct password on an account with two-factor opens one instead of
+//! a session. Its token goes to the browser in a cookie or to a token-mode client as `mfa_token`,
+//! and only the matching channel accepts it back. A challenge allows `MAX_ATTEMPTS` codes, each
+//! spent before the code is looked at (`begin_attempt`), and ends with the first correct one
+//! (`finish_attempt`). Which codes are correct is the two-factor feature's business.
 
-use super::factors::{self, Factor, Verdict};
-use super::store;
-use crate::accounts::User;
+use super::{store, throttle};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::{hash_secret, random_secret};
 use crate::db::{millis, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::http::client::ClientInfo;
 use crate::state::AppState;
+use crate::users::User;
 
 pub const MAX_ATTEMPTS: i64 = 5;
 
@@ -55,6 +55,15 @@ impl From<sqlx::Error> for Refusal {
     }
 }
 
+/// One spent attempt at a challenge, waiting for its code's verdict.
+pub struct Attempt {
+    pub user: User,
+    /// The password step's rememberMe.
+    pub persistent: bool,
+    number: i64,
+    token_hash: String,
+}
+
 /// Opens a challenge for a user whose password was right; answers its token.
 pub async fn open(
     state: &AppState,
@@ -84,49 +93,59 @@ pub async fn is_live(state: &AppState, token: &str, channel: Channel) -> ApiResu
     Ok(found.is_some())
 }
 
-/// Checks `factor` against the challenge `token`. On success the challenge is gone and the user
-/// and the password step's rememberMe are answered; the caller starts the session.
-pub async fn complete(
+/// Spends one attempt of the challenge `token` before its code is checked. The account's code
+/// throttle counts it first, so a throttled account keeps its challenge's attempts.
+pub async fn begin_attempt(
     state: &AppState,
     token: &str,
     channel: Channel,
-    factor: Factor<'_>,
-    client: &ClientInfo,
-) -> Result<(User, bool), Refusal> {
+) -> Result<Attempt, Refusal> {
     let token_hash = hash_secret(token);
     let now = now_ms();
     let Some(user) = store::challenge_user(&state.db, &token_hash, channel, now).await? else {
         return Err(Refusal::NoChallenge);
     };
-    // Before an attempt is spent: a throttled account keeps its challenge's attempts.
-    factors::begin_attempt(state, &user.id).await?;
-    let Some((attempt, persistent)) =
+    throttle::begin_code_attempt(state, &user.id).await?;
+    let Some((number, persistent)) =
         store::spend_attempt(&state.db, &token_hash, channel, now, MAX_ATTEMPTS).await?
     else {
         return Err(Refusal::NoChallenge);
     };
-    match factors::check(state, &user, factor, true, client).await? {
-        Verdict::Accepted { .. } => {}
-        Verdict::NotSetUp => return Err(Refusal::NotSetUp),
-        Verdict::Wrong => {
-            audit::record(
-                &state.db,
-                Event::TwoFactorFailed,
-                Some(&user.id),
-                None,
-                client,
-            )
-            .await;
-            let last = attempt >= MAX_ATTEMPTS;
-            if last {
-                store::delete_challenge(&state.db, &token_hash).await?;
-            }
-            return Err(Refusal::WrongCode { last });
+    Ok(Attempt {
+        user,
+        persistent,
+        number,
+        token_hash,
+    })
+}
+
+/// Ends an attempt with its code's verdict: a right code ends the challenge (for exactly one of
+/// any number of parallel attempts); a wrong one is audited and, if it was the last allowed,
+/// ends the challenge too.
+pub async fn finish_attempt(
+    state: &AppState,
+    attempt: Attempt,
+    code_was_right: bool,
+    client: &ClientInfo,
+) -> Result<(User, bool), Refusal> {
+    if !code_was_right {
+        audit::record(
+            &state.db,
+            Event::TwoFactorFailed,
+            Some(&attempt.user.id),
+            None,
+            client,
+        )
+        .await;
+        let last = attempt.number >= MAX_ATTEMPTS;
+        if last {
+            store::delete_challenge(&state.db, &attempt.token_hash).await?;
         }
+        return Err(Refusal::WrongCode { last });
     }
-    if !store::delete_challenge(&state.db, &token_hash).await? {
+    if !store::delete_challenge(&state.db, &attempt.token_hash).await? {
         // A parallel request completed it first.
         return Err(Refusal::NoChallenge);
     }
-    Ok((user, persistent))
+    Ok((attempt.user, attempt.persistent))
 }

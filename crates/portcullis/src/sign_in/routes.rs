@@ -1,0 +1,98 @@
+//! Password sign-in: `POST /api/auth/sign-in/email`.
+
+use axum::extract::State;
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{after_password, credentials, AfterPassword};
+use crate::audit::{self, Event};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::client::ClientInfo;
+use crate::http::json::JsonBody;
+use crate::http::redirect::check_callback;
+use crate::sessions;
+use crate::state::AppState;
+use crate::users::User;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sign_in))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInBody {
+    email: String,
+    password: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+    remember_me: Option<bool>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignInAnswer {
+    redirect: bool,
+    token: String,
+    url: Option<String>,
+    user: User,
+}
+
+/// Signs in with email and password, starting a new session; for an account with two-factor (on
+/// an untrusted browser) it answers a challenge instead (see docs/two-factor.md).
+/// An unknown email and a wrong password get the same answer, after the same work.
+#[utoipa::path(post, path = "/sign-in/email", tag = "accounts", request_body = SignInBody,
+    responses(
+        (status = 200, body = SignInAnswer),
+        (status = 400, body = ErrorBody),
+        (status = 401, description = "INVALID_EMAIL_OR_PASSWORD", body = ErrorBody)))]
+async fn sign_in(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SignInBody>,
+) -> ApiResult<Response> {
+    if let Some(callback) = &body.callback_url {
+        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+    }
+    let user = credentials::check(&state, &body.email, &body.password, &client).await?;
+    let persistent = body.remember_me != Some(false);
+    let mut trust_cookie = None;
+    if user.two_factor_enabled {
+        match after_password(&state, &user, persistent, &headers).await? {
+            AfterPassword::Challenge(challenge) => return Ok(challenge),
+            AfterPassword::Trusted(cookie) => trust_cookie = Some(cookie),
+        }
+    }
+    let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
+    audit::record(
+        &state.db,
+        Event::SignIn,
+        Some(&user.id),
+        Some(&session.id),
+        &client,
+    )
+    .await;
+    let cookie = sessions::cookie_for(&state, &token, &session);
+    let answer = Json(SignInAnswer {
+        redirect: body.callback_url.is_some(),
+        token,
+        url: body.callback_url.clone(),
+        user,
+    });
+    let mut response = ([(SET_COOKIE, cookie)], answer).into_response();
+    let response_headers = response.headers_mut();
+    if let Some(url) = body.callback_url {
+        response_headers.insert(
+            LOCATION,
+            HeaderValue::try_from(url).map_err(ApiError::internal)?,
+        );
+    }
+    if let Some(cookie) = trust_cookie {
+        response_headers.append(SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
