@@ -242,13 +242,24 @@ fn migrate_creates_the_schema_and_exits() {
     );
     assert_eq!(code, 0, "{text}");
     assert!(data.join("portcullis.db").exists());
-    // Migrating again is a no-op.
-    let (code, _) = run_to_end(
+    // It says what it applied.
+    assert_eq!(
+        text.matches("applied database migration").count(),
+        std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"))
+            .unwrap()
+            .count(),
+        "{text}"
+    );
+    assert!(text.contains("0001 accounts and sessions"), "{text}");
+    // Migrating again is a no-op, and says so.
+    let (code, text) = run_to_end(
         command(dir.path())
             .arg("migrate")
             .env("PORTCULLIS_DATA_DIR", &data),
     );
     assert_eq!(code, 0);
+    assert!(text.contains("nothing to apply"), "{text}");
+    assert!(!text.contains("applied database migration"), "{text}");
 }
 
 #[test]
@@ -279,11 +290,137 @@ fn the_readme_documents_every_setting() {
     let readme =
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
             .unwrap();
-    for setting in portcullis::config::SETTINGS {
-        let variable = portcullis::config::env_name(setting.key);
+    for setting in portcullis::config::registry() {
+        let variable = setting.env_name();
         assert!(
             readme.contains(&variable),
             "README.md does not document {variable}"
         );
     }
+}
+
+#[test]
+fn a_misspelled_setting_stops_start_up_and_names_the_closest_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run_to_end(
+        command(dir.path())
+            .arg("serve")
+            .env("PORTCULLIS_EMAIL_REQUIRE_VERIFICATON", "true"),
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("PORTCULLIS_EMAIL_REQUIRE_VERIFICATON")
+            && text.contains("did you mean PORTCULLIS_EMAIL_REQUIRE_VERIFICATION?"),
+        "{text}"
+    );
+    assert!(
+        !dir.path().join("portcullis-data").exists(),
+        "nothing may start"
+    );
+
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(&file, "[email]\nrequire_verificaton = true\n").unwrap();
+    let (code, text) =
+        run_to_end(command(dir.path()).args(["--config", file.to_str().unwrap(), "migrate"]));
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("did you mean `email.require_verification`?"),
+        "{text}"
+    );
+
+    // The test suite's own variables are not the server's.
+    let (code, text) = run_to_end(
+        command(dir.path())
+            .arg("migrate")
+            .env("PORTCULLIS_TEST_SOMETHING", "1"),
+    );
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn settings_shows_each_value_in_effect_and_its_source_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(&file, "[session]\nexpires_in = \"2d\"\n").unwrap();
+    let secrets = [
+        "c2V0dGluZ3MtdGVzdC1zZWNyZXQtb2YtdGhpcnR5LXR3by1ieXRlcw==",
+        "smtp-password-value",
+        "feed-token-value",
+        "database-password-value",
+    ];
+    let (code, text) = run_to_end(
+        command(dir.path())
+            .args(["--config", file.to_str().unwrap(), "settings"])
+            .env("PORTCULLIS_SESSION_UPDATE_AGE", "12h")
+            .env("PORTCULLIS_SECRET", secrets[0])
+            .env(
+                "PORTCULLIS_SMTP_URL",
+                format!("smtp://ops:{}@mail.example.com:587", secrets[1]),
+            )
+            .env("PORTCULLIS_REVOCATIONS_FEED_TOKEN", secrets[2])
+            .env(
+                "PORTCULLIS_DATABASE_URL",
+                format!("postgres://app:{}@db.example.com/auth", secrets[3]),
+            ),
+    );
+    assert_eq!(code, 0, "{text}");
+    let value_of = |key: &str| {
+        let mut lines = text.lines();
+        lines.find(|line| line.starts_with(&format!("{key}  (")));
+        lines.next().unwrap_or_default().trim().to_owned()
+    };
+    assert_eq!(value_of("session.expires_in"), "= 2d  [file]");
+    assert_eq!(value_of("session.update_age"), "= 12h  [environment]");
+    assert_eq!(value_of("session.absolute_lifetime"), "= 30d  [default]");
+    assert_eq!(value_of("base_url"), "= http://127.0.0.1:8080  [derived]");
+    assert_eq!(value_of("secret"), "= (set, hidden)  [environment]");
+    assert_eq!(
+        value_of("revocations.feed_token"),
+        "= (set, hidden)  [environment]"
+    );
+    assert_eq!(
+        value_of("smtp_url"),
+        "= smtp://ops:****@mail.example.com:587  [environment]"
+    );
+    assert_eq!(
+        value_of("database_url"),
+        "= postgres://app:****@db.example.com/auth  [environment]"
+    );
+    for secret in secrets {
+        assert!(!text.contains(secret), "a secret was printed: {text}");
+    }
+}
+
+#[test]
+fn booleans_read_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    for value in ["TRUE", "Yes", "on", "1", "False", "NO", "Off", "0"] {
+        let (code, text) = run_to_end(
+            command(dir.path())
+                .arg("migrate")
+                .env("PORTCULLIS_EMAIL_REQUIRE_VERIFICATION", value),
+        );
+        assert_eq!(code, 0, "{value}: {text}");
+    }
+    let (code, text) = run_to_end(
+        command(dir.path())
+            .arg("migrate")
+            .env("PORTCULLIS_EMAIL_REQUIRE_VERIFICATION", "maybe"),
+    );
+    assert_eq!(code, 2, "{text}");
+}
+
+#[test]
+fn a_fatal_error_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("a-file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let (code, text) = run_to_end(
+        command(dir.path())
+            .arg("serve")
+            .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
+            .env("PORTCULLIS_DATA_DIR", not_a_dir.join("data")),
+    );
+    assert_ne!(code, 0, "{text}");
+    assert_eq!(text.matches("cannot create").count(), 1, "{text}");
 }

@@ -137,8 +137,7 @@ impl TestApp {
         for (key, value) in settings {
             map.insert((*key).into(), (*value).into());
         }
-        let config =
-            Config::from_lookup(|key| map.get(key).cloned()).expect("test config is valid");
+        let config = Config::from_pairs(&map).expect("test config is valid");
         let origin = config.base_origin();
         let server = Server::build_on(config, listener)
             .await

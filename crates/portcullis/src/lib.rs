@@ -19,6 +19,7 @@ pub mod rate_limit;
 pub mod revocations;
 pub mod router;
 pub mod sessions;
+pub mod settings;
 pub mod sign_in;
 pub mod state;
 pub mod tokens;
@@ -58,14 +59,10 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("data_dir: cannot create {}: {e}", config.data_dir.display())
         })?;
-        let secret = match &config.secret {
-            Some(secret) => secret.clone(),
-            None => crypto::master_key::load_or_create(&config.data_dir)?,
-        };
-        let master = crypto::keys::MasterKey::new(&secret);
+        let master = crypto::master_key::master_key(&config)?;
         let db = Db::connect(&config).await?;
         db.migrate().await?;
-        let passwords = PasswordHasher::start(&config.password)
+        let passwords = PasswordHasher::start(&config.password_hashing)
             .map_err(|e| anyhow::anyhow!("password settings: {e}"))?;
         let state = AppState::new(config, db, passwords, &master).await?;
         Ok(Self { listener, state })

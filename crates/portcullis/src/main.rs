@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use portcullis::config::{env_name, LogFormat, SETTINGS};
+use portcullis::config::{self, LogFormat};
 use portcullis::{Config, Server};
 
 #[derive(Parser)]
@@ -33,8 +33,13 @@ enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit (for deployments that migrate separately).
     Migrate,
-    /// List every setting with its environment variable, default and meaning.
-    Settings,
+    /// List every setting: its environment variable, the value in effect and where it came from
+    /// (default, derived, file, environment; secrets masked), and its meaning.
+    Settings {
+        /// Print the README's settings table (Markdown) instead.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Read the outbox: every message, delivered, pending, failed, or held for lack of SMTP.
     Mail {
         #[command(subcommand)]
@@ -79,17 +84,27 @@ enum KeysAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Settings = cli.command {
-        print_settings();
+    if let Command::Settings { markdown: true } = cli.command {
+        print!("{}", config::markdown_table());
         return ExitCode::SUCCESS;
     }
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
+    // Settings are checked before anything else, and their errors printed plainly: logging is not
+    // set up yet (its format is a setting).
+    let loaded = config::gather(cli.config.as_deref()).and_then(|mut values| {
+        config::derive_defaults(&mut values)?;
+        Ok((Config::from_values(values.clone())?, values))
+    });
+    let (config, values) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("portcullis: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Command::Settings { .. } = cli.command {
+        print_settings(&values);
+        return ExitCode::SUCCESS;
+    }
     init_logging(config.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("starting the async runtime");
     let result = runtime.block_on(async move {
@@ -104,14 +119,14 @@ fn main() -> ExitCode {
             Command::Keys { action } => keys(config, action).await,
             Command::Mail { action } => mail(config, action).await,
             Command::BenchHash { iterations } => bench_hash(&config, iterations).await,
-            Command::Settings => unreachable!("handled before start-up"),
+            Command::Settings { .. } => unreachable!("handled before start-up"),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Once, through the log (stderr), so JSON logs carry it too.
             tracing::error!("{e:#}");
-            eprintln!("portcullis: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -121,28 +136,24 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     let db = portcullis::db::Db::connect(&config).await?;
     db.migrate().await?;
-    tracing::info!("database is up to date");
     Ok(())
 }
 
 async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
-    use portcullis::crypto::keys::{MasterKey, Purpose};
+    use portcullis::crypto::keys::Purpose;
     std::fs::create_dir_all(&config.data_dir)?;
     let db = portcullis::db::Db::connect(&config).await?;
     db.migrate().await?;
-    let secret = match &config.secret {
-        Some(secret) => secret.clone(),
-        None => portcullis::crypto::master_key::load_or_create(&config.data_dir)?,
-    };
-    let sealer = MasterKey::new(&secret).sealer(Purpose::SealSigningKeys);
+    let sealer =
+        portcullis::crypto::master_key::master_key(&config)?.sealer(Purpose::SealSigningKeys);
     let ring = portcullis::access_tokens::keys::KeyRing::start(
         db.clone(),
         sealer,
-        config.tokens.algorithm,
+        config.access_tokens.algorithm,
     )
     .await?;
     if let KeysAction::Rotate = action {
-        let kid = ring.rotate(config.tokens.access_ttl).await?;
+        let kid = ring.rotate(config.access_tokens.access_ttl).await?;
         println!("new signing key: {kid}");
     }
     for key in
@@ -201,9 +212,9 @@ async fn mail(config: Config, action: MailAction) -> anyhow::Result<()> {
 
 async fn bench_hash(config: &Config, iterations: u32) -> anyhow::Result<()> {
     let hasher = portcullis::crypto::passwords::PasswordHasher::start(
-        &portcullis::config::PasswordConfig {
+        &portcullis::crypto::settings::HashingSettings {
             hash_threads: 1,
-            ..config.password.clone()
+            ..config.password_hashing.clone()
         },
     )?;
     let hash = hasher.hash("warm-up password").await?;
@@ -216,13 +227,12 @@ async fn bench_hash(config: &Config, iterations: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_settings() {
-    for setting in SETTINGS {
-        println!("{}  ({})", setting.key, env_name(setting.key));
-        println!("    {}", setting.help);
-        if let Some(default) = setting.default.filter(|d| !d.is_empty()) {
-            println!("    default: {default}");
-        }
+fn print_settings(values: &portcullis::settings::Values) {
+    for effective in config::describe_effective(values) {
+        let setting = &effective.setting;
+        println!("{}  ({})", setting.key, setting.env_name());
+        println!("    = {}  [{}]", effective.value, effective.source.as_str());
+        println!("    {}", setting.help());
     }
 }
 

@@ -24,7 +24,7 @@ pub async fn run(state: AppState) {
 
 fn tick(state: &AppState) -> Duration {
     let sweep = state.config.session.sweep_interval;
-    match state.config.tokens.key_rotation_interval {
+    match state.config.access_tokens.key_rotation_interval {
         // Check a rotation often enough to be at most a tenth of its interval late.
         Some(rotation) => sweep.min(rotation / 10).max(Duration::from_millis(100)),
         None => sweep,
@@ -43,8 +43,8 @@ async fn sweep_sessions(state: &AppState) {
 
 /// Feed entries older than any live access token concern nobody; keep an hour more for slow readers.
 async fn forget_old_revocations(state: &AppState) {
-    let keep =
-        publication_after_rotation(state.config.tokens.access_ttl) + Duration::from_secs(3600);
+    let keep = publication_after_rotation(state.config.access_tokens.access_ttl)
+        + Duration::from_secs(3600);
     if let Err(e) =
         revocations::store::delete_recorded_before(&state.db, now_ms() - millis(keep)).await
     {
@@ -73,7 +73,7 @@ async fn forget_expired_two_factor(state: &AppState) {
 }
 
 async fn rotate_key_if_due(state: &AppState) {
-    let Some(interval) = state.config.tokens.key_rotation_interval else {
+    let Some(interval) = state.config.access_tokens.key_rotation_interval else {
         return;
     };
     let newest = match access_tokens::store::newest_key_created_at(&state.db).await {
@@ -84,7 +84,11 @@ async fn rotate_key_if_due(state: &AppState) {
         }
     };
     if now_ms() - newest >= millis(interval) {
-        if let Err(e) = state.keys.rotate(state.config.tokens.access_ttl).await {
+        if let Err(e) = state
+            .keys
+            .rotate(state.config.access_tokens.access_ttl)
+            .await
+        {
             tracing::error!(error = %e, "scheduled key rotation failed");
         }
     }

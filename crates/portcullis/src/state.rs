@@ -50,7 +50,7 @@ impl AppState {
         let keys = KeyRing::start(
             db.clone(),
             master.sealer(Purpose::SealSigningKeys),
-            config.tokens.algorithm,
+            config.access_tokens.algorithm,
         )
         .await?;
         let mut trusted_origins = vec![config.base_origin()];

@@ -41,11 +41,11 @@ pub async fn issue(
 ) -> anyhow::Result<(String, AccessClaims)> {
     let keys = state.keys.keys().await;
     let now_secs = now_ms() / 1000;
-    let ttl = i64::try_from(state.config.tokens.access_ttl.as_secs()).unwrap_or(i64::MAX);
+    let ttl = i64::try_from(state.config.access_tokens.access_ttl.as_secs()).unwrap_or(i64::MAX);
     let claims = AccessClaims {
         iss: state.config.issuer(),
         sub: user.id.clone(),
-        aud: state.config.tokens.audience.clone(),
+        aud: state.config.access_tokens.audience.clone(),
         exp: (now_secs + ttl).min(session_ends_at / 1000),
         iat: now_secs,
         nbf: now_secs,
@@ -80,7 +80,7 @@ pub async fn verify(state: &AppState, token: &str) -> Option<AccessClaims> {
     validation.leeway = LEEWAY_SECS;
     validation.validate_nbf = true;
     validation.set_issuer(&[state.config.issuer()]);
-    validation.set_audience(&[&state.config.tokens.audience]);
+    validation.set_audience(&[&state.config.access_tokens.audience]);
     validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
     let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).ok()?;
     let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);

@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
+use super::settings::SigningAlgorithm;
 use super::store;
-use crate::config::SigningAlgorithm;
 use crate::crypto::keys::Sealer;
 use crate::db::{millis, now_ms, Db};
 

@@ -12,6 +12,15 @@ use rand::RngCore;
 const FILE_NAME: &str = "master.key";
 const MIN_BYTES: usize = 32;
 
+/// The master key: the configured secret, else the one in the data directory (made on first use).
+pub fn master_key(config: &crate::config::Config) -> anyhow::Result<super::keys::MasterKey> {
+    use secrecy::ExposeSecret;
+    Ok(match &config.secret {
+        Some(secret) => super::keys::MasterKey::new(secret.expose_secret()),
+        None => super::keys::MasterKey::new(&load_or_create(&config.data_dir)?),
+    })
+}
+
 pub fn decode_secret(raw: &str) -> Result<Vec<u8>, String> {
     let bytes = STANDARD
         .decode(raw.trim())

@@ -3,4 +3,5 @@
 pub mod keys;
 pub mod master_key;
 pub mod passwords;
+pub mod settings;
 pub mod tokens;

@@ -12,7 +12,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier,
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::PasswordConfig;
+use super::settings::HashingSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -49,7 +49,7 @@ struct Inner {
 }
 
 impl PasswordHasher {
-    pub fn start(config: &PasswordConfig) -> Result<Self, HashError> {
+    pub fn start(config: &HashingSettings) -> Result<Self, HashError> {
         let params = Params::new(
             config.argon2_memory_kib,
             config.argon2_iterations,
@@ -227,11 +227,8 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
 mod tests {
     use super::*;
 
-    fn floor_config() -> PasswordConfig {
-        PasswordConfig {
-            min_length: 8,
-            max_length: 128,
-            min_strength: 2,
+    fn floor_config() -> HashingSettings {
+        HashingSettings {
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -277,7 +274,7 @@ mod tests {
             Verified::No
         );
 
-        let stronger = PasswordHasher::start(&PasswordConfig {
+        let stronger = PasswordHasher::start(&HashingSettings {
             argon2_iterations: 3,
             ..floor_config()
         })
@@ -305,7 +302,7 @@ mod tests {
             hashes[0].rsplit_once('$').unwrap().0,
             hashes[1].rsplit_once('$').unwrap().0
         );
-        let stronger = PasswordHasher::start(&PasswordConfig {
+        let stronger = PasswordHasher::start(&HashingSettings {
             argon2_iterations: 3,
             ..floor_config()
         })

@@ -7,6 +7,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, ConnectOptions, Executor};
@@ -34,8 +35,8 @@ impl Db {
             Backend::Postgres
         };
         let url = match backend {
-            Backend::Sqlite => prepare_sqlite(&config.database_url).await?,
-            Backend::Postgres => config.database_url.clone(),
+            Backend::Sqlite => prepare_sqlite(config.database_url.expose_secret()).await?,
+            Backend::Postgres => config.database_url.expose_secret().to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| anyhow::anyhow!("database_url: {e}"))?
@@ -61,15 +62,44 @@ impl Db {
         Ok(Self { pool, backend })
     }
 
-    pub async fn migrate(&self) -> anyhow::Result<()> {
+    /// Brings the schema up to date and says what it did: each migration it applied, or that
+    /// there was nothing to do. Answers the descriptions of the applied migrations.
+    pub async fn migrate(&self) -> anyhow::Result<Vec<String>> {
         let migrator = match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("migrations/postgres"),
         };
+        let before = self.applied_migrations().await;
         migrator
             .run(&self.pool)
             .await
-            .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
+            .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+        let applied: Vec<String> = migrator
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| format!("{:04} {}", m.version, m.description))
+            .collect();
+        for migration in &applied {
+            tracing::info!(migration = %migration, "applied database migration");
+        }
+        if applied.is_empty() {
+            tracing::info!(
+                migrations = migrator.iter().count(),
+                "database schema is up to date; nothing to apply"
+            );
+        }
+        Ok(applied)
+    }
+
+    /// Versions already applied (none on a new database, whose bookkeeping table does not exist).
+    async fn applied_migrations(&self) -> Vec<i64> {
+        let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_default();
+        rows.iter()
+            .filter_map(|row| sqlx::Row::try_get::<i64, _>(row, "version").ok())
+            .collect()
     }
 
     /// True when the database answers a trivial query.

@@ -7,5 +7,4 @@ pub mod csrf;
 pub mod json;
 pub mod protection;
 pub mod redirect;
-pub mod service_token;
 pub mod timestamp;

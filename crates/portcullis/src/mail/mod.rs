@@ -4,6 +4,7 @@
 //! `portcullis mail list` / `portcullis mail show <id>` print them.
 
 pub mod outbox;
+pub mod settings;
 pub mod templates;
 pub mod worker;
 
@@ -14,21 +15,21 @@ use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 
-use crate::config::MailConfig;
 pub use outbox::Outgoing;
+use settings::MailSettings;
 pub use templates::{Context, Kind};
 
 #[derive(Clone)]
 pub struct Mailer {
     templates: Arc<templates::Templates>,
-    config: Arc<MailConfig>,
+    config: Arc<MailSettings>,
     pub(crate) transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     wake: Arc<Notify>,
 }
 
 impl Mailer {
-    pub fn new(config: &MailConfig) -> anyhow::Result<Self> {
-        let transport = config.smtp_url.as_ref().map(transport).transpose()?;
+    pub fn new(config: &MailSettings) -> anyhow::Result<Self> {
+        let transport = config.smtp_url().as_ref().map(transport).transpose()?;
         Ok(Self {
             templates: Arc::new(templates::Templates::load(config.templates_dir.as_deref())?),
             config: Arc::new(config.clone()),
@@ -37,7 +38,7 @@ impl Mailer {
         })
     }
 
-    pub fn config(&self) -> &MailConfig {
+    pub fn config(&self) -> &MailSettings {
         &self.config
     }
 

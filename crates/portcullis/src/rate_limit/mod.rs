@@ -5,6 +5,7 @@
 
 pub mod middleware;
 mod redis_store;
+pub mod settings;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -12,44 +13,57 @@ use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use secrecy::ExposeSecret;
 
-use crate::config::{Limit, RateLimitConfig};
 use crate::error::ApiError;
+use settings::{Limit, RateLimitSettings};
 
-/// The classes of requests that get their own limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Class {
-    SignIn,
-    SignUp,
-    PasswordReset,
-    VerificationMail,
-    TokenRefresh,
-    TwoFactor,
-    General,
+/// Declares the classes of requests that get their own limits, each once: its name (the setting
+/// is `rate_limits.<name>`), its default and what it counts. Everything else loops over `ALL`.
+macro_rules! classes {
+    ($( $(#[doc = $doc:literal])+ $class:ident = $name:literal, $default:literal; )+) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Class { $($class),+ }
+
+        impl Class {
+            pub const ALL: &'static [Class] = &[$(Class::$class),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Class::$class => $name),+ }
+            }
+
+            /// The setting that holds this class's limit.
+            pub fn key(self) -> &'static str {
+                match self { $(Class::$class => concat!("rate_limits.", $name)),+ }
+            }
+
+            pub fn default_limit(self) -> &'static str {
+                match self { $(Class::$class => $default),+ }
+            }
+
+            pub fn help(self) -> &'static [&'static str] {
+                match self { $(Class::$class => &[$($doc),+]),+ }
+            }
+        }
+    };
 }
 
-impl Class {
-    pub const ALL: [Class; 7] = [
-        Class::SignIn,
-        Class::SignUp,
-        Class::PasswordReset,
-        Class::VerificationMail,
-        Class::TokenRefresh,
-        Class::TwoFactor,
-        Class::General,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::SignIn => "sign_in",
-            Class::SignUp => "sign_up",
-            Class::PasswordReset => "password_reset",
-            Class::VerificationMail => "verification_mail",
-            Class::TokenRefresh => "token_refresh",
-            Class::TwoFactor => "two_factor",
-            Class::General => "general",
-        }
-    }
+classes! {
+    /// Sign-in attempts (cookie and password grant) per client IP, and per account.
+    SignIn = "sign_in", "10/1m";
+    /// Sign-ups per client IP.
+    SignUp = "sign_up", "5/10m";
+    /// Reset requests and resets per client IP; requests per address.
+    PasswordReset = "password_reset", "5/15m";
+    /// Verification and email-change mails per client IP, and per address.
+    VerificationMail = "verification_mail", "5/15m";
+    /// Token endpoint requests per client IP.
+    TokenRefresh = "token_refresh", "120/1m";
+    /// Two-factor code checks (`verify-totp`, `verify-backup-code`, the `mfa_*` grants) per
+    /// client IP.
+    TwoFactor = "two_factor", "10/1m";
+    /// Every other request per client IP (health probes exempt).
+    General = "general", "600/1m";
 }
 
 /// Who a limit counts: the client address, or the account a request names.
@@ -74,21 +88,22 @@ struct Local {
 
 #[derive(Clone)]
 pub struct Limits {
-    config: Arc<RateLimitConfig>,
+    config: Arc<RateLimitSettings>,
     local: Arc<Local>,
     shared: Option<Arc<redis_store::RedisLimiter>>,
 }
 
 impl Limits {
-    pub fn new(config: &RateLimitConfig) -> anyhow::Result<Self> {
+    pub fn new(config: &RateLimitSettings) -> anyhow::Result<Self> {
         let limiters = Class::ALL
             .iter()
             .map(|class| (*class, RateLimiter::keyed(quota(config.limit(*class)))))
             .collect();
-        let shared = match &config.redis_url {
+        let switches = &config.switches;
+        let shared = match &switches.redis_url {
             Some(url) => Some(Arc::new(redis_store::RedisLimiter::new(
-                url,
-                &config.redis_prefix,
+                url.expose_secret(),
+                &switches.redis_prefix,
             )?)),
             None => None,
         };
@@ -101,7 +116,7 @@ impl Limits {
 
     /// Counts one request of `class` for `subject`; refuses with 429 and `Retry-After` when over.
     pub async fn check(&self, class: Class, subject: Subject<'_>) -> Result<(), ApiError> {
-        if !self.config.enabled {
+        if !self.config.switches.enabled {
             return Ok(());
         }
         let key = subject.key(class);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::Mutex;
 
-use crate::config::Limit;
+use super::settings::Limit;
 use crate::db::now_ms;
 
 /// The theoretical arrival time (TAT) moves one emission interval per request; a request is

@@ -6,6 +6,8 @@
 //! its stream subscribers, so a revocation made on any instance reaches every stream.
 
 pub mod routes;
+pub mod service_token;
+pub mod settings;
 pub mod store;
 
 use std::sync::Arc;

@@ -12,12 +12,12 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::service_token;
 use super::{store, Entry};
 use crate::access_tokens::keys::publication_after_rotation;
 use crate::db::{millis, now_ms};
 use crate::error::{ApiResult, ErrorBody};
 use crate::http::json::QueryParams;
-use crate::http::service_token;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -58,7 +58,7 @@ async fn backlog(state: &AppState, since: Option<i64>) -> ApiResult<(Vec<Entry>,
     let entries = match since {
         Some(cursor) => store::after_cursor(&state.db, cursor).await?,
         None => {
-            let window = publication_after_rotation(state.config.tokens.access_ttl);
+            let window = publication_after_rotation(state.config.access_tokens.access_ttl);
             store::recorded_after(&state.db, now_ms() - millis(window)).await?
         }
     };

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod extract;
 pub mod routes;
+pub mod settings;
 pub mod store;
 
 use axum::http::HeaderValue;

@@ -6,6 +6,7 @@
 pub mod challenge;
 pub mod credentials;
 pub mod routes;
+pub mod settings;
 pub mod store;
 pub mod throttle;
 pub mod trusted_devices;

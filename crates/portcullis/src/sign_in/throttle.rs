@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use crate::config::ThrottleConfig;
+use super::settings::ThrottleSettings;
 use crate::db::{duration_of, millis, now_ms, Db};
 use crate::error::ApiError;
 use crate::error::ApiResult;
@@ -22,7 +22,7 @@ use crate::state::AppState;
 
 /// Counts an attempt on `email`; refuses (429, like any throttle) if the address is waiting out a
 /// delay or has used up its failures.
-pub async fn begin_attempt(db: &Db, config: &ThrottleConfig, email: &str) -> ApiResult<()> {
+pub async fn begin_attempt(db: &Db, config: &ThrottleSettings, email: &str) -> ApiResult<()> {
     let now = now_ms();
     let window_start = now - millis(config.window);
     if let Some((failures, last_failure_at, locked_until)) = current(db, email).await? {
@@ -88,7 +88,7 @@ pub async fn clear(db: &Db, email: &str) -> ApiResult<()> {
 }
 
 /// Forgets addresses whose last failure is older than the window.
-pub async fn forget_stale(db: &Db, config: &ThrottleConfig) -> Result<u64, sqlx::Error> {
+pub async fn forget_stale(db: &Db, config: &ThrottleSettings) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM sign_in_failures WHERE last_failure_at < $1")
         .bind(now_ms() - millis(config.window))
         .execute(&db.pool)
@@ -114,7 +114,7 @@ async fn current(db: &Db, email: &str) -> Result<Option<(i64, i64, i64)>, sqlx::
 }
 
 /// No wait for the first `free_failures`; then 1 s, 2 s, 4 s, ... up to `max_delay`.
-fn delay_after(config: &ThrottleConfig, failures: i64) -> Duration {
+fn delay_after(config: &ThrottleSettings, failures: i64) -> Duration {
     if failures < config.free_failures {
         return Duration::ZERO;
     }
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn delays_grow_then_cap() {
-        let config = ThrottleConfig {
+        let config = ThrottleSettings {
             free_failures: 5,
             max_delay: Duration::from_secs(900),
             max_failures: 100,

@@ -5,6 +5,7 @@
 
 pub mod refresh;
 pub mod routes;
+pub mod settings;
 pub mod store;
 
 pub use routes::router;

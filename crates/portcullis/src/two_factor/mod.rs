@@ -5,6 +5,7 @@
 pub mod backup_codes;
 pub mod factors;
 pub mod routes;
+pub mod settings;
 pub mod store;
 pub mod totp;
 

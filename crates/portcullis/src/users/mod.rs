@@ -5,6 +5,7 @@
 pub mod email;
 pub mod model;
 pub mod password_policy;
+pub mod settings;
 pub mod store;
 
 pub use model::User;

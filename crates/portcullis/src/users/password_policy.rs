@@ -7,7 +7,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::config::PasswordConfig;
+use super::settings::PasswordPolicy;
 use crate::error::ApiError;
 
 /// A password as the user typed it, normalised to NFKC.
@@ -15,7 +15,7 @@ pub struct Password(String);
 
 impl Password {
     /// For checking against a stored hash: normalised and bounded, but not judged.
-    pub fn candidate(raw: &str, policy: &PasswordConfig) -> Result<Self, ApiError> {
+    pub fn candidate(raw: &str, policy: &PasswordPolicy) -> Result<Self, ApiError> {
         let normalised: String = raw.nfkc().collect();
         if normalised.chars().count() > policy.max_length {
             return Err(too_long(policy));
@@ -27,7 +27,7 @@ impl Password {
     /// `personal` holds what the user told us about themselves (email, name).
     pub fn new_for(
         raw: &str,
-        policy: &PasswordConfig,
+        policy: &PasswordPolicy,
         personal: &[&str],
     ) -> Result<Self, ApiError> {
         let password = Self::candidate(raw, policy)?;
@@ -45,7 +45,7 @@ impl Password {
         Ok(password)
     }
 
-    fn check_strength(&self, policy: &PasswordConfig, personal: &[&str]) -> Result<(), ApiError> {
+    fn check_strength(&self, policy: &PasswordPolicy, personal: &[&str]) -> Result<(), ApiError> {
         if policy.min_strength == 0 {
             return Ok(());
         }
@@ -73,7 +73,7 @@ impl Password {
     }
 }
 
-fn too_long(policy: &PasswordConfig) -> ApiError {
+fn too_long(policy: &PasswordPolicy) -> ApiError {
     ApiError::bad_request(
         "PASSWORD_TOO_LONG",
         format!(
@@ -87,15 +87,11 @@ fn too_long(policy: &PasswordConfig) -> ApiError {
 mod tests {
     use super::*;
 
-    fn policy() -> PasswordConfig {
-        PasswordConfig {
+    fn policy() -> PasswordPolicy {
+        PasswordPolicy {
             min_length: 8,
             max_length: 128,
             min_strength: 2,
-            argon2_memory_kib: 19456,
-            argon2_iterations: 2,
-            argon2_parallelism: 1,
-            hash_threads: 1,
         }
     }
 

@@ -5,6 +5,7 @@
 //! mail that carries it are written in one transaction.
 
 pub mod routes;
+pub mod settings;
 pub mod store;
 
 use std::time::Duration;

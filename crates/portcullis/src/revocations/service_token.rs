@@ -2,13 +2,14 @@
 //! shared token (`revocations.feed_token`); compared in constant time.
 
 use axum::http::{header::AUTHORIZATION, HeaderMap};
+use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = &state.config.tokens.feed_token else {
+    let Some(expected) = &state.config.revocations.feed_token else {
         return Ok(());
     };
     let presented = headers
@@ -18,7 +19,11 @@ pub fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .unwrap_or_default();
-    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+    if bool::from(
+        presented
+            .as_bytes()
+            .ct_eq(expected.expose_secret().as_bytes()),
+    ) {
         Ok(())
     } else {
         Err(ApiError::unauthorized())
