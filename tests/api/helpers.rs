@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use portcullis::{Config, Server};
+use portcullis::{Clock, Config, ManualClock, Server};
 use rand::distributions::{Alphanumeric, DistString};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
@@ -94,6 +94,8 @@ pub struct TestApp {
     /// The origin a browser on the base URL would send.
     pub origin: String,
     pub storage: Storage,
+    /// The server's clock: tests move it forward instead of sleeping.
+    pub clock: ManualClock,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     stopped: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -139,7 +141,8 @@ impl TestApp {
         }
         let config = Config::from_pairs(&map).expect("test config is valid");
         let origin = config.base_origin();
-        let server = Server::build_on(config, listener)
+        let (server_clock, clock) = Clock::manual();
+        let server = Server::build_on(config, listener, server_clock)
             .await
             .expect("server starts");
         let (stop, stopped_signal) = oneshot::channel::<()>();
@@ -150,6 +153,7 @@ impl TestApp {
             url,
             origin,
             storage,
+            clock,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -280,6 +284,33 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Waits until `check` holds (at most 10 s), for work that the server's background tasks do
+/// (sweeps, the mail worker, the revocation poller): they run on real time.
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    within(std::time::Duration::from_secs(10), what, check).await
+}
+
+/// Waits until `check` holds, failing if that takes longer than `limit` (a promise of the
+/// server's, such as revocations reaching every instance within a second or two).
+pub async fn within<F, Fut>(limit: std::time::Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
 

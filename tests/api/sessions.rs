@@ -6,7 +6,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use crate::both_backends;
-use crate::helpers::{cookie_name, Auth, Backend, Reply, TestApp};
+use crate::helpers::{cookie_name, eventually, within, Auth, Backend, Reply, TestApp};
 
 both_backends!(
     get_session_answers_null_without_a_live_session,
@@ -242,7 +242,7 @@ async fn sessions_slide_while_used_and_expire_when_idle(backend: Backend) {
     .await;
     let (_, _, token) = app.new_user().await;
     let created_expiry = session_expiry(&app, &token).await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    app.clock.advance(Duration::from_millis(2000));
     let reply = app.get("/get-session", Auth::Cookie(&token)).await;
     assert!(!reply.body.is_null(), "alive within expires_in");
     let cookie = reply
@@ -254,12 +254,12 @@ async fn sessions_slide_while_used_and_expire_when_idle(backend: Backend) {
     );
     let slid_expiry = session_expiry(&app, &token).await;
     assert!(slid_expiry >= created_expiry + 1500, "expiry moved forward");
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    app.clock.advance(Duration::from_millis(2000));
     assert!(
         app.session_alive(&token).await,
         "alive past the first expiry thanks to the slide"
     );
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    app.clock.advance(Duration::from_millis(3500));
     assert!(
         !app.session_alive(&token).await,
         "idle longer than expires_in"
@@ -281,12 +281,12 @@ async fn sessions_end_at_their_absolute_lifetime_however_active(backend: Backend
     )
     .await;
     let (_, _, token) = app.new_user().await;
-    let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_millis(3000) {
+    // Used every half second for three seconds: never idle, always slid.
+    for _ in 0..6 {
         assert!(app.session_alive(&token).await);
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        app.clock.advance(Duration::from_millis(500));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.clock.advance(Duration::from_millis(1500));
     assert!(
         !app.session_alive(&token).await,
         "past the absolute lifetime"
@@ -310,7 +310,7 @@ async fn remember_me_false_gives_a_browser_session_cookie_and_a_short_lifetime(b
     );
     let token = reply.body["token"].as_str().unwrap();
     let expiry = session_expiry(&app, token).await;
-    let now = portcullis::db::now_ms();
+    let now = app.clock.now_ms();
     let one_day = 86_400_000;
     assert!(
         (expiry - now - one_day).abs() < 60_000,
@@ -329,26 +329,23 @@ async fn expired_sessions_are_swept(backend: Backend) {
     let app = TestApp::spawn_with(
         backend,
         &[
-            ("session.expires_in", "1s"),
-            ("session.update_age", "1s"),
-            ("session.sweep_interval", "1s"),
+            ("session.expires_in", "1h"),
+            ("session.update_age", "1m"),
+            ("session.sweep_interval", "100ms"),
         ],
     )
     .await;
     let (_, _, token) = app.new_user().await;
     assert_eq!(app.count("sessions").await, 1);
-    let mut left = 1;
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        left = app.count("sessions").await;
-        if left == 0 {
-            break;
-        }
-    }
-    assert_eq!(
-        left, 0,
-        "the sweeper deletes expired sessions without anyone touching them"
-    );
+    app.clock.advance(Duration::from_secs(3599));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.count("sessions").await, 1, "not expired yet: kept");
+    app.clock.advance(Duration::from_secs(2));
+    eventually(
+        "the sweeper deletes expired sessions without anyone touching them",
+        || async { app.count("sessions").await == 0 },
+    )
+    .await;
     assert!(!app.session_alive(&token).await);
 }
 
@@ -548,14 +545,12 @@ async fn revocations_reach_every_instance_despite_the_session_cache(backend: Bac
     // Signed out on A: refused on A at once, and on B well within the cache's 30 s.
     a.post("/sign-out", Auth::Bearer(&token), json!({})).await;
     assert!(!a.session_alive(&token).await);
-    let started = std::time::Instant::now();
-    while b.session_alive(&token).await {
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "instance B still accepts a signed-out session"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    within(
+        Duration::from_secs(2),
+        "instance B refuses a session signed out on A",
+        || async { !b.session_alive(&token).await },
+    )
+    .await;
     // Revoking every session (here: deleting the account) reaches B too.
     assert!(b.session_alive(&other).await);
     a.post(
@@ -564,12 +559,10 @@ async fn revocations_reach_every_instance_despite_the_session_cache(backend: Bac
         json!({"password": password}),
     )
     .await;
-    let started = std::time::Instant::now();
-    while b.session_alive(&other).await {
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "instance B still accepts a deleted user's session"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    within(
+        Duration::from_secs(2),
+        "instance B refuses a deleted user's session",
+        || async { !b.session_alive(&other).await },
+    )
+    .await;
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use crate::both_backends;
-use crate::helpers::{random_email, strong_password, Auth, Backend, Reply, TestApp};
+use crate::helpers::{eventually, random_email, strong_password, Auth, Backend, Reply, TestApp};
 
 both_backends!(
     password_grant_issues_an_access_and_a_refresh_token,
@@ -265,7 +265,7 @@ async fn refresh_rotates_and_reuse_after_the_grace_revokes_the_session(backend: 
     let access = text(&refresh(&app, &third).await.body, "access_token");
     assert!(app.session_alive(&access).await);
 
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    app.clock.advance(Duration::from_millis(1300));
     let replay = refresh(&app, &first).await;
     assert_eq!(
         (replay.status, replay.body["error"].clone()),
@@ -299,7 +299,7 @@ async fn a_retry_within_the_grace_converges_on_the_same_successor(backend: Backe
     let (_, _, answer) = token_user(&strict).await;
     let first = text(&answer, "refresh_token");
     assert_eq!(refresh(&strict, &first).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    strict.clock.advance(Duration::from_millis(5));
     assert_eq!(
         refresh(&strict, &first).await.body["error"],
         "invalid_grant"
@@ -351,7 +351,7 @@ async fn refresh_tokens_die_with_idle_and_absolute_expiry(backend: Backend) {
     let app = TestApp::spawn_with(backend, &settings).await;
     // Idle: unused for longer than expires_in.
     let (_, _, answer) = token_user(&app).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.clock.advance(Duration::from_millis(2500));
     assert_eq!(
         refresh(&app, &text(&answer, "refresh_token")).await.body["error"],
         "invalid_grant"
@@ -364,9 +364,8 @@ async fn refresh_tokens_die_with_idle_and_absolute_expiry(backend: Backend) {
         .unwrap()
         + 4;
     let mut current = text(&answer, "refresh_token");
-    let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_millis(2800) {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+    for _ in 0..4 {
+        app.clock.advance(Duration::from_millis(700));
         let reply = refresh(&app, &current).await;
         assert_eq!(reply.status, 200, "alive while used: {}", reply.body);
         assert!(
@@ -377,7 +376,7 @@ async fn refresh_tokens_die_with_idle_and_absolute_expiry(backend: Backend) {
         );
         current = text(&reply.body, "refresh_token");
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.clock.advance(Duration::from_millis(1500));
     assert_eq!(
         refresh(&app, &current).await.body["error"],
         "invalid_grant",
@@ -532,7 +531,7 @@ async fn introspection_is_active_only_for_live_access_tokens(backend: Backend) {
         "a session token is not an access token"
     );
     // Expired beyond the 5 s leeway (checked in whole seconds: exp < now - 5).
-    tokio::time::sleep(Duration::from_millis(7500)).await;
+    app.clock.advance(Duration::from_millis(7500));
     assert_eq!(introspect(&app, &access).await, json!({"active": false}));
 }
 
@@ -706,21 +705,22 @@ async fn keys_rotate_and_old_keys_retire_after_their_tokens_expire(backend: Back
     let (email, password, answer) = token_user(&app).await;
     let old = text(&answer, "access_token");
     let old_kid = header(&old)["kid"].clone();
-    // The schedule rotates within a few seconds; the new key signs, the old one stays published.
-    let mut new_kid = old_kid.clone();
-    let mut fresh = String::new();
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        fresh = text(
+    // Once the interval has passed, the schedule (checking every tenth of it) rotates: the new
+    // key signs, the old one stays published.
+    app.clock.advance(Duration::from_secs(2));
+    let fresh = std::sync::Mutex::new(String::new());
+    eventually("the scheduled rotation", || async {
+        let token = text(
             &password_grant(&app, &email, &password).await.body,
             "access_token",
         );
-        new_kid = header(&fresh)["kid"].clone();
-        if new_kid != old_kid {
-            break;
-        }
-    }
-    assert_ne!(new_kid, old_kid, "no rotation happened");
+        let rotated = header(&token)["kid"] != old_kid;
+        *fresh.lock().unwrap() = token;
+        rotated
+    })
+    .await;
+    let fresh = fresh.into_inner().unwrap();
+    let new_kid = header(&fresh)["kid"].clone();
     let kids = |jwks: &Value| {
         jwks["keys"]
             .as_array()
@@ -733,15 +733,11 @@ async fn keys_rotate_and_old_keys_retire_after_their_tokens_expire(backend: Back
     assert!(published.contains(&new_kid));
     assert_eq!(introspect(&app, &fresh).await["active"], true);
     // Once every token the old key signed has expired, it is no longer published.
-    let mut gone = false;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        if !kids(&app.get("/jwks", Auth::None).await.body).contains(&old_kid) {
-            gone = true;
-            break;
-        }
-    }
-    assert!(gone, "the old key was never retired");
+    app.clock.advance(Duration::from_secs(5));
+    eventually("the old key's retirement", || async {
+        !kids(&app.get("/jwks", Auth::None).await.body).contains(&old_kid)
+    })
+    .await;
     assert_eq!(introspect(&app, &old).await["active"], false);
 
     // The CLI rotates too, against the same storage, and running servers pick it up.
@@ -754,18 +750,13 @@ async fn keys_rotate_and_old_keys_retire_after_their_tokens_expire(backend: Back
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let mut after = before.clone();
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        after = header(&text(
-            &password_grant(&quiet, &email, &password).await.body,
-            "access_token",
-        ))["kid"]
-            .clone();
-        if after != before {
-            break;
-        }
-    }
+    // A running server re-reads its keys every few seconds.
+    quiet.clock.advance(Duration::from_secs(3));
+    let after = header(&text(
+        &password_grant(&quiet, &email, &password).await.body,
+        "access_token",
+    ))["kid"]
+        .clone();
     assert_ne!(after, before, "the server did not pick up the rotated key");
     assert!(String::from_utf8_lossy(&output.stdout).contains(after.as_str().unwrap()));
     assert_eq!(

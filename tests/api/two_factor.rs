@@ -3,11 +3,11 @@
 //!
 //! TOTP codes are computed here, independently of the server, with RFC 6238 (checked against the
 //! RFC's own vectors). A code is accepted once per 30-second step and only later steps afterwards,
-//! so one account completes at most three checks (steps s−1, s, s+1) without waiting: every
-//! scenario uses fresh accounts, activates two-factor with the s−1 code, and `next_code` hands out
-//! the next usable step (waiting for the clock only when it must).
+//! so one account completes at most three checks (steps s−1, s, s+1) in one step: every scenario
+//! uses fresh accounts, activates two-factor with the s−1 code, and `next_code` hands out the next
+//! usable step, moving the server's clock to the next step when it must (no test waits for time).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -16,6 +16,7 @@ use sqlx::Row;
 use crate::both_backends;
 use crate::helpers::{cookie_name, strong_password, Auth, Backend, Reply, TestApp};
 use crate::smtp_sink::{link_in, reset_token_of, SmtpSink};
+use portcullis::ManualClock;
 
 both_backends!(
     enable_answers_a_totp_uri_a_qr_code_and_ten_backup_codes,
@@ -107,43 +108,22 @@ fn code_of_step(key: &[u8], step: i64) -> String {
     hotp(key, step as u64, 6)
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
+/// The server's time in seconds, with milliseconds.
+fn server_now(clock: &ManualClock) -> f64 {
+    clock.now_ms() as f64 / 1000.0
 }
 
-/// Waits until at least 2 s of the current step have passed and at least `min_remaining` s are
-/// left, and answers the step: codes computed now for steps relative to it stay what the test
-/// means them to be while the server checks them.
-async fn settle_in_step(min_remaining: f64) -> i64 {
+/// Moves the server's clock, if needed, to where at least 2 s of the current step have passed
+/// and at least `min_remaining` s are left, and answers the step: codes computed now for steps
+/// relative to it stay what the test means them to be while the server checks them.
+fn settle_in_step(clock: &ManualClock, min_remaining: f64) -> i64 {
     assert!(min_remaining <= 26.0);
-    loop {
-        let now = unix_now();
-        let into = now % 30.0;
-        if into >= 2.0 && 30.0 - into >= min_remaining {
-            return (now / 30.0) as i64;
-        }
-        let wait = if into < 2.0 {
-            2.05 - into
-        } else {
-            32.05 - into
-        };
-        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+    let into = server_now(clock) % 30.0;
+    if into < 2.0 || 30.0 - into < min_remaining {
+        let to_next_step_and_two_seconds = if into < 2.0 { 2.0 } else { 32.0 } - into;
+        clock.advance(Duration::from_secs_f64(to_next_step_and_two_seconds));
     }
-}
-
-/// A 6-digit code that is none of the codes of the steps around now.
-fn wrong_code(key: &[u8]) -> String {
-    let step = (unix_now() / 30.0) as i64;
-    let near: Vec<String> = (step - 3..=step + 3)
-        .map(|s| code_of_step(key, s))
-        .collect();
-    (0..)
-        .map(|n: u32| format!("{:06}", (n * 7919 + 123_457) % 1_000_000))
-        .find(|c| !near.contains(c))
-        .unwrap()
+    (server_now(clock) / 30.0) as i64
 }
 
 #[test]
@@ -181,6 +161,8 @@ struct Account {
     backup_codes: Vec<String>,
     /// The last TOTP step this test had the server accept (or burn).
     last_step: i64,
+    /// The server's clock, which decides the current step.
+    clock: ManualClock,
 }
 
 impl Account {
@@ -188,15 +170,27 @@ impl Account {
     /// after the last used one (waiting for the next step when all three are used).
     async fn next_code(&mut self) -> String {
         loop {
-            let now = settle_in_step(4.0).await;
+            let now = settle_in_step(&self.clock, 4.0);
             let step = (self.last_step + 1).max(now - 1);
             if step <= now + 1 {
                 self.last_step = step;
                 return code_of_step(&self.secret, step);
             }
-            let wait = 30.0 - unix_now() % 30.0 + 0.1;
-            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            let to_next_step = 30.0 - server_now(&self.clock) % 30.0 + 0.1;
+            self.clock.advance(Duration::from_secs_f64(to_next_step));
         }
+    }
+
+    /// A 6-digit code that is none of the codes of the steps around the server's now.
+    fn wrong_code(&self) -> String {
+        let step = (server_now(&self.clock) / 30.0) as i64;
+        let near: Vec<String> = (step - 3..=step + 3)
+            .map(|s| code_of_step(&self.secret, s))
+            .collect();
+        (0..)
+            .map(|n: u32| format!("{:06}", (n * 7919 + 123_457) % 1_000_000))
+            .find(|c| !near.contains(c))
+            .unwrap()
     }
 
     fn backup_code(&mut self) -> String {
@@ -220,6 +214,7 @@ async fn account(app: &TestApp) -> Account {
         secret_base32: String::new(),
         backup_codes: Vec::new(),
         last_step: 0,
+        clock: app.clock.clone(),
     }
 }
 
@@ -623,7 +618,7 @@ async fn two_factor_is_active_only_after_a_first_correct_code(backend: Backend) 
     start_enabling(&app, &mut account).await;
     assert_ne!(account.secret, first_secret);
     assert_ne!(backup_codes_of(&first), account.backup_codes);
-    let step = settle_in_step(4.0).await;
+    let step = settle_in_step(&app.clock, 4.0);
     verify_totp_signed_in(&app, &account.session, &code_of_step(&first_secret, step))
         .await
         .assert_error(401, "INVALID_CODE");
@@ -714,8 +709,8 @@ async fn sensitive_calls_need_a_fresh_session(backend: Backend) {
     let active = enabled_account(&app).await;
     let pending = account(&app).await;
     let storage = app.stop().await;
-    let app = TestApp::start(storage, &[("session.fresh_age", "1s")]).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let app = TestApp::start(storage, &[("session.fresh_age", "1d")]).await;
+    app.clock.advance(Duration::from_secs(86_401));
 
     enable(&app, &pending.session, &pending.password, json!({}))
         .await
@@ -1060,7 +1055,7 @@ async fn codes_one_step_either_side_are_accepted_two_steps_away_are_not(backend:
     let mut account = account(&app).await;
     start_enabling(&app, &mut account).await;
     // Well inside a step: everything below happens within step s.
-    let s = settle_in_step(20.0).await;
+    let s = settle_in_step(&app.clock, 20.0);
     let key = account.secret.clone();
     for far in [s - 2, s + 2] {
         verify_totp_signed_in(&app, &account.session, &code_of_step(&key, far))
@@ -1083,7 +1078,7 @@ async fn codes_one_step_either_side_are_accepted_two_steps_away_are_not(backend:
         &app,
     );
     assert!(
-        unix_now() < ((s + 1) * 30) as f64,
+        server_now(&app.clock) < ((s + 1) * 30) as f64,
         "the test left step s: rerun it"
     );
 }
@@ -1092,7 +1087,7 @@ async fn a_code_is_accepted_once_and_never_an_earlier_step(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut account = account(&app).await;
     start_enabling(&app, &mut account).await;
-    let s = settle_in_step(15.0).await;
+    let s = settle_in_step(&app.clock, 15.0);
     let key = account.secret.clone();
     let activation = code_of_step(&key, s - 1);
     assert_eq!(
@@ -1152,7 +1147,7 @@ async fn a_challenge_dies_at_its_fifth_wrong_code(backend: Backend) {
     let app = TestApp::spawn_with(backend, &LENIENT_THROTTLE).await;
     let mut account = enabled_account(&app).await;
     let challenge = password_step(&app, &account).await;
-    let wrong = wrong_code(&account.secret);
+    let wrong = account.wrong_code();
     for _ in 0..4 {
         verify_totp(&app, &challenge, &wrong)
             .await
@@ -1193,7 +1188,7 @@ async fn parallel_guesses_on_one_challenge_check_at_most_five(backend: Backend) 
     let app = TestApp::spawn_with(backend, &LENIENT_THROTTLE).await;
     let mut account = enabled_account(&app).await;
     let challenge = password_step(&app, &account).await;
-    let wrong = wrong_code(&account.secret);
+    let wrong = account.wrong_code();
     let replies = join_all((0..10).map(|_| verify_totp(&app, &challenge, &wrong))).await;
     let codes: Vec<String> = replies
         .iter()
@@ -1241,7 +1236,7 @@ async fn code_checks_are_throttled_per_account_apart_from_passwords(backend: Bac
     .await;
     let mut account = enabled_account(&app).await;
     let bystander = enabled_account(&app).await;
-    let wrong = wrong_code(&account.secret);
+    let wrong = account.wrong_code();
 
     // Wrong codes across fresh challenges: two free failures, then waits, at most three in all.
     let mut failures = 0;
@@ -1259,7 +1254,8 @@ async fn code_checks_are_throttled_per_account_apart_from_passwords(backend: Bac
         if reply.status == 429 {
             let seconds = assert_limited(&reply);
             assert!(seconds <= 4, "a short wait after a few failures: {seconds}");
-            tokio::time::sleep(Duration::from_millis(seconds * 1000 + 200)).await;
+            app.clock
+                .advance(Duration::from_millis(seconds * 1000 + 200));
         } else {
             assert_eq!(reply.status, 401, "{}", reply.body);
             assert!(
@@ -1296,7 +1292,8 @@ async fn code_checks_are_throttled_per_account_apart_from_passwords(backend: Bac
         let reply = app.sign_in(&bystander.email, &strong_password(16)).await;
         if reply.status == 429 {
             let seconds = assert_limited(&reply);
-            tokio::time::sleep(Duration::from_millis(seconds * 1000 + 200)).await;
+            app.clock
+                .advance(Duration::from_millis(seconds * 1000 + 200));
         } else {
             reply.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
             password_failures += 1;
@@ -1338,7 +1335,8 @@ async fn signed_in_code_checks_count_against_the_account_throttle(backend: Backe
             if seconds > 4 {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(seconds * 1000 + 200)).await;
+            app.clock
+                .advance(Duration::from_millis(seconds * 1000 + 200));
         } else {
             reply.assert_error(401, "INVALID_BACKUP_CODE");
         }
@@ -1366,7 +1364,7 @@ async fn code_checks_are_rate_limited_per_client_ip(backend: Backend) {
     let app = TestApp::start(storage, &[("rate_limits.two_factor", "3/1m")]).await;
     let challenge = password_step(&app, &account).await;
     let mfa = mfa_token(&app, &account).await;
-    let wrong = wrong_code(&account.secret);
+    let wrong = account.wrong_code();
     verify_totp(&app, &challenge, &wrong)
         .await
         .assert_error(401, "INVALID_CODE");
@@ -1427,7 +1425,7 @@ async fn two_factor_events_are_audited(backend: Backend) {
         sign_ins,
         "no sign-in before the second factor"
     );
-    verify_totp(&app, &challenge, &wrong_code(&account.secret))
+    verify_totp(&app, &challenge, &account.wrong_code())
         .await
         .assert_error(401, "INVALID_CODE");
     assert!(audit_count(&app, "two_factor_failed", &account).await >= 1);
@@ -1989,7 +1987,7 @@ async fn token_mode_refusals_follow_rfc6749(backend: Backend) {
     ] {
         assert_oauth_error(&token(&app, body).await, 400, "invalid_request");
     }
-    let wrong = wrong_code(&account.secret);
+    let wrong = account.wrong_code();
     assert_oauth_error(
         &token(
             &app,
@@ -2243,8 +2241,8 @@ async fn settings_set_the_issuer_and_the_lifetimes_of_challenges_and_trust(backe
         backend,
         &[
             ("two_factor.issuer", "Acme"),
-            ("two_factor.challenge_lifetime", "1s"),
-            ("two_factor.trust_device_lifetime", "2s"),
+            ("two_factor.challenge_lifetime", "5m"),
+            ("two_factor.trust_device_lifetime", "7d"),
         ],
     )
     .await;
@@ -2261,10 +2259,10 @@ async fn settings_set_the_issuer_and_the_lifetimes_of_challenges_and_trust(backe
     )
     .await;
     let challenge = assert_two_factor_redirect(&reply);
-    assert_eq!(max_age(&reply.set_cookie(CHALLENGE).unwrap()), Some(1));
+    assert_eq!(max_age(&reply.set_cookie(CHALLENGE).unwrap()), Some(300));
     let mfa = mfa_token(&app, &account).await;
     let trusted = trust_this_device(&app, &mut account).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.clock.advance(Duration::from_secs(7 * 86_400 + 1));
 
     // Expired: the challenge, the mfa_token and the device trust.
     let code = account.backup_code();

@@ -77,6 +77,8 @@ async fn a_rotated_key_is_fetched_on_first_sight(backend: Backend) {
     let (email, password, answer) = token_user(&app).await;
     let before = verifier.key_ids();
     assert!(verifier.verify(&access(&answer)).await.is_ok());
+    // The rotation is due: the schedule makes the new key within a fraction of a second.
+    app.clock.advance(Duration::from_secs(2));
     let mut rotated = None;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;

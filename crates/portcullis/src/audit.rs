@@ -2,8 +2,8 @@
 //! Never a password, token or secret.
 
 use crate::crypto::tokens::random_id;
-use crate::db::{now_ms, Db};
 use crate::http::client::ClientInfo;
+use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Event {
@@ -49,7 +49,7 @@ impl Event {
 /// Records an event. A failure to write the trail is logged, not turned into a failed request:
 /// the user's action has already happened.
 pub async fn record(
-    db: &Db,
+    state: &AppState,
     event: Event,
     user_id: Option<&str>,
     session_id: Option<&str>,
@@ -61,13 +61,13 @@ pub async fn record(
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(random_id())
-    .bind(now_ms())
+    .bind(state.clock.now_ms())
     .bind(event.as_str())
     .bind(user_id)
     .bind(session_id)
     .bind(client.ip.to_string())
     .bind(client.user_agent.as_deref())
-    .execute(&db.pool)
+    .execute(&state.db.pool)
     .await;
     if let Err(e) = result {
         tracing::error!(error = %e, event = event.as_str(), "could not write the audit trail");

@@ -6,6 +6,7 @@
 pub mod access_tokens;
 pub mod accounts;
 pub mod audit;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+pub use clock::{Clock, ManualClock};
 pub use config::Config;
 use crypto::passwords::PasswordHasher;
 use db::Db;
@@ -50,12 +52,16 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("listen: cannot bind {}: {e}", config.listen))?;
-        Self::build_on(config, listener).await
+        Self::build_on(config, listener, Clock::system()).await
     }
 
     /// Like `build`, on a socket the caller has bound already (tests bind port 0 first so they
-    /// know the URL to configure).
-    pub async fn build_on(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+    /// know the URL to configure), reading time from `clock` (tests pass a manual one).
+    pub async fn build_on(
+        config: Config,
+        listener: TcpListener,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("data_dir: cannot create {}: {e}", config.data_dir.display())
         })?;
@@ -64,7 +70,7 @@ impl Server {
         db.migrate().await?;
         let passwords = PasswordHasher::start(&config.password_hashing)
             .map_err(|e| anyhow::anyhow!("password settings: {e}"))?;
-        let state = AppState::new(config, db, passwords, &master).await?;
+        let state = AppState::new(config, clock, db, passwords, &master).await?;
         Ok(Self { listener, state })
     }
 

@@ -150,6 +150,7 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
         db.clone(),
         sealer,
         config.access_tokens.algorithm,
+        portcullis::Clock::system(),
     )
     .await?;
     if let KeysAction::Rotate = action {
@@ -157,7 +158,8 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
         println!("new signing key: {kid}");
     }
     for key in
-        portcullis::access_tokens::store::published_keys(&db, portcullis::db::now_ms()).await?
+        portcullis::access_tokens::store::published_keys(&db, portcullis::Clock::system().now_ms())
+            .await?
     {
         println!(
             "{}  {}  created {}",

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::access_tokens::keys::publication_after_rotation;
-use crate::db::{millis, now_ms};
+use crate::db::millis;
 use crate::state::AppState;
 use crate::{access_tokens, revocations, sessions, sign_in, verification};
 
@@ -34,7 +34,7 @@ fn tick(state: &AppState) -> Duration {
 /// Expired sessions are refused on use already; this keeps the table small. No feed entry is
 /// needed: their access tokens expired long before (an access token never outlives its session).
 async fn sweep_sessions(state: &AppState) {
-    match sessions::store::delete_expired(&state.db, now_ms()).await {
+    match sessions::store::delete_expired(&state.db, state.clock.now_ms()).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, "swept expired sessions"),
         Err(e) => tracing::warn!(error = %e, "session sweep failed"),
@@ -46,28 +46,29 @@ async fn forget_old_revocations(state: &AppState) {
     let keep = publication_after_rotation(state.config.access_tokens.access_ttl)
         + Duration::from_secs(3600);
     if let Err(e) =
-        revocations::store::delete_recorded_before(&state.db, now_ms() - millis(keep)).await
+        revocations::store::delete_recorded_before(&state.db, state.clock.now_ms() - millis(keep))
+            .await
     {
         tracing::warn!(error = %e, "revocation feed clean-up failed");
     }
 }
 
 async fn forget_expired_links(state: &AppState) {
-    if let Err(e) = verification::store::delete_expired(&state.db, now_ms()).await {
+    if let Err(e) = verification::store::delete_expired(&state.db, state.clock.now_ms()).await {
         tracing::warn!(error = %e, "emailed link clean-up failed");
     }
 }
 
 async fn forget_stale_throttles(state: &AppState) {
     state.limits.shrink();
-    if let Err(e) = sign_in::throttle::forget_stale(&state.db, &state.config.throttle).await {
+    if let Err(e) = sign_in::throttle::forget_stale(&state).await {
         tracing::warn!(error = %e, "throttle clean-up failed");
     }
 }
 
 /// Sign-in challenges and device trust are refused once expired; this keeps their tables small.
 async fn forget_expired_two_factor(state: &AppState) {
-    if let Err(e) = sign_in::store::delete_expired(&state.db, now_ms()).await {
+    if let Err(e) = sign_in::store::delete_expired(&state.db, state.clock.now_ms()).await {
         tracing::warn!(error = %e, "two-factor clean-up failed");
     }
 }
@@ -83,7 +84,7 @@ async fn rotate_key_if_due(state: &AppState) {
             return;
         }
     };
-    if now_ms() - newest >= millis(interval) {
+    if state.clock.now_ms() - newest >= millis(interval) {
         if let Err(e) = state
             .keys
             .rotate(state.config.access_tokens.access_ttl)

@@ -6,6 +6,7 @@ use ring::hmac;
 use tokio::sync::watch;
 
 use crate::access_tokens::keys::KeyRing;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::keys::{MasterKey, Purpose, Sealer};
 use crate::crypto::passwords::PasswordHasher;
@@ -19,6 +20,8 @@ use crate::sessions::cache::SessionCache;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// The one clock every time rule reads (see `clock`).
+    pub clock: Clock,
     pub db: Db,
     pub passwords: PasswordHasher,
     pub keys: KeyRing,
@@ -43,6 +46,7 @@ pub struct AppState {
 impl AppState {
     pub async fn new(
         config: Config,
+        clock: Clock,
         db: Db,
         passwords: PasswordHasher,
         master: &MasterKey,
@@ -51,6 +55,7 @@ impl AppState {
             db.clone(),
             master.sealer(Purpose::SealSigningKeys),
             config.access_tokens.algorithm,
+            clock.clone(),
         )
         .await?;
         let mut trusted_origins = vec![config.base_origin()];
@@ -65,10 +70,11 @@ impl AppState {
             refresh_key: master.mac_key(Purpose::RefreshTokens),
             revocations: Hub::default(),
             session_cache: Arc::new(SessionCache::new(config.session.cache_ttl)),
-            mailer: Mailer::new(&config.mail)?,
+            mailer: Mailer::new(&config.mail, clock.clone())?,
             limits: Limits::new(&config.rate_limits)?,
             stopping: Arc::new(watch::channel(false).0),
             config: Arc::new(config),
+            clock,
             db,
             passwords,
             keys,

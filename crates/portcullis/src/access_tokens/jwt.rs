@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::tokens::random_id;
-use crate::db::now_ms;
+
 use crate::state::AppState;
 use crate::users::User;
 
@@ -40,7 +40,7 @@ pub async fn issue(
     user: &User,
 ) -> anyhow::Result<(String, AccessClaims)> {
     let keys = state.keys.keys().await;
-    let now_secs = now_ms() / 1000;
+    let now_secs = state.clock.now_secs();
     let ttl = i64::try_from(state.config.access_tokens.access_ttl.as_secs()).unwrap_or(i64::MAX);
     let claims = AccessClaims {
         iss: state.config.issuer(),
@@ -77,14 +77,23 @@ pub async fn verify(state: &AppState, token: &str) -> Option<AccessClaims> {
         return None;
     }
     let mut validation = Validation::new(*key_alg);
-    validation.leeway = LEEWAY_SECS;
-    validation.validate_nbf = true;
+    // Times are checked below against the server's clock, not the library's reading of the
+    // system clock: one clock decides every lifetime.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.set_issuer(&[state.config.issuer()]);
     validation.set_audience(&[&state.config.access_tokens.audience]);
     validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
     let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).ok()?;
+    within_lifetime(&data.claims, state.clock.now_secs()).then_some(data.claims)
+}
+
+/// `exp` not passed, `nbf` and `iat` not in the future, each with `LEEWAY_SECS` of clock skew.
+fn within_lifetime(claims: &AccessClaims, now_secs: i64) -> bool {
     let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
-    (data.claims.iat <= now_ms() / 1000 + leeway).then_some(data.claims)
+    now_secs < claims.exp + leeway
+        && claims.nbf <= now_secs + leeway
+        && claims.iat <= now_secs + leeway
 }
 
 /// The header, if it is one we accept: EdDSA or ES256, `typ: at+jwt`, a sane `kid`, and none of

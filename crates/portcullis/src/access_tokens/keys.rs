@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -20,11 +20,12 @@ use tokio::sync::RwLock;
 
 use super::settings::SigningAlgorithm;
 use super::store;
+use crate::clock::Clock;
 use crate::crypto::keys::Sealer;
-use crate::db::{millis, now_ms, Db};
+use crate::db::{millis, Db};
 
-/// How long an instance trusts its cached key set before re-reading it.
-const CACHE_TTL: Duration = Duration::from_secs(3);
+/// How long an instance trusts its cached key set before re-reading it (ms).
+const CACHE_TTL_MS: i64 = 3_000;
 /// How long a superseded key stays published: every token it signed must have expired, plus a
 /// margin for clock skew and caches (a minute, or one token lifetime if that is shorter).
 pub fn publication_after_rotation(access_ttl: Duration) -> Duration {
@@ -51,7 +52,8 @@ pub struct KeySet {
     pub signing: SigningKey,
     pub verifying: HashMap<String, (Algorithm, DecodingKey)>,
     pub jwks: Value,
-    loaded_at: Instant,
+    /// When it was read (unix ms, on the application clock).
+    loaded_at: i64,
 }
 
 #[derive(Clone)]
@@ -59,6 +61,7 @@ pub struct KeyRing {
     db: Db,
     sealer: Sealer,
     algorithm: SigningAlgorithm,
+    clock: Clock,
     current: Arc<RwLock<Arc<KeySet>>>,
     reloading: Arc<tokio::sync::Mutex<()>>,
 }
@@ -69,15 +72,17 @@ impl KeyRing {
         db: Db,
         sealer: Sealer,
         algorithm: SigningAlgorithm,
+        clock: Clock,
     ) -> anyhow::Result<Self> {
-        if store::published_keys(&db, now_ms()).await?.is_empty() {
-            create_key(&db, &sealer, algorithm).await?;
+        if store::published_keys(&db, clock.now_ms()).await?.is_empty() {
+            create_key(&db, &sealer, algorithm, clock.now_ms()).await?;
         }
-        let set = load(&db, &sealer).await?;
+        let set = load(&db, &sealer, clock.now_ms()).await?;
         Ok(Self {
             db,
             sealer,
             algorithm,
+            clock,
             current: Arc::new(RwLock::new(Arc::new(set))),
             reloading: Arc::new(tokio::sync::Mutex::new(())),
         })
@@ -87,14 +92,15 @@ impl KeyRing {
     /// The read happens outside the lock: signing and verifying never wait on the database.
     pub async fn keys(&self) -> Arc<KeySet> {
         let cached = Arc::clone(&*self.current.read().await);
-        if cached.loaded_at.elapsed() < CACHE_TTL {
+        let now = self.clock.now_ms();
+        if (0..CACHE_TTL_MS).contains(&(now - cached.loaded_at)) {
             return cached;
         }
         // One reloader at a time; everyone else keeps using the cached set meanwhile.
         let Ok(_reloading) = self.reloading.try_lock() else {
             return cached;
         };
-        match load(&self.db, &self.sealer).await {
+        match load(&self.db, &self.sealer, now).await {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
                 *self.current.write().await = Arc::clone(&fresh);
@@ -109,8 +115,9 @@ impl KeyRing {
 
     /// Makes a new key the signing key at once (on this instance; others within seconds).
     pub async fn rotate(&self, access_ttl: Duration) -> anyhow::Result<String> {
-        let kid = rotate(&self.db, &self.sealer, self.algorithm, access_ttl).await?;
-        let fresh = load(&self.db, &self.sealer).await?;
+        let now = self.clock.now_ms();
+        let kid = rotate(&self.db, &self.sealer, self.algorithm, access_ttl, now).await?;
+        let fresh = load(&self.db, &self.sealer, now).await?;
         *self.current.write().await = Arc::new(fresh);
         Ok(kid)
     }
@@ -122,9 +129,9 @@ pub async fn rotate(
     sealer: &Sealer,
     algorithm: SigningAlgorithm,
     access_ttl: Duration,
+    now: i64,
 ) -> anyhow::Result<String> {
-    let kid = create_key(db, sealer, algorithm).await?;
-    let now = now_ms();
+    let kid = create_key(db, sealer, algorithm, now).await?;
     store::supersede_all_but(
         db,
         &kid,
@@ -140,6 +147,7 @@ async fn create_key(
     db: &Db,
     sealer: &Sealer,
     algorithm: SigningAlgorithm,
+    now: i64,
 ) -> anyhow::Result<String> {
     let (alg, pkcs8, jwk) = generate(algorithm)?;
     let kid = jwk["kid"]
@@ -151,14 +159,14 @@ async fn create_key(
         kid: kid.clone(),
         alg: alg.to_owned(),
         public_jwk: jwk.to_string(),
-        created_at: now_ms(),
+        created_at: now,
     };
     store::insert_key(db, &key).await?;
     Ok(kid)
 }
 
-async fn load(db: &Db, sealer: &Sealer) -> anyhow::Result<KeySet> {
-    let keys = store::published_keys(db, now_ms()).await?;
+async fn load(db: &Db, sealer: &Sealer, now: i64) -> anyhow::Result<KeySet> {
+    let keys = store::published_keys(db, now).await?;
     let mut verifying = HashMap::new();
     let mut published = Vec::new();
     let mut signing = None;
@@ -190,7 +198,7 @@ async fn load(db: &Db, sealer: &Sealer) -> anyhow::Result<KeySet> {
         signing: signing.ok_or_else(|| anyhow::anyhow!("no signing key is published"))?,
         verifying,
         jwks: json!({ "keys": published }),
-        loaded_at: Instant::now(),
+        loaded_at: now,
     })
 }
 

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use crate::audit::{self, Event};
 use crate::crypto::tokens::random_id;
-use crate::db::{is_unique_violation, now_ms};
+use crate::db::is_unique_violation;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
@@ -78,7 +78,7 @@ async fn sign_up(
     )?;
     // Hash before touching the database: a taken email costs the same time as a free one.
     let hash = state.passwords.hash(password.as_str()).await?;
-    let now = Timestamp(now_ms());
+    let now = Timestamp(state.clock.now_ms());
     let user = User {
         id: random_id(),
         name,
@@ -107,7 +107,7 @@ async fn sign_up(
         // Timing too: both paths make one durable write before answering (the new user, or an
         // audit record of the attempt) and send their mail afterwards.
         if taken {
-            audit::record(&state.db, Event::SignUpWithTakenEmail, None, None, &client).await;
+            audit::record(&state, Event::SignUpWithTakenEmail, None, None, &client).await;
         }
         let background = state.clone();
         let (user_for_mail, callback) = (user.clone(), body.callback_url.clone());
@@ -117,7 +117,7 @@ async fn sign_up(
                 notify_existing_owner(&state, &user_for_mail.email).await
             } else {
                 audit::record(
-                    &state.db,
+                    &state,
                     Event::SignUp,
                     Some(&user_for_mail.id),
                     None,
@@ -145,7 +145,7 @@ async fn sign_up(
     let persistent = body.remember_me != Some(false);
     let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
     audit::record(
-        &state.db,
+        &state,
         Event::SignUp,
         Some(&user.id),
         Some(&session.id),
@@ -225,7 +225,7 @@ async fn update_user(
         &auth.user.id,
         name.as_deref(),
         image.as_ref().map(|i| i.as_deref()),
-        now_ms(),
+        state.clock.now_ms(),
     )
     .await?;
     state.session_cache.forget_user(&auth.user.id);
@@ -265,11 +265,11 @@ async fn change_password(
         &mut *state.db.pool.acquire().await?,
         &user.id,
         &hash,
-        now_ms(),
+        state.clock.now_ms(),
     )
     .await?;
     audit::record(
-        &state.db,
+        &state,
         Event::PasswordChanged,
         Some(&user.id),
         Some(&auth.session.id),
@@ -328,7 +328,7 @@ async fn delete_user(
     revocations::revoke_user(&state, &auth.user.id).await?;
     store::delete(&state.db, &auth.user.id).await?;
     audit::record(
-        &state.db,
+        &state,
         Event::UserDeleted,
         Some(&auth.user.id),
         None,

@@ -15,6 +15,7 @@ use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 pub use outbox::Outgoing;
 use settings::MailSettings;
 pub use templates::{Context, Kind};
@@ -25,16 +26,18 @@ pub struct Mailer {
     config: Arc<MailSettings>,
     pub(crate) transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     wake: Arc<Notify>,
+    pub(crate) clock: Clock,
 }
 
 impl Mailer {
-    pub fn new(config: &MailSettings) -> anyhow::Result<Self> {
+    pub fn new(config: &MailSettings, clock: Clock) -> anyhow::Result<Self> {
         let transport = config.smtp_url().as_ref().map(transport).transpose()?;
         Ok(Self {
             templates: Arc::new(templates::Templates::load(config.templates_dir.as_deref())?),
             config: Arc::new(config.clone()),
             transport,
             wake: Arc::new(Notify::new()),
+            clock,
         })
     }
 
@@ -66,7 +69,7 @@ impl Mailer {
         } else {
             "held"
         };
-        outbox::insert(conn, message, status, crate::db::now_ms()).await
+        outbox::insert(conn, message, status, self.clock.now_ms()).await
     }
 
     pub fn wake(&self) {

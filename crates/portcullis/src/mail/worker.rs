@@ -8,7 +8,7 @@ use lettre::{AsyncTransport, Message};
 
 use super::outbox::{self, Stored};
 use super::Mailer;
-use crate::db::{now_ms, Db};
+use crate::db::Db;
 
 /// How long a claim lasts: longer than an SMTP conversation (its timeout is 20 s).
 const LEASE_MS: i64 = 60_000;
@@ -24,7 +24,7 @@ pub async fn run(db: Db, mailer: Mailer) {
     }
     loop {
         loop {
-            match outbox::claim_due(&db, now_ms(), LEASE_MS).await {
+            match outbox::claim_due(&db, mailer.clock.now_ms(), LEASE_MS).await {
                 Ok(Some(message)) => deliver(&db, &mailer, message).await,
                 Ok(None) => break,
                 Err(e) => {
@@ -45,11 +45,11 @@ async fn deliver(db: &Db, mailer: &Mailer, message: Stored) {
     let recorded = match outcome {
         Ok(()) => {
             tracing::info!(id = %message.id, kind = %message.kind, "mail delivered");
-            outbox::mark_sent(db, &message.id, now_ms()).await
+            outbox::mark_sent(db, &message.id, mailer.clock.now_ms()).await
         }
         Err(error) => {
-            let next =
-                (message.attempts < MAX_ATTEMPTS).then(|| now_ms() + backoff_ms(message.attempts));
+            let next = (message.attempts < MAX_ATTEMPTS)
+                .then(|| mailer.clock.now_ms() + backoff_ms(message.attempts));
             tracing::warn!(id = %message.id, kind = %message.kind, attempts = message.attempts, %error,
                 gave_up = next.is_none(), "mail delivery failed");
             outbox::mark_attempt_failed(db, &message.id, &error, next).await

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
-use crate::db::now_ms;
+
 use crate::error::{ApiResult, ErrorBody};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
@@ -163,7 +163,7 @@ async fn reset_password(
         &[&user.email, &user.name],
     )?;
     let hash = state.passwords.hash(password.as_str()).await?;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let mut tx = state.db.pool.begin().await?;
     links::consume(
         &mut tx,
@@ -179,14 +179,7 @@ async fn reset_password(
     revocations::revoke_user(&state, &user.id).await?;
     // A reset clears any sign-in throttle on the address: the owner is back in at once.
     throttle::clear(&state.db, &user.email).await?;
-    audit::record(
-        &state.db,
-        Event::PasswordReset,
-        Some(&user.id),
-        None,
-        &client,
-    )
-    .await;
+    audit::record(&state, Event::PasswordReset, Some(&user.id), None, &client).await;
     send_notice(&state, Kind::PasswordChanged, &user, &user.email, None).await?;
     Ok(Json(StatusAnswer::OK))
 }

@@ -2,13 +2,13 @@
 //! agrees on time. Unreachable Redis is reported to the caller, which then limits locally.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use tokio::sync::Mutex;
 
 use super::settings::Limit;
-use crate::db::now_ms;
 
 /// The theoretical arrival time (TAT) moves one emission interval per request; a request is
 /// refused while the TAT is more than `burst` intervals ahead of now.
@@ -48,7 +48,7 @@ impl RedisLimiter {
             prefix: prefix.to_owned(),
             script: redis::Script::new(GCRA),
             connection: Mutex::new(None),
-            last_failure_ms: AtomicI64::new(0),
+            last_failure_ms: AtomicI64::new(i64::MIN / 2),
         })
     }
 
@@ -78,7 +78,7 @@ impl RedisLimiter {
         if let Some(connection) = slot.as_ref() {
             return Ok(connection.clone());
         }
-        if now_ms() - self.last_failure_ms.load(Ordering::Relaxed) < RECONNECT_EVERY_MS {
+        if monotonic_ms() - self.last_failure_ms.load(Ordering::Relaxed) < RECONNECT_EVERY_MS {
             return Err(());
         }
         let connect = self.client.get_multiplexed_async_connection();
@@ -104,9 +104,9 @@ impl RedisLimiter {
     /// Forgets the connection, logs (at most every 10 s), and reports Redis as unreachable.
     async fn failed<T>(&self, reason: &str) -> Result<T, ()> {
         *self.connection.lock().await = None;
-        let previous = self.last_failure_ms.swap(now_ms(), Ordering::Relaxed);
+        let previous = self.last_failure_ms.swap(monotonic_ms(), Ordering::Relaxed);
         // Loud, but not once per request.
-        if now_ms() - previous > 10_000 {
+        if monotonic_ms() - previous > 10_000 {
             tracing::error!(
                 reason,
                 "rate limits: Redis unreachable; limiting per instance until it is back"
@@ -114,4 +114,11 @@ impl RedisLimiter {
         }
         Err(())
     }
+}
+
+/// Milliseconds on the process's monotonic clock: when to retry a connection is an operational
+/// timer, not a rule about time, so it does not read the application clock.
+fn monotonic_ms() -> i64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    i64::try_from(START.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(i64::MAX)
 }

@@ -98,7 +98,7 @@ pub async fn revoke_user(
     state: &crate::state::AppState,
     user_id: &str,
 ) -> crate::error::ApiResult<()> {
-    let now = crate::db::now_ms();
+    let now = state.clock.now_ms();
     let mut tx = state.db.pool.begin().await?;
     // Tokens issued in this very second are covered too: `iat` < now + 1.
     store::record_user(&mut tx, state.db.backend, user_id, now / 1000 + 1, now).await?;

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::service_token;
 use super::{store, Entry};
 use crate::access_tokens::keys::publication_after_rotation;
-use crate::db::{millis, now_ms};
+use crate::db::millis;
 use crate::error::{ApiResult, ErrorBody};
 use crate::http::json::QueryParams;
 use crate::state::AppState;
@@ -59,7 +59,7 @@ async fn backlog(state: &AppState, since: Option<i64>) -> ApiResult<(Vec<Entry>,
         Some(cursor) => store::after_cursor(&state.db, cursor).await?,
         None => {
             let window = publication_after_rotation(state.config.access_tokens.access_ttl);
-            store::recorded_after(&state.db, now_ms() - millis(window)).await?
+            store::recorded_after(&state.db, state.clock.now_ms() - millis(window)).await?
         }
     };
     let next = match (entries.last(), since) {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::access_tokens::jwt as access;
 use crate::crypto::tokens::{hash_secret, random_id, random_secret};
-use crate::db::{duration_of, millis, now_ms};
+use crate::db::{duration_of, millis};
 use crate::error::{ApiError, ApiResult};
 use crate::http::client::ClientInfo;
 use crate::http::timestamp::Timestamp;
@@ -133,7 +133,7 @@ pub async fn start(
     client: &ClientInfo,
 ) -> ApiResult<(String, Session)> {
     let config = &state.config.session;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let (lifetime, absolute) = if persistent {
         (config.expires_in, config.absolute_lifetime)
     } else {
@@ -162,7 +162,13 @@ pub async fn end(state: &AppState, which: Ending<'_>) -> ApiResult<Vec<String>> 
     let mut tx = state.db.pool.begin().await?;
     let ended = store::delete_returning(&mut tx, &which).await?;
     if !ended.is_empty() {
-        revocations::store::record_sessions(&mut tx, state.db.backend, &ended, now_ms()).await?;
+        revocations::store::record_sessions(
+            &mut tx,
+            state.db.backend,
+            &ended,
+            state.clock.now_ms(),
+        )
+        .await?;
     }
     tx.commit().await?;
     if !ended.is_empty() {
@@ -174,7 +180,7 @@ pub async fn end(state: &AppState, which: Ending<'_>) -> ApiResult<Vec<String>> 
 
 /// Sensitive changes (email, two-factor) need a session signed in recently (ASVS 7.5.1).
 pub fn require_fresh(state: &AppState, session: &Session) -> ApiResult<()> {
-    if now_ms() - session.created_at > millis(state.config.session.fresh_age) {
+    if state.clock.now_ms() - session.created_at > millis(state.config.session.fresh_age) {
         return Err(ApiError::forbidden(
             "SESSION_NOT_FRESH",
             "Sign in again to make this change",
@@ -186,7 +192,7 @@ pub fn require_fresh(state: &AppState, session: &Session) -> ApiResult<()> {
 /// A live session by id, with its user.
 pub async fn live_by_id(state: &AppState, id: &str) -> ApiResult<Option<(Session, User)>> {
     let found = store::find_by_id(&state.db, id).await?;
-    Ok(found.filter(|(session, _)| session.is_live(now_ms())))
+    Ok(found.filter(|(session, _)| session.is_live(state.clock.now_ms())))
 }
 
 /// Resolves a credential to its live session, sliding the expiry forward when it is due.
@@ -195,15 +201,15 @@ pub async fn authenticate(
     token: &str,
     via: Via,
 ) -> ApiResult<Option<Authenticated>> {
+    let now = state.clock.now_ms();
     if via == Via::AccessToken {
         let found = match access::verify(state, token).await {
             Some(claims) => store::find_by_id(&state.db, &claims.sid).await?,
             None => None,
         };
-        return resolve(state, found, via).await;
+        return resolve(state, found, via, now).await;
     }
     let token_hash = hash_secret(token);
-    let now = now_ms();
     if let Some((session, user)) = state.session_cache.get(&token_hash, now) {
         if session.is_live(now) && !write_due(state, &session, now) {
             return Ok(Some(Authenticated {
@@ -217,7 +223,7 @@ pub async fn authenticate(
     }
     let revision = state.session_cache.revision();
     let found = store::find_by_token_hash(&state.db, &token_hash).await?;
-    let resolved = resolve(state, found, via).await?;
+    let resolved = resolve(state, found, via, now).await?;
     if let Some(auth) = &resolved {
         let (session, user) = (auth.session.clone(), auth.user.clone());
         state
@@ -232,11 +238,11 @@ async fn resolve(
     state: &AppState,
     found: Option<(Session, User)>,
     via: Via,
+    now: i64,
 ) -> ApiResult<Option<Authenticated>> {
     let Some((mut session, user)) = found else {
         return Ok(None);
     };
-    let now = now_ms();
     if !session.is_live(now) {
         store::delete(&state.db, &session.id).await?;
         return Ok(None);
@@ -283,6 +289,6 @@ async fn slide(state: &AppState, session: &mut Session, now: i64) -> ApiResult<b
 pub fn cookie_for(state: &AppState, token: &str, session: &Session) -> HeaderValue {
     let max_age = session
         .persistent
-        .then(|| duration_of(session.ends_at() - now_ms()));
+        .then(|| duration_of(session.ends_at() - state.clock.now_ms()));
     state.session_cookie.set(token, max_age)
 }

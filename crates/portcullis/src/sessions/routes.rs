@@ -13,7 +13,7 @@ use super::extract::{CurrentSession, MaybeSession};
 use super::{store, Ending, SessionView, Via};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
-use crate::db::now_ms;
+
 use crate::error::{ApiResult, ErrorBody};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
@@ -114,7 +114,7 @@ async fn sign_out(
             };
             sessions::end(&state, which).await?;
             audit::record(
-                &state.db,
+                &state,
                 Event::SignOut,
                 Some(user_id),
                 Some(session_id),
@@ -145,7 +145,7 @@ async fn list_sessions(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
 ) -> ApiResult<Json<Vec<SessionView>>> {
-    let sessions = store::list_live(&state.db, &auth.user.id, now_ms()).await?;
+    let sessions = store::list_live(&state.db, &auth.user.id, state.clock.now_ms()).await?;
     Ok(Json(
         sessions
             .iter()
@@ -181,7 +181,7 @@ async fn revoke_session(
     let revoked = sessions::end(&state, which).await?;
     for id in &revoked {
         audit::record(
-            &state.db,
+            &state,
             Event::SessionsRevoked,
             Some(&auth.user.id),
             Some(id),
@@ -206,7 +206,7 @@ async fn revoke_sessions(
 ) -> ApiResult<Response> {
     sessions::end(&state, Ending::AllOfUser(&auth.user.id)).await?;
     audit::record(
-        &state.db,
+        &state,
         Event::SessionsRevoked,
         Some(&auth.user.id),
         None,
@@ -234,7 +234,7 @@ async fn revoke_other_sessions(
     };
     sessions::end(&state, which).await?;
     audit::record(
-        &state.db,
+        &state,
         Event::SessionsRevoked,
         Some(&auth.user.id),
         Some(&auth.session.id),

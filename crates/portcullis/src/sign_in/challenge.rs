@@ -7,7 +7,7 @@
 use super::{store, throttle};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::{hash_secret, random_secret};
-use crate::db::{millis, now_ms};
+use crate::db::millis;
 use crate::error::{ApiError, ApiResult};
 use crate::http::client::ClientInfo;
 use crate::state::AppState;
@@ -72,7 +72,7 @@ pub async fn open(
     persistent: bool,
 ) -> ApiResult<String> {
     let token = random_secret();
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let expires_at = now + millis(state.config.two_factor.challenge_lifetime);
     store::insert_challenge(
         &state.db,
@@ -89,7 +89,13 @@ pub async fn open(
 
 /// Whether `token` names a live challenge on `channel` (without spending an attempt).
 pub async fn is_live(state: &AppState, token: &str, channel: Channel) -> ApiResult<bool> {
-    let found = store::challenge_user(&state.db, &hash_secret(token), channel, now_ms()).await?;
+    let found = store::challenge_user(
+        &state.db,
+        &hash_secret(token),
+        channel,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok(found.is_some())
 }
 
@@ -101,7 +107,7 @@ pub async fn begin_attempt(
     channel: Channel,
 ) -> Result<Attempt, Refusal> {
     let token_hash = hash_secret(token);
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let Some(user) = store::challenge_user(&state.db, &token_hash, channel, now).await? else {
         return Err(Refusal::NoChallenge);
     };
@@ -130,7 +136,7 @@ pub async fn finish_attempt(
 ) -> Result<(User, bool), Refusal> {
     if !code_was_right {
         audit::record(
-            &state.db,
+            state,
             Event::TwoFactorFailed,
             Some(&attempt.user.id),
             None,

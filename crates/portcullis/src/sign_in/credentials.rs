@@ -39,7 +39,7 @@ pub async fn check(
         .limits
         .check(Class::SignIn, Subject::Account(email.as_str()))
         .await?;
-    throttle::begin_attempt(&state.db, &state.config.throttle, email.as_str()).await?;
+    throttle::begin_attempt(state, email.as_str()).await?;
     let found = store::find_by_email(&state.db, email.as_str()).await?;
     let (verified, found) = match found {
         Some((user, Some(hash))) => (
@@ -49,7 +49,7 @@ pub async fn check(
         _ => (state.passwords.verify_decoy(password.as_str()).await?, None),
     };
     let Some((user, stored_hash)) = found.filter(|_| verified != Verified::No) else {
-        audit::record(&state.db, Event::SignInFailed, None, None, client).await;
+        audit::record(state, Event::SignInFailed, None, None, client).await;
         return Err(invalid_credentials());
     };
     throttle::clear(&state.db, email.as_str()).await?;

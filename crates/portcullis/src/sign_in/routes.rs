@@ -69,7 +69,7 @@ async fn sign_in(
     }
     let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
     audit::record(
-        &state.db,
+        &state,
         Event::SignIn,
         Some(&user.id),
         Some(&session.id),

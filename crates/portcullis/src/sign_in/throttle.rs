@@ -14,7 +14,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use super::settings::ThrottleSettings;
-use crate::db::{duration_of, millis, now_ms, Db};
+use crate::db::{duration_of, millis, Db};
 use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::rate_limit::too_many_requests;
@@ -22,8 +22,9 @@ use crate::state::AppState;
 
 /// Counts an attempt on `email`; refuses (429, like any throttle) if the address is waiting out a
 /// delay or has used up its failures.
-pub async fn begin_attempt(db: &Db, config: &ThrottleSettings, email: &str) -> ApiResult<()> {
-    let now = now_ms();
+pub async fn begin_attempt(state: &AppState, email: &str) -> ApiResult<()> {
+    let (db, config) = (&state.db, &state.config.throttle);
+    let now = state.clock.now_ms();
     let window_start = now - millis(config.window);
     if let Some((failures, last_failure_at, locked_until)) = current(db, email).await? {
         if last_failure_at >= window_start {
@@ -66,7 +67,7 @@ pub async fn begin_attempt(db: &Db, config: &ThrottleSettings, email: &str) -> A
 /// Counts a second-factor code check of `user_id` (429 while it must wait), before the code is
 /// looked at.
 pub async fn begin_code_attempt(state: &AppState, user_id: &str) -> ApiResult<()> {
-    begin_attempt(&state.db, &state.config.throttle, &code_key(user_id)).await
+    begin_attempt(state, &code_key(user_id)).await
 }
 
 /// A right second-factor code clears the user's code throttle.
@@ -88,10 +89,11 @@ pub async fn clear(db: &Db, email: &str) -> ApiResult<()> {
 }
 
 /// Forgets addresses whose last failure is older than the window.
-pub async fn forget_stale(db: &Db, config: &ThrottleSettings) -> Result<u64, sqlx::Error> {
+pub async fn forget_stale(state: &AppState) -> Result<u64, sqlx::Error> {
+    let window_start = state.clock.now_ms() - millis(state.config.throttle.window);
     let done = sqlx::query("DELETE FROM sign_in_failures WHERE last_failure_at < $1")
-        .bind(now_ms() - millis(config.window))
-        .execute(&db.pool)
+        .bind(window_start)
+        .execute(&state.db.pool)
         .await?;
     Ok(done.rows_affected())
 }

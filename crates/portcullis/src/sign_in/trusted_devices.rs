@@ -7,13 +7,13 @@ use axum::http::{HeaderMap, HeaderValue};
 
 use super::store;
 use crate::crypto::tokens::{hash_secret, random_secret};
-use crate::db::{duration_of, millis, now_ms};
+use crate::db::{duration_of, millis};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// Trusts the requesting browser for the configured lifetime; answers the cookie to set.
 pub async fn trust(state: &AppState, user_id: &str) -> ApiResult<HeaderValue> {
-    let expires_at = now_ms() + millis(state.config.two_factor.trust_device_lifetime);
+    let expires_at = state.clock.now_ms() + millis(state.config.two_factor.trust_device_lifetime);
     issue(state, user_id, expires_at).await
 }
 
@@ -27,8 +27,13 @@ pub async fn renew_if_trusted(
     let Some(token) = state.trusted_device_cookie.read(headers) else {
         return Ok(None);
     };
-    let taken =
-        store::take_trusted_device(&state.db, &hash_secret(token), user_id, now_ms()).await?;
+    let taken = store::take_trusted_device(
+        &state.db,
+        &hash_secret(token),
+        user_id,
+        state.clock.now_ms(),
+    )
+    .await?;
     match taken {
         Some(expires_at) => Ok(Some(issue(state, user_id, expires_at).await?)),
         None => Ok(None),
@@ -37,7 +42,7 @@ pub async fn renew_if_trusted(
 
 async fn issue(state: &AppState, user_id: &str, expires_at: i64) -> ApiResult<HeaderValue> {
     let token = random_secret();
-    let now = now_ms();
+    let now = state.clock.now_ms();
     store::insert_trusted_device(&state.db, &hash_secret(&token), user_id, now, expires_at).await?;
     let max_age = duration_of(expires_at - now);
     Ok(state.trusted_device_cookie.set(&token, Some(max_age)))

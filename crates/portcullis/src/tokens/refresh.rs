@@ -12,7 +12,7 @@ use ring::hmac;
 
 use super::store;
 use crate::audit::{self, Event};
-use crate::db::{millis, now_ms};
+use crate::db::millis;
 use crate::error::ApiError;
 use crate::http::client::ClientInfo;
 use crate::sessions::{self, Ending, Session};
@@ -87,7 +87,7 @@ pub async fn rotate(
     let Some((session, user)) = sessions::live_by_id(state, &token.session_id).await? else {
         return Err(Refused::Invalid);
     };
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let config = &state.config.session;
     let expires_at = (now + millis(config.expires_in)).min(session.absolute_expires_at);
     if store::advance_generation(&state.db, &session.id, token.generation, now, expires_at).await? {
@@ -103,7 +103,7 @@ pub async fn rotate(
     }
     sessions::end(state, Ending::Id(&session.id)).await?;
     audit::record(
-        &state.db,
+        state,
         Event::RefreshTokenReused,
         Some(&user.id),
         Some(&session.id),

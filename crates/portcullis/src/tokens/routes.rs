@@ -16,7 +16,7 @@ use super::refresh::{self, RefreshToken, Refused};
 use crate::access_tokens::jwt::{self as access, AccessClaims};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
-use crate::db::{duration_of, now_ms};
+use crate::db::duration_of;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
@@ -223,7 +223,7 @@ async fn signed_in(
 ) -> Result<Response, OAuthError> {
     let (_, session) = sessions::start(state, &user.id, true, client).await?;
     audit::record(
-        &state.db,
+        state,
         Event::SignIn,
         Some(&user.id),
         Some(&session.id),
@@ -355,14 +355,14 @@ async fn answer(
     let body = TokenAnswer {
         access_token,
         token_type: "Bearer",
-        expires_in: claims.exp - now_ms() / 1000,
+        expires_in: claims.exp - state.clock.now_ms() / 1000,
         refresh_token: (!in_cookie).then(|| refresh_token.clone()),
         user,
     };
     if !in_cookie {
         return Ok(Json(body).into_response());
     }
-    let max_age = duration_of(session.absolute_expires_at - now_ms());
+    let max_age = duration_of(session.absolute_expires_at - state.clock.now_ms());
     let cookie = state.refresh_cookie.set(&refresh_token, Some(max_age));
     Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
 }
@@ -416,7 +416,7 @@ async fn revoke(
         None => sessions::end(&state, Ending::TokenHash(&hash_secret(token))).await?,
     };
     if let Some(id) = ended.first() {
-        audit::record(&state.db, Event::SessionsRevoked, None, Some(id), &client).await;
+        audit::record(&state, Event::SessionsRevoked, None, Some(id), &client).await;
     }
     Ok(Json(json!({})))
 }

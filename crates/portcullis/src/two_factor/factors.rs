@@ -82,7 +82,7 @@ async fn check_totp(
         return Ok(Verdict::NotSetUp);
     }
     let authenticator = authenticator(state, user, &stored.sealed_secret)?;
-    let now_seconds = u64::try_from(crate::db::now_ms() / 1000).unwrap_or(0);
+    let now_seconds = u64::try_from(state.clock.now_ms() / 1000).unwrap_or(0);
     let step = authenticator.step_of(
         &totp::normalized_code(code),
         now_seconds,
@@ -119,14 +119,7 @@ async fn use_backup_code(
     if !store::use_backup_code(&state.db, &user.id, &hash).await? {
         return Ok(Verdict::Wrong);
     }
-    audit::record(
-        &state.db,
-        Event::BackupCodeUsed,
-        Some(&user.id),
-        None,
-        client,
-    )
-    .await;
+    audit::record(state, Event::BackupCodeUsed, Some(&user.id), None, client).await;
     Ok(Verdict::Accepted { confirmed: true })
 }
 

@@ -13,7 +13,7 @@ use super::factors::{self, Factor, Verdict};
 use super::totp::{self, Authenticator};
 use super::{backup_codes, store};
 use crate::audit::{self, Event};
-use crate::db::now_ms;
+
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
@@ -87,7 +87,7 @@ async fn enable(
     let sealed = state.totp_sealer.seal(&secret, &user.id);
     let (codes, hashes) = new_backup_codes(&state).await?;
     let mut tx = state.db.pool.begin().await?;
-    if !store::put_pending_secret(&mut tx, &user.id, &sealed, now_ms()).await? {
+    if !store::put_pending_secret(&mut tx, &user.id, &sealed, state.clock.now_ms()).await? {
         return Err(already_enabled());
     }
     store::replace_backup_codes(&mut tx, &user.id, &hashes).await?;
@@ -238,7 +238,7 @@ async fn complete_sign_in(
         };
     let (session_token, session) = sessions::start(state, &user.id, persistent, client).await?;
     audit::record(
-        &state.db,
+        state,
         Event::SignIn,
         Some(&user.id),
         Some(&session.id),
@@ -275,11 +275,11 @@ async fn verify_signed_in(
     match factors::check(state, &user, factor, false, client).await? {
         Verdict::Accepted { confirmed: false } => {
             let mut tx = state.db.pool.begin().await?;
-            store::confirm(&mut tx, &user.id, now_ms()).await?;
+            store::confirm(&mut tx, &user.id, state.clock.now_ms()).await?;
             tx.commit().await?;
             state.session_cache.forget_user(&user.id);
             audit::record(
-                &state.db,
+                state,
                 Event::TwoFactorEnabled,
                 Some(&user.id),
                 Some(&auth.session.id),
@@ -291,7 +291,7 @@ async fn verify_signed_in(
         Verdict::Accepted { confirmed: true } => {}
         Verdict::Wrong => {
             audit::record(
-                &state.db,
+                state,
                 Event::TwoFactorFailed,
                 Some(&user.id),
                 Some(&auth.session.id),
@@ -335,7 +335,7 @@ async fn generate_backup_codes(
     store::replace_backup_codes(&mut tx, &auth.user.id, &hashes).await?;
     tx.commit().await?;
     audit::record(
-        &state.db,
+        &state,
         Event::BackupCodesGenerated,
         Some(&auth.user.id),
         Some(&auth.session.id),
@@ -364,14 +364,14 @@ async fn disable(
 ) -> ApiResult<Response> {
     reauthenticate(&state, &auth, body.password.as_deref()).await?;
     let mut tx = state.db.pool.begin().await?;
-    if !store::remove(&mut tx, &auth.user.id, now_ms()).await? {
+    if !store::remove(&mut tx, &auth.user.id, state.clock.now_ms()).await? {
         return Err(not_enabled());
     }
     sign_in::store::forget_user(&mut tx, &auth.user.id).await?;
     tx.commit().await?;
     state.session_cache.forget_user(&auth.user.id);
     audit::record(
-        &state.db,
+        &state,
         Event::TwoFactorDisabled,
         Some(&auth.user.id),
         Some(&auth.session.id),
@@ -423,7 +423,7 @@ async fn end_other_sessions_if_asked(
     )
     .await?;
     audit::record(
-        &state.db,
+        state,
         Event::SessionsRevoked,
         Some(&auth.user.id),
         Some(keep),

@@ -11,7 +11,7 @@ pub mod store;
 use std::time::Duration;
 
 use crate::crypto::tokens::{hash_secret, random_secret};
-use crate::db::{millis, now_ms};
+use crate::db::millis;
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{self, Context, Kind};
 use crate::state::AppState;
@@ -85,7 +85,7 @@ pub struct LinkMail<'a> {
 /// Creates a link token and queues its mail, in one transaction.
 pub async fn send_link(state: &AppState, mail: LinkMail<'_>) -> ApiResult<()> {
     let token = random_secret();
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let link = (mail.link)(&token);
     let message = state
         .mailer
@@ -162,7 +162,7 @@ pub async fn peek(
     Ok(match found {
         None => Err(LinkError::Invalid),
         Some(link) if link.used_at.is_some() => Err(LinkError::Invalid),
-        Some(link) if link.expires_at <= now_ms() => Err(LinkError::Expired),
+        Some(link) if link.expires_at <= state.clock.now_ms() => Err(LinkError::Expired),
         Some(link) => Ok(link),
     })
 }

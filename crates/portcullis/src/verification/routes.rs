@@ -13,7 +13,7 @@ use super::{
     LinkError, LinkMail, Purpose,
 };
 use crate::crypto::tokens::hash_secret;
-use crate::db::{is_unique_violation, now_ms};
+use crate::db::is_unique_violation;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::answers::StatusAnswer;
 use crate::http::json::{JsonBody, QueryParams};
@@ -132,7 +132,7 @@ async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<U
         Ok(found) => found,
         Err(error) => return Ok(Err(error)),
     };
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let mut tx = state.db.pool.begin().await?;
     let Some(link) = super::store::consume(&mut tx, &hash_secret(token), purpose, now).await?
     else {
