@@ -61,7 +61,7 @@ async fn forget_expired_links(state: &AppState) {
 
 async fn forget_stale_throttles(state: &AppState) {
     state.limits.shrink();
-    if let Err(e) = sign_in::throttle::forget_stale(&state).await {
+    if let Err(e) = sign_in::throttle::forget_stale(state).await {
         tracing::warn!(error = %e, "throttle clean-up failed");
     }
 }
