@@ -23,6 +23,8 @@ use crate::mail::Kind;
 use crate::revocations;
 use crate::sessions::extract::CurrentSession;
 use crate::sessions::{self, Ending};
+use crate::sign_in::challenge::Channel;
+use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn};
 use crate::sign_in::{credentials, TokenAndUser};
 use crate::state::AppState;
 use crate::users::email::Email;
@@ -142,25 +144,28 @@ async fn sign_up(
     if state.config.email.send_on_sign_up {
         verification::send_verification(&state, &user, callback).await?;
     }
-    let persistent = body.remember_me != Some(false);
-    let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
-    audit::record(
-        &state,
-        Event::SignUp,
-        Some(&user.id),
-        Some(&session.id),
-        &client,
-    )
-    .await;
-    let cookie = sessions::cookie_for(&state, &token, &session);
-    Ok((
-        [(SET_COOKIE, cookie)],
-        Json(TokenAndUser {
-            token: Some(token),
-            user,
-        }),
-    )
-        .into_response())
+    let sign_in = SignIn {
+        user,
+        method: Method::SignUp,
+        channel: Channel::Cookie,
+        persistent: body.remember_me != Some(false),
+        client: &client,
+        second_factor: SecondFactor::NotShown {
+            trusted_device: None,
+        },
+    };
+    let Outcome::Started(started) = start::start(&state, sign_in).await? else {
+        return Err(ApiError::internal(
+            "a new account asked for a second factor",
+        ));
+    };
+    let mut response = Json(TokenAndUser {
+        token: Some(started.token.clone()),
+        user: started.user.clone(),
+    })
+    .into_response();
+    started.set_cookies(&state, response.headers_mut());
+    Ok(response)
 }
 
 /// Tells the owner of an address that someone tried to sign up with it.

@@ -7,20 +7,20 @@ pub mod challenge;
 pub mod credentials;
 pub mod routes;
 pub mod settings;
+pub mod start;
 pub mod store;
 pub mod throttle;
 pub mod trusted_devices;
 
 use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use crate::error::ApiResult;
+use crate::sessions;
 use crate::state::AppState;
 use crate::users::User;
-use challenge::Channel;
 
 pub use routes::router;
 
@@ -32,14 +32,6 @@ pub struct TokenAndUser {
     pub user: User,
 }
 
-/// What a correct password leads to at a cookie sign-in of a user with two-factor on.
-pub enum AfterPassword {
-    /// A trusted browser: sign in, and set this renewed trust cookie too.
-    Trusted(HeaderValue),
-    /// Answer this (a challenge) instead of a session.
-    Challenge(Response),
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TwoFactorRedirect {
@@ -48,29 +40,36 @@ pub struct TwoFactorRedirect {
     two_factor_methods: Vec<&'static str>,
 }
 
-pub async fn after_password(
-    state: &AppState,
-    user: &User,
-    persistent: bool,
-    headers: &HeaderMap,
-) -> ApiResult<AfterPassword> {
-    if let Some(cookie) = trusted_devices::renew_if_trusted(state, &user.id, headers).await? {
-        return Ok(AfterPassword::Trusted(cookie));
-    }
-    let token = challenge::open(state, &user.id, Channel::Cookie, persistent).await?;
-    let cookie = state
-        .challenge_cookie
-        .set(&token, Some(state.config.two_factor.challenge_lifetime));
+/// A browser's answer when its sign-in needs the second factor: better-auth's
+/// `{twoFactorRedirect: true}` and the challenge cookie (and the end of a trust that did not hold).
+pub fn challenge_response(state: &AppState, required: &start::Required) -> Response {
+    let cookie = state.challenge_cookie.set(
+        &required.challenge_token,
+        Some(state.config.two_factor.challenge_lifetime),
+    );
     let answer = TwoFactorRedirect {
         two_factor_redirect: true,
         two_factor_methods: vec!["totp"],
     };
     let mut response = ([(SET_COOKIE, cookie)], Json(answer)).into_response();
-    if state.trusted_device_cookie.read(headers).is_some() {
-        // Not (or no longer) trusted for this user: the browser can forget it.
+    if required.forget_trusted_device {
         response
             .headers_mut()
             .append(SET_COOKIE, state.trusted_device_cookie.clear());
     }
-    Ok(AfterPassword::Challenge(response))
+    response
+}
+
+impl start::Started {
+    /// The cookies a browser gets with its new session: the session's, and the trusted device's
+    /// if one was renewed or granted.
+    pub fn set_cookies(&self, state: &AppState, headers: &mut HeaderMap) {
+        headers.append(
+            SET_COOKIE,
+            sessions::cookie_for(state, &self.token, &self.session),
+        );
+        if let Some(trust) = &self.trusted_device_cookie {
+            headers.append(SET_COOKIE, trust.clone());
+        }
+    }
 }

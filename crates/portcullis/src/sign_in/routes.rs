@@ -1,7 +1,7 @@
 //! Password sign-in: `POST /api/auth/sign-in/email`.
 
 use axum::extract::State;
-use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{after_password, credentials, AfterPassword};
-use crate::audit::{self, Event};
+use super::challenge::Channel;
+use super::start::{self, Method, Outcome, SecondFactor, SignIn};
+use super::{challenge_response, credentials};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::http::redirect::check_callback;
-use crate::sessions;
 use crate::state::AppState;
 use crate::users::User;
 
@@ -59,40 +59,37 @@ async fn sign_in(
         check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
     }
     let user = credentials::check(&state, &body.email, &body.password, &client).await?;
-    let persistent = body.remember_me != Some(false);
-    let mut trust_cookie = None;
-    if user.two_factor_enabled {
-        match after_password(&state, &user, persistent, &headers).await? {
-            AfterPassword::Challenge(challenge) => return Ok(challenge),
-            AfterPassword::Trusted(cookie) => trust_cookie = Some(cookie),
-        }
-    }
-    let (token, session) = sessions::start(&state, &user.id, persistent, &client).await?;
-    audit::record(
+    let outcome = start::start(
         &state,
-        Event::SignIn,
-        Some(&user.id),
-        Some(&session.id),
-        &client,
+        SignIn {
+            user,
+            method: Method::Password,
+            channel: Channel::Cookie,
+            persistent: body.remember_me != Some(false),
+            client: &client,
+            second_factor: SecondFactor::NotShown {
+                trusted_device: state.trusted_device_cookie.read(&headers),
+            },
+        },
     )
-    .await;
-    let cookie = sessions::cookie_for(&state, &token, &session);
-    let answer = Json(SignInAnswer {
+    .await?;
+    let started = match outcome {
+        Outcome::Started(started) => started,
+        Outcome::SecondFactorRequired(required) => {
+            return Ok(challenge_response(&state, &required))
+        }
+    };
+    let mut response = Json(SignInAnswer {
         redirect: body.callback_url.is_some(),
-        token,
+        token: started.token.clone(),
         url: body.callback_url.clone(),
-        user,
-    });
-    let mut response = ([(SET_COOKIE, cookie)], answer).into_response();
-    let response_headers = response.headers_mut();
+        user: started.user.clone(),
+    })
+    .into_response();
+    started.set_cookies(&state, response.headers_mut());
     if let Some(url) = body.callback_url {
-        response_headers.insert(
-            LOCATION,
-            HeaderValue::try_from(url).map_err(ApiError::internal)?,
-        );
-    }
-    if let Some(cookie) = trust_cookie {
-        response_headers.append(SET_COOKIE, cookie);
+        let location = HeaderValue::try_from(url).map_err(ApiError::internal)?;
+        response.headers_mut().insert(LOCATION, location);
     }
     Ok(response)
 }

@@ -3,7 +3,7 @@
 //! skip the second factor until it expires. Each use replaces the token, keeping the expiry, so a
 //! copied cookie works at most once and trust never outlives the lifetime granted at the code.
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderValue;
 
 use super::store;
 use crate::crypto::tokens::{hash_secret, random_secret};
@@ -17,16 +17,13 @@ pub async fn trust(state: &AppState, user_id: &str) -> ApiResult<HeaderValue> {
     issue(state, user_id, expires_at).await
 }
 
-/// For a password sign-in of `user_id`: if the request carries a live trust token of that user,
-/// it is used up and its replacement's cookie answered.
+/// For a sign-in of `user_id` from a browser that sent the trust token `token`: if it is live
+/// and this user's, it is used up and its replacement's cookie answered.
 pub async fn renew_if_trusted(
     state: &AppState,
     user_id: &str,
-    headers: &HeaderMap,
+    token: &str,
 ) -> ApiResult<Option<HeaderValue>> {
-    let Some(token) = state.trusted_device_cookie.read(headers) else {
-        return Ok(None);
-    };
     let taken = store::take_trusted_device(
         &state.db,
         &hash_secret(token),

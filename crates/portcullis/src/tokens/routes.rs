@@ -24,8 +24,9 @@ use crate::rate_limit::{Class, Subject};
 use crate::revocations::service_token;
 use crate::sessions::extract::CurrentSession;
 use crate::sessions::{self, Ending, Session};
-use crate::sign_in::challenge::{self, Channel, Refusal};
+use crate::sign_in::challenge::{Channel, Refusal};
 use crate::sign_in::credentials;
+use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn};
 use crate::state::AppState;
 use crate::two_factor::factors::{self, Factor};
 use crate::users::User;
@@ -207,29 +208,35 @@ async fn password_grant(
                 e.into()
             }
         })?;
-    if user.two_factor_enabled {
-        let mfa_token = challenge::open(state, &user.id, Channel::Token, true).await?;
-        return Ok(MfaRequired::answer(mfa_token));
-    }
-    signed_in(state, client, user, &request).await
+    let second_factor = SecondFactor::NotShown {
+        trusted_device: None,
+    };
+    signed_in(state, client, user, second_factor, &request).await
 }
 
-/// Starts a session for a user who proved who they are, and answers its first tokens.
+/// Starts a session for a user who proved who they are (or opens the second-factor challenge
+/// that must complete it), and answers its first tokens.
 async fn signed_in(
     state: &AppState,
     client: &ClientInfo,
     user: User,
+    second_factor: SecondFactor<'_>,
     request: &TokenRequest,
 ) -> Result<Response, OAuthError> {
-    let (_, session) = sessions::start(state, &user.id, true, client).await?;
-    audit::record(
-        state,
-        Event::SignIn,
-        Some(&user.id),
-        Some(&session.id),
+    let sign_in = SignIn {
+        user,
+        method: Method::Password,
+        channel: Channel::Token,
+        persistent: true,
         client,
-    )
-    .await;
+        second_factor,
+    };
+    let (session, user) = match start::start(state, sign_in).await? {
+        Outcome::Started(started) => (started.session, started.user),
+        Outcome::SecondFactorRequired(required) => {
+            return Ok(MfaRequired::answer(required.challenge_token))
+        }
+    };
     let refresh_token = refresh::first(state, &session);
     answer(state, &session, user, refresh_token, wants_cookie(request)).await
 }
@@ -299,7 +306,10 @@ async fn mfa_grant(
         }
         Err(Refusal::Error(e)) => return Err(e.into()),
     };
-    signed_in(state, client, user, &request).await
+    let second_factor = SecondFactor::Passed {
+        trust_device: false,
+    };
+    signed_in(state, client, user, second_factor, &request).await
 }
 
 async fn refresh_grant(

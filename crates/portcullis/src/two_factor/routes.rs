@@ -21,7 +21,8 @@ use crate::http::json::JsonBody;
 use crate::sessions::extract::{CurrentSession, MaybeSession};
 use crate::sessions::{self, Authenticated, Ending};
 use crate::sign_in::challenge::{self, Channel, Refusal};
-use crate::sign_in::{self, credentials, throttle, trusted_devices, TokenAndUser};
+use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn};
+use crate::sign_in::{self, credentials, throttle, TokenAndUser};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -236,31 +237,32 @@ async fn complete_sign_in(
             Err(Refusal::NotSetUp) => return Err(not_set_up(factor)),
             Err(Refusal::Error(e)) => return Err(e),
         };
-    let (session_token, session) = sessions::start(state, &user.id, persistent, client).await?;
-    audit::record(
+    let outcome = start::start(
         state,
-        Event::SignIn,
-        Some(&user.id),
-        Some(&session.id),
-        client,
+        SignIn {
+            user,
+            method: Method::Password,
+            channel: Channel::Cookie,
+            persistent,
+            client,
+            second_factor: SecondFactor::Passed { trust_device },
+        },
     )
-    .await;
-    let session_cookie = sessions::cookie_for(state, &session_token, &session);
-    let trust_cookie = if trust_device {
-        Some(trusted_devices::trust(state, &user.id).await?)
-    } else {
-        None
+    .await?;
+    let Outcome::Started(started) = outcome else {
+        return Err(ApiError::internal(
+            "a passed second factor asked for another",
+        ));
     };
     let answer = TokenAndUser {
-        token: Some(session_token),
-        user,
+        token: Some(started.token.clone()),
+        user: started.user.clone(),
     };
-    let mut response = ([(SET_COOKIE, session_cookie)], Json(answer)).into_response();
-    let headers = response.headers_mut();
-    headers.append(SET_COOKIE, state.challenge_cookie.clear());
-    if let Some(cookie) = trust_cookie {
-        headers.append(SET_COOKIE, cookie);
-    }
+    let mut response = Json(answer).into_response();
+    started.set_cookies(state, response.headers_mut());
+    response
+        .headers_mut()
+        .append(SET_COOKIE, state.challenge_cookie.clear());
     Ok(response)
 }
 

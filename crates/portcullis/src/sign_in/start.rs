@@ -1,0 +1,116 @@
+//! Starting a session for a user who proved who they are: the one path every way in takes
+//! (password sign-in, the password grant, sign-up, both second-factor completions; social sign-in
+//! and impersonation next). It applies the second-factor rule (a challenge instead of a session,
+//! unless this browser is trusted), creates the session, trusts the device when asked, and writes
+//! the audit event, so no way in can forget one of them.
+
+use axum::http::HeaderValue;
+
+use super::challenge::{self, Channel};
+use super::trusted_devices;
+use crate::audit::{self, Event};
+use crate::error::ApiResult;
+use crate::http::client::ClientInfo;
+use crate::sessions::{self, Session};
+use crate::state::AppState;
+use crate::users::User;
+
+/// How the user proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Email and password (cookie sign-in or the password grant).
+    Password,
+    /// A new account, signed in by its sign-up.
+    SignUp,
+}
+
+/// Where the second factor stands.
+#[derive(Debug, Clone, Copy)]
+pub enum SecondFactor<'a> {
+    /// Not shown yet: required if the user has two-factor on, unless `trusted_device` (the
+    /// browser's trusted-device token) is live for this user.
+    NotShown { trusted_device: Option<&'a str> },
+    /// Shown just now (a challenge was completed); `trust_device` asks to skip it on this browser
+    /// next time.
+    Passed { trust_device: bool },
+}
+
+/// A way in, and its circumstances.
+pub struct SignIn<'a> {
+    pub user: User,
+    pub method: Method,
+    /// A browser (session cookie) or a token-mode client (`mfa_token`, refresh token).
+    pub channel: Channel,
+    /// `rememberMe`: a persistent session, or a short one whose cookie ends with the browser.
+    pub persistent: bool,
+    pub client: &'a ClientInfo,
+    pub second_factor: SecondFactor<'a>,
+}
+
+pub enum Outcome {
+    Started(Box<Started>),
+    /// Two-factor is on: the second factor must complete this sign-in.
+    SecondFactorRequired(Required),
+}
+
+/// A new session.
+pub struct Started {
+    pub user: User,
+    /// The session's secret token (cookie value or bearer token).
+    pub token: String,
+    pub session: Session,
+    /// The trusted-device cookie to set: a renewed trust, or a new one asked for at the code.
+    pub trusted_device_cookie: Option<HeaderValue>,
+}
+
+/// A second-factor challenge opened instead of a session.
+pub struct Required {
+    /// Names the challenge: the cookie's value, or the `mfa_token`.
+    pub challenge_token: String,
+    /// The browser sent a trusted-device cookie that is not (or no longer) good for this user.
+    pub forget_trusted_device: bool,
+}
+
+pub async fn start(state: &AppState, sign_in: SignIn<'_>) -> ApiResult<Outcome> {
+    let SignIn {
+        user,
+        method,
+        channel,
+        persistent,
+        client,
+        second_factor,
+    } = sign_in;
+    let trusted_device_cookie = match second_factor {
+        SecondFactor::NotShown { trusted_device } if user.two_factor_enabled => {
+            let renewed = match trusted_device {
+                Some(token) => trusted_devices::renew_if_trusted(state, &user.id, token).await?,
+                None => None,
+            };
+            if renewed.is_none() {
+                let challenge_token = challenge::open(state, &user.id, channel, persistent).await?;
+                return Ok(Outcome::SecondFactorRequired(Required {
+                    challenge_token,
+                    forget_trusted_device: trusted_device.is_some(),
+                }));
+            }
+            renewed
+        }
+        SecondFactor::NotShown { .. } => None,
+        SecondFactor::Passed { trust_device } if trust_device && channel == Channel::Cookie => {
+            Some(trusted_devices::trust(state, &user.id).await?)
+        }
+        SecondFactor::Passed { .. } => None,
+    };
+    let (token, session) = sessions::start(state, &user.id, persistent, client).await?;
+    let event = match method {
+        Method::SignUp => Event::SignUp,
+        Method::Password => Event::SignIn,
+    };
+    audit::record(state, event, Some(&user.id), Some(&session.id), client).await;
+    Ok(Outcome::Started(Box::new(Started {
+        user,
+        token,
+        session,
+        trusted_device_cookie,
+    })))
+}
