@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
 use super::settings::SigningAlgorithm;
-use super::store;
+use super::store::{self, StoredKey};
 use crate::clock::Clock;
 use crate::crypto::keys::Sealer;
 use crate::db::{millis, Db};
@@ -30,15 +30,6 @@ const CACHE_TTL_MS: i64 = 3_000;
 /// margin for clock skew and caches (a minute, or one token lifetime if that is shorter).
 pub fn publication_after_rotation(access_ttl: Duration) -> Duration {
     access_ttl + access_ttl.min(Duration::from_secs(60))
-}
-
-/// A key as stored.
-pub struct StoredKey {
-    pub kid: String,
-    pub alg: String,
-    pub public_jwk: String,
-    pub sealed_key: String,
-    pub created_at: i64,
 }
 
 pub struct SigningKey {

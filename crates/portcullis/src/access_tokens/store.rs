@@ -2,8 +2,16 @@
 
 use sqlx::Row;
 
-use super::keys::StoredKey;
 use crate::db::Db;
+
+/// A key as stored.
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub public_jwk: String,
+    pub sealed_key: String,
+    pub created_at: i64,
+}
 
 pub async fn insert_key(db: &Db, key: &StoredKey) -> Result<(), sqlx::Error> {
     sqlx::query(

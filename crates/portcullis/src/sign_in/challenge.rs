@@ -4,7 +4,7 @@
 //! spent before the code is looked at (`begin_attempt`), and ends with the first correct one
 //! (`finish_attempt`). Which codes are correct is the two-factor feature's business.
 
-use super::{store, throttle};
+use super::{store, throttle, Channel};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::{hash_secret, random_secret};
 use crate::db::millis;
@@ -14,21 +14,6 @@ use crate::state::AppState;
 use crate::users::User;
 
 pub const MAX_ATTEMPTS: i64 = 5;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Cookie,
-    Token,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Cookie => "cookie",
-            Channel::Token => "token",
-        }
-    }
-}
 
 /// Why a challenge did not end in a sign-in.
 #[derive(Debug)]

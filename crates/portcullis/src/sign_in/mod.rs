@@ -24,6 +24,23 @@ use crate::users::User;
 
 pub use routes::router;
 
+/// Where a sign-in's answer goes: a browser (cookies) or a token-mode client (`mfa_token`,
+/// refresh tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Cookie,
+    Token,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Cookie => "cookie",
+            Channel::Token => "token",
+        }
+    }
+}
+
 /// A session token and its user: the answer of sign-up and of a completed sign-in.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenAndUser {

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::challenge::Channel;
 use super::start::{self, Method, Outcome, SecondFactor, SignIn};
+use super::Channel;
 use super::{challenge_response, credentials};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::client::ClientInfo;

@@ -6,8 +6,9 @@
 
 use axum::http::HeaderValue;
 
-use super::challenge::{self, Channel};
+use super::challenge;
 use super::trusted_devices;
+use super::Channel;
 use crate::audit::{self, Event};
 use crate::error::ApiResult;
 use crate::http::client::ClientInfo;

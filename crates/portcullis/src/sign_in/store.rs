@@ -4,7 +4,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::challenge::Channel;
+use super::Channel;
 use crate::db::{flag, Db};
 use crate::users::store::{user_from_row, USER_COLUMNS};
 use crate::users::User;

@@ -7,8 +7,9 @@ use super::totp::{self, Authenticator};
 use crate::audit::{self, Event};
 use crate::error::{ApiError, ApiResult};
 use crate::http::client::ClientInfo;
-use crate::sign_in::challenge::{self, Channel, Refusal};
+use crate::sign_in::challenge::{self, Refusal};
 use crate::sign_in::throttle;
+use crate::sign_in::Channel;
 use crate::state::AppState;
 use crate::users::User;
 

@@ -20,8 +20,9 @@ use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::sessions::extract::{CurrentSession, MaybeSession};
 use crate::sessions::{self, Authenticated, Ending};
-use crate::sign_in::challenge::{self, Channel, Refusal};
+use crate::sign_in::challenge::{self, Refusal};
 use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn};
+use crate::sign_in::Channel;
 use crate::sign_in::{self, credentials, throttle, TokenAndUser};
 use crate::state::AppState;
 

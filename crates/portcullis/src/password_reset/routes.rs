@@ -1,0 +1,119 @@
+//! Password reset endpoints (better-auth shapes).
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{complete, send_reset_link};
+use crate::error::{ApiResult, ErrorBody};
+use crate::http::answers::StatusAnswer;
+use crate::http::client::ClientInfo;
+use crate::http::json::{JsonBody, QueryParams};
+use crate::http::redirect::{check_callback, redirect};
+use crate::rate_limit::{Class, Subject};
+use crate::state::AppState;
+use crate::users::email::Email;
+use crate::users::store as users_store;
+use crate::verification::{peek, with_query, Purpose};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(request_password_reset))
+        .routes(routes!(reset_password_link))
+        .routes(routes!(reset_password))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ResetRequestBody {
+    email: String,
+    /// Where the link leads (the application's "choose a new password" page).
+    #[serde(rename = "redirectTo")]
+    redirect_to: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResetRequestAnswer {
+    status: bool,
+    message: &'static str,
+}
+
+/// Mails a reset link if the address has an account. The answer is the same either way and is
+/// given before the lookup, so neither its content nor its timing tells.
+#[utoipa::path(post, path = "/request-password-reset", tag = "email", request_body = ResetRequestBody,
+    responses((status = 200, body = ResetRequestAnswer), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn request_password_reset(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ResetRequestBody>,
+) -> ApiResult<Json<ResetRequestAnswer>> {
+    if let Some(target) = &body.redirect_to {
+        check_callback(&state, target, "INVALID_REDIRECT_URL")?;
+    }
+    let email = Email::parse(&body.email)?;
+    state
+        .limits
+        .check(Class::PasswordReset, Subject::Account(email.as_str()))
+        .await?;
+    let redirect_to = body.redirect_to;
+    tokio::spawn(async move {
+        let result = match users_store::find_by_email(&state.db, email.as_str()).await {
+            Ok(Some((user, _))) => send_reset_link(&state, &user, redirect_to.as_deref()).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not send a password reset mail");
+        }
+    });
+    Ok(Json(ResetRequestAnswer {
+        status: true,
+        message: "If this email exists in our system, check your email for the reset link",
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct CallbackQuery {
+    #[serde(rename = "callbackURL")]
+    callback_url: String,
+}
+
+/// The link in the mail: redirects to `callbackURL?token=<token>`, or `?error=INVALID_TOKEN`.
+#[utoipa::path(get, path = "/reset-password/{token}", tag = "email",
+    params(("token" = String, Path), CallbackQuery),
+    responses((status = 302, description = "To callbackURL with token or error"), (status = 403, body = ErrorBody)))]
+async fn reset_password_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    QueryParams(query): QueryParams<CallbackQuery>,
+) -> ApiResult<Response> {
+    check_callback(&state, &query.callback_url, "INVALID_CALLBACK_URL")?;
+    Ok(match peek(&state, &token, Purpose::ResetPassword).await? {
+        Ok(_) => redirect(&with_query(&query.callback_url, &[("token", &token)])),
+        Err(_) => redirect(&with_query(
+            &query.callback_url,
+            &[("error", "INVALID_TOKEN")],
+        )),
+    })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ResetBody {
+    token: String,
+    #[serde(rename = "newPassword")]
+    new_password: String,
+}
+
+/// Sets a new password with a reset token: single use, policy applies, every session and token
+/// of the user ends, and a notice goes out.
+#[utoipa::path(post, path = "/reset-password", tag = "email", request_body = ResetBody,
+    responses((status = 200, body = StatusAnswer), (status = 400, description = "INVALID_TOKEN, TOKEN_EXPIRED or a policy refusal", body = ErrorBody)))]
+async fn reset_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<ResetBody>,
+) -> ApiResult<Json<StatusAnswer>> {
+    complete(&state, &body.token, &body.new_password, &client).await?;
+    Ok(Json(StatusAnswer::OK))
+}
