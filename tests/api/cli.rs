@@ -424,3 +424,152 @@ fn a_fatal_error_is_reported_once() {
     assert_ne!(code, 0, "{text}");
     assert_eq!(text.matches("cannot create").count(), 1, "{text}");
 }
+
+/// ASVS 7.x/16.x: with every secret set and the most verbose logging, a full round of sign-up,
+/// sign-in, password reset and token grants writes none of them, nor any password or token, to
+/// the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log_even_at_trace_level() {
+    use base64::Engine;
+    let sink = crate::smtp_sink::SmtpSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let master = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    let smtp_password = format!(
+        "smtp-{}",
+        strong_password(12).replace(['%', '#', '?', '/', '@'], "x")
+    );
+    let feed_token = format!("feed-{}", random_email());
+    let redis_password = format!("redis-{}", random_email().replace('@', "-at-"));
+    let mut running = serve({
+        let mut c = command(dir.path());
+        c.env("RUST_LOG", "trace")
+            .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
+            .env("PORTCULLIS_SECRET", &master)
+            .env(
+                "PORTCULLIS_SMTP_URL",
+                format!("smtp://ops:{smtp_password}@{}?tls=none", sink.addr),
+            )
+            .env("PORTCULLIS_REVOCATIONS_FEED_TOKEN", &feed_token)
+            // Nothing listens there: the limiter's errors go to the log too.
+            .env(
+                "PORTCULLIS_REDIS_URL",
+                format!("redis://:{redis_password}@127.0.0.1:1"),
+            );
+        c
+    });
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}/api/auth{path}", running.url);
+    let post = |path: &str, body: serde_json::Value| http.post(api(path)).json(&body).send();
+    let (email, first_password, new_password) =
+        (random_email(), strong_password(20), strong_password(20));
+    let mut leaks: Vec<String> = vec![
+        master.clone(),
+        smtp_password.clone(),
+        feed_token.clone(),
+        redis_password.clone(),
+        first_password.clone(),
+        new_password.clone(),
+    ];
+    let signed_up: serde_json::Value = post(
+        "/sign-up/email",
+        json!({"name": "Ops", "email": email, "password": first_password}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    leaks.push(
+        signed_up["token"]
+            .as_str()
+            .expect("sign-up token")
+            .to_owned(),
+    );
+    let signed_in: serde_json::Value = post(
+        "/sign-in/email",
+        json!({"email": email, "password": first_password}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    leaks.push(
+        signed_in["token"]
+            .as_str()
+            .expect("sign-in token")
+            .to_owned(),
+    );
+
+    post("/request-password-reset", json!({"email": email}))
+        .await
+        .unwrap();
+    let mail = sink.wait_for(&email, 1).await.remove(0);
+    // The listen address says port 0, so links carry the base URL derived from it, not the port.
+    let link = crate::smtp_sink::link_in(&mail.text, "http://127.0.0.1");
+    let reset_token = crate::smtp_sink::reset_token_of(&link);
+    leaks.push(reset_token.clone());
+    let reset = post(
+        "/reset-password",
+        json!({"token": reset_token, "newPassword": new_password}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reset.status(), 200);
+    assert!(
+        !sink.logins().is_empty(),
+        "mail went out with the SMTP credentials"
+    );
+    leaks.extend(sink.logins());
+
+    let grant: serde_json::Value = http
+        .post(api("/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("email", email.as_str()),
+            ("password", new_password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refresh = grant["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    leaks.push(grant["access_token"].as_str().unwrap().to_owned());
+    let rotated: serde_json::Value = post(
+        "/token",
+        json!({"grant_type": "refresh_token", "refresh_token": refresh}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    leaks.push(refresh);
+    leaks.push(rotated["refresh_token"].as_str().unwrap().to_owned());
+    let feed = http
+        .get(api("/revocations"))
+        .bearer_auth(&feed_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+
+    terminate(&running.child);
+    assert!(wait_for_exit(&mut running.child).success());
+    let log = running.log.lock().unwrap().clone();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "trace logging was on"
+    );
+    for secret in &leaks {
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log holds a secret: {secret}"
+        );
+    }
+}

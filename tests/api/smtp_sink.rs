@@ -24,6 +24,8 @@ pub struct SmtpSink {
     pub addr: SocketAddr,
     mails: Arc<Mutex<Vec<Mail>>>,
     up: Arc<AtomicBool>,
+    /// The `AUTH PLAIN` responses clients sent (base64), to see credentials were used.
+    logins: Arc<Mutex<Vec<String>>>,
 }
 
 impl SmtpSink {
@@ -33,6 +35,7 @@ impl SmtpSink {
             addr: listener.local_addr().unwrap(),
             mails: Arc::default(),
             up: Arc::new(AtomicBool::new(true)),
+            logins: Arc::default(),
         };
         let serving = sink.clone();
         tokio::spawn(async move {
@@ -53,6 +56,11 @@ impl SmtpSink {
 
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::SeqCst);
+    }
+
+    /// The base64 `AUTH PLAIN` responses received so far.
+    pub fn logins(&self) -> Vec<String> {
+        self.logins.lock().unwrap().clone()
     }
 
     pub fn mails(&self) -> Vec<Mail> {
@@ -97,7 +105,11 @@ impl SmtpSink {
             }
             let command = line.trim_end().to_ascii_uppercase();
             let reply: &[u8] = if command.starts_with("EHLO") {
-                b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+                b"250-sink\r\n250-8BITMIME\r\n250-AUTH PLAIN\r\n250 SMTPUTF8\r\n"
+            } else if command.starts_with("AUTH PLAIN") {
+                let response = line.trim_end().split(' ').nth(2).unwrap_or_default();
+                self.logins.lock().unwrap().push(response.to_owned());
+                b"235 2.7.0 accepted\r\n"
             } else if command.starts_with("HELO")
                 || command.starts_with("RSET")
                 || command.starts_with("NOOP")
