@@ -31,6 +31,16 @@ fn command(dir: &Path) -> Command {
     command
 }
 
+/// A test that fails half-way must not leave its server running.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn serve(mut command: Command) -> Running {
     command
         .arg("serve")
