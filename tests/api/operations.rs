@@ -10,6 +10,7 @@ use crate::helpers::{Auth, Backend, Reply, TestApp};
 both_backends!(
     health_endpoints_answer,
     openapi_lists_every_endpoint,
+    openapi_names_the_error_codes_of_each_endpoint,
     unknown_routes_and_methods_get_json_errors,
     every_answer_has_a_request_id_and_safe_headers,
     cors_allows_only_trusted_origins,
@@ -119,6 +120,50 @@ async fn openapi_lists_every_endpoint(backend: Backend) {
         assert!(
             ![404, 405].contains(&response.status().as_u16()),
             "{path} is documented but not served"
+        );
+    }
+}
+
+/// The error codes in the document come from the one list in `error.rs`: every code the API can
+/// answer is documented on the endpoints that answer it, with the `{message, code}` body.
+async fn openapi_names_the_error_codes_of_each_endpoint(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc = app.get("/openapi.json", Auth::None).await.body;
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    let described = |path: &str, method: &str, status: &str| {
+        let response = &doc["paths"][path][method]["responses"][status];
+        assert_eq!(
+            response["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "{method} {path} {status}"
+        );
+        response["description"].as_str().unwrap_or_default().to_owned()
+    };
+    let sign_in = "/api/auth/sign-in/email";
+    assert!(described(sign_in, "post", "401").contains("INVALID_EMAIL_OR_PASSWORD"));
+    let forbidden = described(sign_in, "post", "403");
+    for code in ["EMAIL_NOT_VERIFIED", "INVALID_ORIGIN", "INVALID_CALLBACK_URL"] {
+        assert!(forbidden.contains(code), "{code} missing: {forbidden}");
+    }
+    assert!(described(sign_in, "post", "429").contains("TOO_MANY_REQUESTS"));
+    assert!(described(sign_in, "post", "415").contains("UNSUPPORTED_MEDIA_TYPE"));
+    // A code some endpoints answer with another status is documented with that status.
+    let verify = described("/api/auth/verify-email", "get", "401");
+    assert!(verify.contains("INVALID_TOKEN") && verify.contains("TOKEN_EXPIRED"));
+    assert!(described("/api/auth/reset-password", "post", "400").contains("INVALID_TOKEN"));
+    assert!(described("/readyz", "get", "503").contains("DATABASE_UNREACHABLE"));
+
+    let text = doc.to_string();
+    for code in portcullis::error::ErrorCode::ALL {
+        use portcullis::error::ErrorCode::{MethodNotAllowed, NotFound};
+        // Answered by the router for routes and methods that do not exist.
+        if [NotFound, MethodNotAllowed].contains(code) {
+            continue;
+        }
+        assert!(
+            text.contains(code.as_str()),
+            "{} is answered but no endpoint documents it",
+            code.as_str()
         );
     }
 }

@@ -1,17 +1,116 @@
-//! One error type for every route: it becomes better-auth's `{"message","code"}` body with a status.
-//! Internal failures are logged with their cause and answered with a generic message (ASVS 16.5.1).
+//! One error type for every route: it becomes better-auth's `{"message","code"}` body with a
+//! status. Every code the API can answer is declared once below, with its status and message; an
+//! endpoint names the codes it answers (`api_errors!`) and the OpenAPI document lists them from
+//! there.
+//!
+//! Building an error has no side effect. An internal failure keeps its cause (with the context
+//! that names the failed step, e.g. "insert session: ..."), the client gets a generic answer
+//! (ASVS 16.5.1), and one layer (`log_server_errors`) logs the cause once, inside the request's
+//! span, so the line carries the request id.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+macro_rules! error_codes {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $status:ident, $code:literal, $message:literal; )+) => {
+        /// Every error code the API answers, with its status and default message.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ErrorCode { $( $(#[doc = $doc])* $variant ),+ }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            /// The code on the wire (better-auth's where one exists).
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code),+ }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self { $(ErrorCode::$variant => StatusCode::$status),+ }
+            }
+
+            pub fn message(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $message),+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // Any request.
+    Unauthorized = UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized";
+    NotFound = NOT_FOUND, "NOT_FOUND", "Not found";
+    MethodNotAllowed = METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed";
+    RequestTimeout = REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "The request took too long";
+    PayloadTooLarge = PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "Request body is too large";
+    UnsupportedMediaType = UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "Expected a body with Content-Type: application/json";
+    /// The message says how long to wait; `Retry-After` too.
+    TooManyRequests = TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "Too many requests";
+    InternalServerError = INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Internal server error";
+    DatabaseUnreachable = SERVICE_UNAVAILABLE, "DATABASE_UNREACHABLE", "The database does not answer";
+    // Request bodies and parameters: the message says what is wrong.
+    ValidationError = BAD_REQUEST, "VALIDATION_ERROR", "Invalid request";
+    InvalidJson = BAD_REQUEST, "INVALID_JSON", "Invalid JSON";
+    InvalidBody = BAD_REQUEST, "INVALID_BODY", "Invalid body";
+    // Where requests come from and where they lead.
+    InvalidOrigin = FORBIDDEN, "INVALID_ORIGIN", "Invalid origin";
+    MissingOrNullOrigin = FORBIDDEN, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin";
+    InvalidCallbackUrl = FORBIDDEN, "INVALID_CALLBACK_URL", "Invalid callbackURL";
+    InvalidRedirectUrl = FORBIDDEN, "INVALID_REDIRECT_URL", "Invalid callbackURL";
+    // Users' values.
+    InvalidEmail = BAD_REQUEST, "INVALID_EMAIL", "Invalid email";
+    InvalidName = BAD_REQUEST, "INVALID_NAME", "Invalid name";
+    InvalidImage = BAD_REQUEST, "INVALID_IMAGE", "Invalid image";
+    PasswordTooShort = BAD_REQUEST, "PASSWORD_TOO_SHORT", "Password too short";
+    PasswordTooLong = BAD_REQUEST, "PASSWORD_TOO_LONG", "Password too long";
+    /// The message says why (zxcvbn's warning).
+    PasswordTooWeak = BAD_REQUEST, "PASSWORD_TOO_WEAK", "Password too weak";
+    UserAlreadyExistsUseAnotherEmail = UNPROCESSABLE_ENTITY, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email.";
+    EmailCanNotBeUpdated = BAD_REQUEST, "EMAIL_CAN_NOT_BE_UPDATED", "Email can not be updated";
+    NoFieldsToUpdate = BAD_REQUEST, "NO_FIELDS_TO_UPDATE", "No fields to update";
+    // Signing in and re-authenticating.
+    InvalidEmailOrPassword = UNAUTHORIZED, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password";
+    EmailNotVerified = FORBIDDEN, "EMAIL_NOT_VERIFIED", "Email not verified";
+    InvalidPassword = BAD_REQUEST, "INVALID_PASSWORD", "Invalid password";
+    CredentialAccountNotFound = BAD_REQUEST, "CREDENTIAL_ACCOUNT_NOT_FOUND", "Credential account not found";
+    SessionNotFresh = FORBIDDEN, "SESSION_NOT_FRESH", "Sign in again to make this change";
+    // Emailed links.
+    /// `verify-email` answers it with 401, as better-auth does.
+    InvalidToken = BAD_REQUEST, "INVALID_TOKEN", "Invalid token";
+    /// `verify-email` answers it with 401, as better-auth does.
+    TokenExpired = BAD_REQUEST, "TOKEN_EXPIRED", "Token expired";
+    EmailMismatch = BAD_REQUEST, "EMAIL_MISMATCH", "Email mismatch";
+    EmailAlreadyVerified = BAD_REQUEST, "EMAIL_ALREADY_VERIFIED", "Email is already verified";
+    EmailIsTheSame = BAD_REQUEST, "EMAIL_IS_THE_SAME", "Email is the same";
+    // Two-factor.
+    InvalidIssuer = BAD_REQUEST, "INVALID_ISSUER", "Invalid issuer";
+    TotpAlreadyEnabled = BAD_REQUEST, "TOTP_ALREADY_ENABLED", "TOTP is already enabled";
+    TotpNotEnabled = BAD_REQUEST, "TOTP_NOT_ENABLED", "TOTP not enabled";
+    TwoFactorNotEnabled = BAD_REQUEST, "TWO_FACTOR_NOT_ENABLED", "Two factor isn't enabled";
+    BackupCodesNotEnabled = BAD_REQUEST, "BACKUP_CODES_NOT_ENABLED", "Backup codes aren't enabled";
+    InvalidCode = UNAUTHORIZED, "INVALID_CODE", "Invalid code";
+    InvalidBackupCode = UNAUTHORIZED, "INVALID_BACKUP_CODE", "Invalid backup code";
+    InvalidTwoFactorCookie = UNAUTHORIZED, "INVALID_TWO_FACTOR_COOKIE", "Invalid two factor cookie";
+    TooManyAttemptsRequestNewCode = UNAUTHORIZED, "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE", "Too many attempts. Please sign in again.";
+}
+
 #[derive(Debug)]
 pub struct ApiError {
+    pub code: ErrorCode,
+    /// The code's status, unless an endpoint answers this code with another (documented there).
     pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
+    pub message: Cow<'static, str>,
     /// Seconds, for a `Retry-After` header (rate limits).
     pub retry_after: Option<u64>,
+    /// What went wrong inside, for the log; never sent.
+    cause: Option<anyhow::Error>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -22,40 +121,55 @@ pub struct ErrorBody {
     pub code: String,
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
         Self {
-            status,
             code,
-            message: message.into(),
+            status: code.status(),
+            message: Cow::Borrowed(code.message()),
             retry_after: None,
+            cause: None,
         }
     }
+}
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+impl ApiError {
+    /// The code with a message that says more than its default.
+    pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
+        self
     }
 
-    pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized")
+    /// The code answered with another status than its own (see the code's documentation).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
     }
 
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
+    /// An unexpected failure: the client gets nothing it could use; the cause is logged once, by
+    /// `log_server_errors`, with the request id.
+    pub fn internal<E>(cause: E) -> Self
+    where
+        E: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static,
+    {
+        let mut error = Self::from(ErrorCode::InternalServerError);
+        error.cause = Some(anyhow::Error::msg(cause));
+        error
     }
 
-    pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found")
+    /// An unexpected failure carrying its error chain.
+    pub fn caused_by(cause: anyhow::Error) -> Self {
+        let mut error = Self::from(ErrorCode::InternalServerError);
+        error.cause = Some(cause);
+        error
     }
 
-    /// An unexpected failure: the cause goes to the log, the client gets nothing it could use.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_SERVER_ERROR",
-            "Internal server error",
-        )
+    /// Moves the internal cause (if any) onto another answer built from this error (the token
+    /// endpoint answers in OAuth's shape), so `log_server_errors` still finds it.
+    pub fn carry_cause_into(self, response: &mut Response) {
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(Cause(Arc::new(cause)));
+        }
     }
 }
 
@@ -65,17 +179,25 @@ impl std::fmt::Display for ApiError {
             f,
             "{} {}: {}",
             self.status.as_u16(),
-            self.code,
+            self.code.as_str(),
             self.message
-        )
+        )?;
+        if let Some(cause) = &self.cause {
+            write!(f, " ({cause:#})")?;
+        }
+        Ok(())
     }
 }
+
+/// A 5xx answer's cause, carried from the handler to `log_server_errors` in the response.
+#[derive(Clone)]
+struct Cause(Arc<anyhow::Error>);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            message: self.message,
-            code: self.code.to_owned(),
+            message: self.message.into_owned(),
+            code: self.code.as_str().to_owned(),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
@@ -91,20 +213,153 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("close"),
             );
         }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(Cause(Arc::new(cause)));
+        }
         response
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::internal(format!("database: {e}"))
+/// Logs every 5xx answer once, with its cause when there is one. Runs inside the request span,
+/// so the line carries the request id, method and path.
+pub async fn log_server_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_server_error() {
+        match response.extensions().get::<Cause>() {
+            Some(Cause(cause)) => {
+                tracing::error!(status = status.as_u16(), error = %format!("{cause:#}"), "request failed");
+            }
+            None => tracing::error!(status = status.as_u16(), "request failed"),
+        }
+    }
+    response
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        Self::caused_by(e.into())
     }
 }
 
 impl From<crate::crypto::passwords::HashError> for ApiError {
     fn from(e: crate::crypto::passwords::HashError) -> Self {
-        Self::internal(format!("password hashing: {e}"))
+        Self::caused_by(anyhow::Error::new(e).context("password hashing"))
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The OpenAPI responses of a list of error codes, one per status, each naming its codes.
+pub fn openapi_responses(
+    errors: &[(ErrorCode, StatusCode)],
+) -> BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+    let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
+    for (code, status) in errors {
+        by_status.entry(status.as_u16()).or_default().push(*code);
+    }
+    by_status
+        .into_iter()
+        .map(|(status, codes)| {
+            let names: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+            let content = ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(names.join(", "))
+                .content("application/json", content)
+                .build();
+            (status.to_string(), response.into())
+        })
+        .collect()
+}
+
+/// Errors any request can meet on its way through the middleware, by the kind of endpoint.
+pub mod common {
+    use super::ErrorCode::{self, *};
+
+    /// Every request: rate limits, the deadline, failures.
+    pub const ANY: &[ErrorCode] = &[TooManyRequests, RequestTimeout, InternalServerError];
+    /// A state-changing request: the origin check too.
+    pub const POST: &[ErrorCode] = &[
+        TooManyRequests,
+        RequestTimeout,
+        InternalServerError,
+        InvalidOrigin,
+        MissingOrNullOrigin,
+    ];
+    /// A state-changing request with a JSON body: the body's checks too.
+    pub const POST_JSON: &[ErrorCode] = &[
+        TooManyRequests,
+        RequestTimeout,
+        InternalServerError,
+        InvalidOrigin,
+        MissingOrNullOrigin,
+        InvalidJson,
+        ValidationError,
+        InvalidBody,
+        UnsupportedMediaType,
+        PayloadTooLarge,
+    ];
+}
+
+/// Declares the errors an endpoint answers, as a type its `#[utoipa::path]` lists among its
+/// `responses`, so the OpenAPI document names every code from `ErrorCode`: the common errors of
+/// its kind (`ANY`, `POST`, `POST_JSON`, see `common`) and its own. A code answered with another
+/// status than its own is written `Code = 401`.
+#[macro_export]
+macro_rules! api_errors {
+    ($name:ident, $kind:ident $(; $($code:ident $(= $status:literal)?),+)? $(,)?) => {
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+            > {
+                #[allow(unused_imports)]
+                use $crate::error::ErrorCode;
+                #[allow(unused_mut)]
+                let mut errors: Vec<(ErrorCode, axum::http::StatusCode)> = $crate::error::common::$kind
+                    .iter()
+                    .map(|code| (*code, code.status()))
+                    .collect();
+                $($(
+                    errors.push((
+                        ErrorCode::$code,
+                        $crate::api_errors!(@status ErrorCode::$code $(, $status)?),
+                    ));
+                )+)?
+                $crate::error::openapi_responses(&errors)
+            }
+        }
+    };
+    (@status $code:expr) => { $code.status() };
+    (@status $code:expr, $status:literal) => {
+        axum::http::StatusCode::from_u16($status).expect("a valid status")
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_declared_once() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{} twice", code.as_str());
+            assert!(code.status().is_client_error() || code.status().is_server_error());
+            assert!(!code.message().is_empty());
+        }
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause_and_tell_the_client_nothing() {
+        let error = ApiError::internal("insert session: disk full");
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.message, "Internal server error");
+        assert!(error.to_string().contains("insert session: disk full"));
+    }
+}

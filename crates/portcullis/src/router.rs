@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, Request};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{middleware, Router};
@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::{
     access_tokens, accounts, health, http, password_reset, rate_limit, revocations, sessions,
@@ -29,10 +29,14 @@ use crate::{
 const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
 #[derive(OpenApi)]
-#[openapi(info(
-    title = "Portcullis",
-    description = "Self-hosted authentication server speaking the better-auth HTTP protocol."
-))]
+#[openapi(
+    info(
+        title = "Portcullis",
+        description = "Self-hosted authentication server speaking the better-auth HTTP protocol."
+    ),
+    // Every error answer has this body; endpoints list their codes (see `api_errors!`).
+    components(schemas(crate::error::ErrorBody))
+)]
 struct ApiDoc;
 
 pub fn build(state: AppState) -> Router {
@@ -56,14 +60,8 @@ pub fn build(state: AppState) -> Router {
                 )
             }),
         )
-        .fallback(|| async { ApiError::not_found() })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "Method not allowed",
-            )
-        })
+        .fallback(|| async { ApiError::from(ErrorCode::NotFound) })
+        .method_not_allowed_fallback(|| async { ApiError::from(ErrorCode::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(cors(&state))
         .layer(middleware::from_fn_with_state(
@@ -75,9 +73,17 @@ pub fn build(state: AppState) -> Router {
             state.clone(),
             http::protection::security_headers,
         ))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal("a request handler panicked").into_response()
-        }))
+        .layer(CatchPanicLayer::custom(
+            |panic: Box<dyn std::any::Any + Send>| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                ApiError::internal(format!("a request handler panicked: {what}")).into_response()
+            },
+        ))
+        .layer(middleware::from_fn(crate::error::log_server_errors))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), RandomRequestId))

@@ -9,6 +9,7 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api_errors;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -20,8 +21,10 @@ pub fn well_known() -> axum::Router<AppState> {
     axum::Router::new().route("/.well-known/jwks.json", get(jwks_document))
 }
 
+api_errors!(JwksErrors, ANY);
+
 /// The public keys that sign access tokens (JWKS, RFC 7517).
-#[utoipa::path(get, path = "/jwks", tag = "tokens", responses((status = 200, description = "JWK Set")))]
+#[utoipa::path(get, path = "/jwks", tag = "tokens", responses((status = 200, description = "JWK Set"), JwksErrors))]
 async fn jwks(state: State<AppState>) -> Response {
     jwks_document(state).await
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::db::Db;
+use crate::db::{Context, Db, DbError};
 
 /// A key as stored.
 pub struct StoredKey {
@@ -13,7 +13,7 @@ pub struct StoredKey {
     pub created_at: i64,
 }
 
-pub async fn insert_key(db: &Db, key: &StoredKey) -> Result<(), sqlx::Error> {
+pub async fn insert_key(db: &Db, key: &StoredKey) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO signing_keys (kid, alg, public_jwk, sealed_key, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -23,12 +23,12 @@ pub async fn insert_key(db: &Db, key: &StoredKey) -> Result<(), sqlx::Error> {
     .bind(&key.sealed_key)
     .bind(key.created_at)
     .execute(&db.pool)
-    .await?;
+    .await.context("signing keys: insert key")?;
     Ok(())
 }
 
 /// Keys still published at `now`, newest first.
-pub async fn published_keys(db: &Db, now: i64) -> Result<Vec<StoredKey>, sqlx::Error> {
+pub async fn published_keys(db: &Db, now: i64) -> Result<Vec<StoredKey>, DbError> {
     let rows = sqlx::query(
         "SELECT kid, alg, public_jwk, sealed_key, created_at FROM signing_keys
          WHERE retire_after IS NULL OR retire_after > $1
@@ -36,7 +36,8 @@ pub async fn published_keys(db: &Db, now: i64) -> Result<Vec<StoredKey>, sqlx::E
     )
     .bind(now)
     .fetch_all(&db.pool)
-    .await?;
+    .await
+    .context("signing keys: published keys")?;
     rows.iter()
         .map(|row| {
             Ok(StoredKey {
@@ -47,7 +48,8 @@ pub async fn published_keys(db: &Db, now: i64) -> Result<Vec<StoredKey>, sqlx::E
                 created_at: row.try_get("created_at")?,
             })
         })
-        .collect()
+        .collect::<Result<_, sqlx::Error>>()
+        .context("signing keys: published keys")
 }
 
 /// Marks every key but `kid` as superseded, to be unpublished after `retire_after`.
@@ -56,7 +58,7 @@ pub async fn supersede_all_but(
     kid: &str,
     now: i64,
     retire_after: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DbError> {
     sqlx::query(
         "UPDATE signing_keys SET superseded_at = $1, retire_after = $2
          WHERE kid <> $3 AND superseded_at IS NULL",
@@ -65,14 +67,17 @@ pub async fn supersede_all_but(
     .bind(retire_after)
     .bind(kid)
     .execute(&db.pool)
-    .await?;
+    .await
+    .context("signing keys: supersede all but")?;
     Ok(())
 }
 
 /// When the newest key was created, if there is one.
-pub async fn newest_key_created_at(db: &Db) -> Result<Option<i64>, sqlx::Error> {
+pub async fn newest_key_created_at(db: &Db) -> Result<Option<i64>, DbError> {
     let row = sqlx::query("SELECT MAX(created_at) AS newest FROM signing_keys")
         .fetch_one(&db.pool)
-        .await?;
+        .await
+        .context("signing keys: newest key created at")?;
     row.try_get("newest")
+        .context("signing keys: newest key created at")
 }

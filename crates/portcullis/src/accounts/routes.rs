@@ -3,17 +3,17 @@
 
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api_errors;
 use crate::audit::{self, Event};
 use crate::crypto::tokens::random_id;
-use crate::db::is_unique_violation;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::db::Context;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
@@ -56,19 +56,18 @@ pub struct SignUpBody {
     remember_me: Option<bool>,
 }
 
+api_errors!(SignUpErrors, POST_JSON; InvalidCallbackUrl, InvalidEmail, InvalidName, InvalidImage, PasswordTooShort, PasswordTooLong, PasswordTooWeak, UserAlreadyExistsUseAnotherEmail);
+
 /// Creates an account and signs it in.
 #[utoipa::path(post, path = "/sign-up/email", tag = "accounts", request_body = SignUpBody,
-    responses(
-        (status = 200, body = TokenAndUser),
-        (status = 400, description = "Invalid email, name or password (with the reason)", body = ErrorBody),
-        (status = 422, description = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", body = ErrorBody)))]
+    responses((status = 200, body = TokenAndUser), SignUpErrors))]
 async fn sign_up(
     State(state): State<AppState>,
     client: ClientInfo,
     JsonBody(body): JsonBody<SignUpBody>,
 ) -> ApiResult<Response> {
     if let Some(callback) = &body.callback_url {
-        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+        check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
     let email = Email::parse(&body.email)?;
     let name = checked_name(&body.name)?;
@@ -99,7 +98,7 @@ async fn sign_up(
         .is_some()
         || match store::insert(&state.db, &user, &hash).await {
             Ok(()) => false,
-            Err(e) if is_unique_violation(&e) => true,
+            Err(e) if e.is_unique_violation() => true,
             Err(e) => return Err(e.into()),
         };
     let callback = body.callback_url.as_deref();
@@ -135,11 +134,7 @@ async fn sign_up(
         return Ok(Json(TokenAndUser { token: None, user }).into_response());
     }
     if taken {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
-            "User already exists. Use another email.",
-        ));
+        return Err(ApiError::from(ErrorCode::UserAlreadyExistsUseAnotherEmail));
     }
     if state.config.email.send_on_sign_up {
         verification::send_verification(&state, &user, callback).await?;
@@ -196,28 +191,21 @@ pub struct UpdateUserBody {
     email: Option<serde_json::Value>,
 }
 
+api_errors!(UpdateUserErrors, POST_JSON; Unauthorized, EmailCanNotBeUpdated, NoFieldsToUpdate, InvalidName, InvalidImage);
+
 /// Updates the user's name and image. Other fields (`emailVerified`, `role`, ...) are ignored.
 #[utoipa::path(post, path = "/update-user", tag = "accounts", request_body = UpdateUserBody,
-    responses(
-        (status = 200, body = StatusAnswer),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = StatusAnswer), UpdateUserErrors))]
 async fn update_user(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
     JsonBody(body): JsonBody<UpdateUserBody>,
 ) -> ApiResult<Json<StatusAnswer>> {
     if body.email.is_some() {
-        return Err(ApiError::bad_request(
-            "EMAIL_CAN_NOT_BE_UPDATED",
-            "Email can not be updated",
-        ));
+        return Err(ApiError::from(ErrorCode::EmailCanNotBeUpdated));
     }
     if body.name.is_none() && body.image.is_none() {
-        return Err(ApiError::bad_request(
-            "NO_FIELDS_TO_UPDATE",
-            "No fields to update",
-        ));
+        return Err(ApiError::from(ErrorCode::NoFieldsToUpdate));
     }
     let name = body.name.as_deref().map(checked_name).transpose()?;
     let image = body
@@ -246,12 +234,11 @@ pub struct ChangePasswordBody {
     revoke_other_sessions: Option<bool>,
 }
 
+api_errors!(ChangePasswordErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooShort, PasswordTooLong, PasswordTooWeak);
+
 /// Changes the password; the current one is required.
 #[utoipa::path(post, path = "/change-password", tag = "accounts", request_body = ChangePasswordBody,
-    responses(
-        (status = 200, description = "`token` is the new session's when other sessions were revoked", body = TokenAndUser),
-        (status = 400, description = "INVALID_PASSWORD or a policy refusal", body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "`token` is the new session's when other sessions were revoked", body = TokenAndUser), ChangePasswordErrors))]
 async fn change_password(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -267,7 +254,12 @@ async fn change_password(
     credentials::confirm_password(&state, &user.id, &body.current_password).await?;
     let hash = state.passwords.hash(new_password.as_str()).await?;
     credentials::set_password(
-        &mut *state.db.pool.acquire().await?,
+        &mut *state
+            .db
+            .pool
+            .acquire()
+            .await
+            .context("accounts: change password")?,
         &user.id,
         &hash,
         state.clock.now_ms(),
@@ -315,12 +307,11 @@ pub struct DeleteAnswer {
     message: String,
 }
 
+api_errors!(DeleteUserErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooLong);
+
 /// Deletes the account and ends all its sessions. The password confirms it.
 #[utoipa::path(post, path = "/delete-user", tag = "accounts", request_body = DeleteUserBody,
-    responses(
-        (status = 200, body = DeleteAnswer),
-        (status = 400, description = "INVALID_PASSWORD", body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = DeleteAnswer), DeleteUserErrors))]
 async fn delete_user(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -354,10 +345,9 @@ fn checked_name(raw: &str) -> ApiResult<String> {
         || name.chars().count() > MAX_NAME_CHARS
         || name.chars().any(char::is_control)
     {
-        return Err(ApiError::bad_request(
-            "INVALID_NAME",
-            format!("Name must be 1 to {MAX_NAME_CHARS} characters, without control characters"),
-        ));
+        return Err(ApiError::from(ErrorCode::InvalidName).with_message(format!(
+            "Name must be 1 to {MAX_NAME_CHARS} characters, without control characters"
+        )));
     }
     Ok(name.to_owned())
 }
@@ -370,10 +360,11 @@ fn checked_image(raw: Option<&str>) -> ApiResult<Option<String>> {
     let valid = image.chars().count() <= MAX_IMAGE_CHARS
         && url::Url::parse(image).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
     if !valid {
-        return Err(ApiError::bad_request(
-            "INVALID_IMAGE",
-            format!("Image must be an http(s) URL of at most {MAX_IMAGE_CHARS} characters"),
-        ));
+        return Err(
+            ApiError::from(ErrorCode::InvalidImage).with_message(format!(
+                "Image must be an http(s) URL of at most {MAX_IMAGE_CHARS} characters"
+            )),
+        );
     }
     Ok(Some(image.to_owned()))
 }

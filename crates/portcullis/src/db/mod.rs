@@ -130,11 +130,43 @@ async fn prepare_sqlite(url: &str) -> anyhow::Result<String> {
     Ok(format!("sqlite://{}", path.display()))
 }
 
-/// True when `error` is a unique-constraint violation (for example, a duplicate email).
-pub fn is_unique_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
+/// A database failure, and the step that failed ("sessions: insert"), so a log line says which
+/// query it was.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation}: {source}")]
+pub struct DbError {
+    pub operation: &'static str,
+    pub source: sqlx::Error,
+}
+
+impl DbError {
+    /// True for a unique-constraint violation (for example, a duplicate email).
+    pub fn is_unique_violation(&self) -> bool {
+        self.source
+            .as_database_error()
+            .is_some_and(|e| e.is_unique_violation())
+    }
+}
+
+/// Names the step a database call was for: `query.await.context("sessions: insert")?`.
+pub trait Context<T> {
+    fn context(self, operation: &'static str) -> Result<T, DbError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn context(self, operation: &'static str) -> Result<T, DbError> {
+        self.map_err(|source| DbError { operation, source })
+    }
+}
+
+impl Db {
+    /// A transaction for the step `operation` names.
+    pub async fn begin(
+        &self,
+        operation: &'static str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, DbError> {
+        self.pool.begin().await.context(operation)
+    }
 }
 
 pub fn millis(duration: Duration) -> i64 {

@@ -1,13 +1,13 @@
 //! Liveness and readiness for operators and load balancers.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ErrorBody};
+use crate::api_errors;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Routes under `/api/auth`.
@@ -32,29 +32,31 @@ pub struct HealthAnswer {
     status: &'static str,
 }
 
+api_errors!(OkErrors, ANY);
+
 /// better-auth's liveness probe.
-#[utoipa::path(get, path = "/ok", tag = "operations", responses((status = 200, body = OkAnswer)))]
+#[utoipa::path(get, path = "/ok", tag = "operations", responses((status = 200, body = OkAnswer), OkErrors))]
 async fn ok() -> Json<OkAnswer> {
     Json(OkAnswer { ok: true })
 }
 
+api_errors!(HealthzErrors, ANY);
+
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = HealthAnswer)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = HealthAnswer), HealthzErrors))]
 async fn healthz() -> Json<HealthAnswer> {
     Json(HealthAnswer { status: "ok" })
 }
 
+api_errors!(ReadyzErrors, ANY; DatabaseUnreachable);
+
 /// The server can do its work: the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = HealthAnswer), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = HealthAnswer), ReadyzErrors))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<HealthAnswer>, ApiError> {
     if state.db.is_reachable().await {
         Ok(Json(HealthAnswer { status: "ok" }))
     } else {
-        Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "DATABASE_UNREACHABLE",
-            "The database does not answer",
-        ))
+        Err(ApiError::from(ErrorCode::DatabaseUnreachable))
     }
 }

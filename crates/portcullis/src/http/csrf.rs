@@ -16,7 +16,7 @@ use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub async fn require_trusted_origin(
@@ -60,15 +60,12 @@ fn check(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), A
     match header_text(headers, header::REFERER).and_then(|r| url::Url::parse(r).ok()) {
         Some(referer) if state.is_trusted_origin(&referer.origin().ascii_serialization()) => Ok(()),
         Some(_) => Err(invalid_origin()),
-        None => Err(ApiError::forbidden(
-            "MISSING_OR_NULL_ORIGIN",
-            "Missing or null Origin",
-        )),
+        None => Err(ApiError::from(ErrorCode::MissingOrNullOrigin)),
     }
 }
 
 fn invalid_origin() -> ApiError {
-    ApiError::forbidden("INVALID_ORIGIN", "Invalid origin")
+    ApiError::from(ErrorCode::InvalidOrigin)
 }
 
 fn has_bearer(headers: &HeaderMap) -> bool {

@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 pub struct JsonBody<T>(pub T);
 
@@ -26,25 +26,16 @@ where
 
 fn describe(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(e) => {
-            ApiError::bad_request("VALIDATION_ERROR", strip_axum_prefix(&e.body_text()))
-        }
+        JsonRejection::JsonDataError(e) => ApiError::from(ErrorCode::ValidationError)
+            .with_message(strip_axum_prefix(&e.body_text())),
         JsonRejection::JsonSyntaxError(e) => {
-            ApiError::bad_request("INVALID_JSON", strip_axum_prefix(&e.body_text()))
+            ApiError::from(ErrorCode::InvalidJson).with_message(strip_axum_prefix(&e.body_text()))
         }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "Expected a body with Content-Type: application/json",
-        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::from(ErrorCode::UnsupportedMediaType),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "Request body is too large",
-            )
+            ApiError::from(ErrorCode::PayloadTooLarge)
         }
-        other => ApiError::bad_request("INVALID_BODY", other.body_text()),
+        other => ApiError::from(ErrorCode::InvalidBody).with_message(other.body_text()),
     }
 }
 
@@ -106,7 +97,8 @@ where
             .await
             .map(|axum::extract::Query(value)| Self(value))
             .map_err(|e| {
-                ApiError::bad_request("VALIDATION_ERROR", strip_axum_prefix(&e.body_text()))
+                ApiError::from(ErrorCode::ValidationError)
+                    .with_message(strip_axum_prefix(&e.body_text()))
             })
     }
 }

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// A request that takes longer is answered 408 (the work it started is dropped).
@@ -16,12 +16,7 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 pub async fn deadline(request: Request, next: Next) -> Response {
     match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
-            "The request took too long",
-        )
-        .into_response(),
+        Err(_) => ApiError::from(ErrorCode::RequestTimeout).into_response(),
     }
 }
 

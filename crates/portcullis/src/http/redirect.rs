@@ -6,14 +6,15 @@ use axum::http::header::LOCATION;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
-pub fn check_callback(state: &AppState, target: &str, code: &'static str) -> Result<(), ApiError> {
+/// `code` is `InvalidCallbackUrl` or `InvalidRedirectUrl`, as the parameter is named.
+pub fn check_callback(state: &AppState, target: &str, code: ErrorCode) -> Result<(), ApiError> {
     if is_safe_target(state, target) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(code, "Invalid callbackURL"))
+        Err(code.into())
     }
 }
 

@@ -63,7 +63,7 @@ impl Mailer {
         &self,
         conn: &mut AnyConnection,
         message: &Outgoing,
-    ) -> Result<String, sqlx::Error> {
+    ) -> Result<String, crate::db::DbError> {
         let status = if self.transport.is_some() {
             "pending"
         } else {

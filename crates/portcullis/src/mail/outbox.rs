@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::crypto::tokens::random_id;
-use crate::db::Db;
+use crate::db::{Context, Db, DbError};
 
 pub struct Outgoing {
     pub kind: &'static str,
@@ -53,7 +53,7 @@ pub async fn insert(
     message: &Outgoing,
     status: &str,
     now: i64,
-) -> Result<String, sqlx::Error> {
+) -> Result<String, DbError> {
     let id = random_id();
     sqlx::query(
         "INSERT INTO mail_outbox (id, kind, to_address, subject, text_body, html_body, status, next_attempt_at, created_at)
@@ -68,12 +68,12 @@ pub async fn insert(
     .bind(status)
     .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await.context("outbox: insert")?;
     Ok(id)
 }
 
 /// Claims the next due message for `lease_ms` (one worker at a time, across instances).
-pub async fn claim_due(db: &Db, now: i64, lease_ms: i64) -> Result<Option<Stored>, sqlx::Error> {
+pub async fn claim_due(db: &Db, now: i64, lease_ms: i64) -> Result<Option<Stored>, DbError> {
     let sql = format!(
         "UPDATE mail_outbox SET lease_until = $1, attempts = attempts + 1
          WHERE id = (SELECT id FROM mail_outbox
@@ -86,16 +86,20 @@ pub async fn claim_due(db: &Db, now: i64, lease_ms: i64) -> Result<Option<Stored
         .bind(now + lease_ms)
         .bind(now)
         .fetch_optional(&db.pool)
-        .await?;
-    row.as_ref().map(stored_from_row).transpose()
+        .await
+        .context("outbox: claim due")?;
+    row.as_ref()
+        .map(stored_from_row)
+        .transpose()
+        .context("outbox: claim due")
 }
 
-pub async fn mark_sent(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn mark_sent(db: &Db, id: &str, now: i64) -> Result<(), DbError> {
     sqlx::query("UPDATE mail_outbox SET status = 'sent', sent_at = $1, lease_until = 0, last_error = NULL WHERE id = $2")
         .bind(now)
         .bind(id)
         .execute(&db.pool)
-        .await?;
+        .await.context("outbox: mark sent")?;
     Ok(())
 }
 
@@ -105,7 +109,7 @@ pub async fn mark_attempt_failed(
     id: &str,
     error: &str,
     next_attempt_at: Option<i64>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DbError> {
     let (status, next) = match next_attempt_at {
         Some(at) => ("pending", at),
         None => ("failed", 0),
@@ -116,19 +120,33 @@ pub async fn mark_attempt_failed(
         .bind(error)
         .bind(id)
         .execute(&db.pool)
-        .await?;
+        .await.context("outbox: mark attempt failed")?;
     Ok(())
 }
 
 /// Newest first.
-pub async fn list(db: &Db, limit: i64) -> Result<Vec<Stored>, sqlx::Error> {
+pub async fn list(db: &Db, limit: i64) -> Result<Vec<Stored>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM mail_outbox ORDER BY created_at DESC, id LIMIT $1");
-    let rows = sqlx::query(&sql).bind(limit).fetch_all(&db.pool).await?;
-    rows.iter().map(stored_from_row).collect()
+    let rows = sqlx::query(&sql)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await
+        .context("outbox: list")?;
+    rows.iter()
+        .map(stored_from_row)
+        .collect::<Result<_, sqlx::Error>>()
+        .context("outbox: list")
 }
 
-pub async fn find(db: &Db, id: &str) -> Result<Option<Stored>, sqlx::Error> {
+pub async fn find(db: &Db, id: &str) -> Result<Option<Stored>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM mail_outbox WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
-    row.as_ref().map(stored_from_row).transpose()
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .context("outbox: find")?;
+    row.as_ref()
+        .map(stored_from_row)
+        .transpose()
+        .context("outbox: find")
 }

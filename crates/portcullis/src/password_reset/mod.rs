@@ -6,6 +6,7 @@ pub mod routes;
 
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
+use crate::db::Context;
 use crate::error::ApiResult;
 use crate::http::client::ClientInfo;
 use crate::mail::Kind;
@@ -69,12 +70,12 @@ pub async fn complete(
     )?;
     let hash = state.passwords.hash(password.as_str()).await?;
     let now = state.clock.now_ms();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin("password reset: complete").await?;
     links::consume(&mut tx, &hash_secret(token), Purpose::ResetPassword, now)
         .await?
         .ok_or_else(|| refused(LinkError::Invalid))?;
     credentials::set_password(&mut tx, &user.id, &hash, now).await?;
-    tx.commit().await?;
+    tx.commit().await.context("password reset: complete")?;
     sessions::end(state, Ending::AllOfUser(&user.id)).await?;
     revocations::revoke_user(state, &user.id).await?;
     // A reset clears any sign-in throttle on the address: the owner is back in at once.

@@ -8,7 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{complete, send_reset_link};
-use crate::error::{ApiResult, ErrorBody};
+use crate::api_errors;
+use crate::error::{ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, QueryParams};
@@ -40,16 +41,18 @@ pub struct ResetRequestAnswer {
     message: &'static str,
 }
 
+api_errors!(RequestPasswordResetErrors, POST_JSON; InvalidRedirectUrl, InvalidEmail);
+
 /// Mails a reset link if the address has an account. The answer is the same either way and is
 /// given before the lookup, so neither its content nor its timing tells.
 #[utoipa::path(post, path = "/request-password-reset", tag = "email", request_body = ResetRequestBody,
-    responses((status = 200, body = ResetRequestAnswer), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ResetRequestAnswer), RequestPasswordResetErrors))]
 async fn request_password_reset(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ResetRequestBody>,
 ) -> ApiResult<Json<ResetRequestAnswer>> {
     if let Some(target) = &body.redirect_to {
-        check_callback(&state, target, "INVALID_REDIRECT_URL")?;
+        check_callback(&state, target, ErrorCode::InvalidRedirectUrl)?;
     }
     let email = Email::parse(&body.email)?;
     state
@@ -79,16 +82,18 @@ pub struct CallbackQuery {
     callback_url: String,
 }
 
+api_errors!(ResetLinkErrors, ANY; InvalidCallbackUrl, ValidationError);
+
 /// The link in the mail: redirects to `callbackURL?token=<token>`, or `?error=INVALID_TOKEN`.
 #[utoipa::path(get, path = "/reset-password/{token}", tag = "email",
     params(("token" = String, Path), CallbackQuery),
-    responses((status = 302, description = "To callbackURL with token or error"), (status = 403, body = ErrorBody)))]
+    responses((status = 302, description = "To callbackURL with token or error"), ResetLinkErrors))]
 async fn reset_password_link(
     State(state): State<AppState>,
     Path(token): Path<String>,
     QueryParams(query): QueryParams<CallbackQuery>,
 ) -> ApiResult<Response> {
-    check_callback(&state, &query.callback_url, "INVALID_CALLBACK_URL")?;
+    check_callback(&state, &query.callback_url, ErrorCode::InvalidCallbackUrl)?;
     Ok(match peek(&state, &token, Purpose::ResetPassword).await? {
         Ok(_) => redirect(&with_query(&query.callback_url, &[("token", &token)])),
         Err(_) => redirect(&with_query(
@@ -105,10 +110,12 @@ pub struct ResetBody {
     new_password: String,
 }
 
+api_errors!(ResetPasswordErrors, POST_JSON; InvalidToken, TokenExpired, PasswordTooShort, PasswordTooLong, PasswordTooWeak);
+
 /// Sets a new password with a reset token: single use, policy applies, every session and token
 /// of the user ends, and a notice goes out.
 #[utoipa::path(post, path = "/reset-password", tag = "email", request_body = ResetBody,
-    responses((status = 200, body = StatusAnswer), (status = 400, description = "INVALID_TOKEN, TOKEN_EXPIRED or a policy refusal", body = ErrorBody)))]
+    responses((status = 200, body = StatusAnswer), ResetPasswordErrors))]
 async fn reset_password(
     State(state): State<AppState>,
     client: ClientInfo,

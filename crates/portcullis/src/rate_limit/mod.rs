@@ -15,7 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::ExposeSecret;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use settings::{Limit, RateLimitSettings};
 
 /// Declares the classes of requests that get their own limits, each once: its name (the setting
@@ -163,11 +163,8 @@ fn quota(limit: Limit) -> Quota {
 pub fn too_many_requests(wait: Duration) -> ApiError {
     let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
     let unit = if seconds == 1 { "second" } else { "seconds" };
-    let mut error = ApiError::new(
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
-        "TOO_MANY_REQUESTS",
-        format!("Too many requests. Try again in {seconds} {unit}."),
-    );
+    let mut error = ApiError::from(ErrorCode::TooManyRequests)
+        .with_message(format!("Too many requests. Try again in {seconds} {unit}."));
     error.retry_after = Some(seconds);
     error
 }

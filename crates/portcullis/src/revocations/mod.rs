@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
-use crate::db::Db;
+use crate::db::{Context, Db};
 
 pub use routes::router;
 
@@ -99,10 +99,10 @@ pub async fn revoke_user(
     user_id: &str,
 ) -> crate::error::ApiResult<()> {
     let now = state.clock.now_ms();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin("revocations: revoke user").await?;
     // Tokens issued in this very second are covered too: `iat` < now + 1.
     store::record_user(&mut tx, state.db.backend, user_id, now / 1000 + 1, now).await?;
-    tx.commit().await?;
+    tx.commit().await.context("revocations: revoke user")?;
     state.revocations.wake();
     Ok(())
 }

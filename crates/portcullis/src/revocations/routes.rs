@@ -15,8 +15,9 @@ use utoipa_axum::routes;
 use super::service_token;
 use super::{store, Entry};
 use crate::access_tokens::keys::publication_after_rotation;
+use crate::api_errors;
 use crate::db::millis;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::ApiResult;
 use crate::http::json::QueryParams;
 use crate::state::AppState;
 
@@ -40,9 +41,11 @@ pub struct FeedPage {
     next: i64,
 }
 
+api_errors!(FeedErrors, ANY; Unauthorized, ValidationError);
+
 /// Revocations after `since`, oldest first (at most 1000; page with `next`).
 #[utoipa::path(get, path = "/revocations", tag = "tokens", params(Since),
-    responses((status = 200, body = FeedPage), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = FeedPage), FeedErrors))]
 async fn feed(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -70,10 +73,12 @@ async fn backlog(state: &AppState, since: Option<i64>) -> ApiResult<(Vec<Entry>,
     Ok((entries, next))
 }
 
+api_errors!(StreamErrors, ANY; Unauthorized, ValidationError);
+
 /// The feed as Server-Sent Events (`event: revocation`, `id: <cursor>`, JSON data), starting
 /// after `since`. The stream ends when the reader falls too far behind; reconnect with the last id.
 #[utoipa::path(get, path = "/revocations/stream", tag = "tokens", params(Since),
-    responses((status = 200, description = "text/event-stream of revocation entries"), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "text/event-stream of revocation entries"), StreamErrors))]
 async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,

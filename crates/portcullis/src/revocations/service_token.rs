@@ -5,7 +5,7 @@ use axum::http::{header::AUTHORIZATION, HeaderMap};
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -26,6 +26,6 @@ pub fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     ) {
         Ok(())
     } else {
-        Err(ApiError::unauthorized())
+        Err(ApiError::from(ErrorCode::Unauthorized))
     }
 }

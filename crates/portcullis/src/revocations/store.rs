@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::Entry;
-use crate::db::{Backend, Db};
+use crate::db::{Backend, Context, Db, DbError};
 
 const COLUMNS: &str = "cursor, at, session_id, user_id, not_before";
 /// Most entries one feed request returns; clients page with `since`.
@@ -37,14 +37,17 @@ pub async fn record_sessions(
     backend: Backend,
     session_ids: &[String],
     now: i64,
-) -> Result<(), sqlx::Error> {
-    serialise_writers(conn, backend).await?;
+) -> Result<(), DbError> {
+    serialise_writers(conn, backend)
+        .await
+        .context("revocations: record sessions")?;
     for id in session_ids {
         sqlx::query("INSERT INTO revocations (at, session_id) VALUES ($1, $2)")
             .bind(now)
             .bind(id)
             .execute(&mut *conn)
-            .await?;
+            .await
+            .context("revocations: record sessions")?;
     }
     Ok(())
 }
@@ -55,52 +58,65 @@ pub async fn record_user(
     user_id: &str,
     not_before_secs: i64,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    serialise_writers(conn, backend).await?;
+) -> Result<(), DbError> {
+    serialise_writers(conn, backend)
+        .await
+        .context("revocations: record user")?;
     sqlx::query("INSERT INTO revocations (at, user_id, not_before) VALUES ($1, $2, $3)")
         .bind(now)
         .bind(user_id)
         .bind(not_before_secs)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .context("revocations: record user")?;
     Ok(())
 }
 
 /// Entries after `cursor`, oldest first.
-pub async fn after_cursor(db: &Db, cursor: i64) -> Result<Vec<Entry>, sqlx::Error> {
+pub async fn after_cursor(db: &Db, cursor: i64) -> Result<Vec<Entry>, DbError> {
     let sql =
         format!("SELECT {COLUMNS} FROM revocations WHERE cursor > $1 ORDER BY cursor LIMIT $2");
     let rows = sqlx::query(&sql)
         .bind(cursor)
         .bind(PAGE)
         .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(entry_from_row).collect()
+        .await
+        .context("revocations: after cursor")?;
+    rows.iter()
+        .map(entry_from_row)
+        .collect::<Result<_, sqlx::Error>>()
+        .context("revocations: after cursor")
 }
 
 /// Entries recorded after `at` (unix ms), oldest first.
-pub async fn recorded_after(db: &Db, at: i64) -> Result<Vec<Entry>, sqlx::Error> {
+pub async fn recorded_after(db: &Db, at: i64) -> Result<Vec<Entry>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM revocations WHERE at > $1 ORDER BY cursor LIMIT $2");
     let rows = sqlx::query(&sql)
         .bind(at)
         .bind(PAGE)
         .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(entry_from_row).collect()
+        .await
+        .context("revocations: recorded after")?;
+    rows.iter()
+        .map(entry_from_row)
+        .collect::<Result<_, sqlx::Error>>()
+        .context("revocations: recorded after")
 }
 
-pub async fn last_cursor(db: &Db) -> Result<i64, sqlx::Error> {
+pub async fn last_cursor(db: &Db) -> Result<i64, DbError> {
     let row = sqlx::query("SELECT COALESCE(MAX(cursor), 0) AS last FROM revocations")
         .fetch_one(&db.pool)
-        .await?;
-    row.try_get("last")
+        .await
+        .context("revocations: last cursor")?;
+    row.try_get("last").context("revocations: last cursor")
 }
 
 /// Forgets entries no live token can be concerned by any more.
-pub async fn delete_recorded_before(db: &Db, at: i64) -> Result<u64, sqlx::Error> {
+pub async fn delete_recorded_before(db: &Db, at: i64) -> Result<u64, DbError> {
     let done = sqlx::query("DELETE FROM revocations WHERE at < $1")
         .bind(at)
         .execute(&db.pool)
-        .await?;
+        .await
+        .context("revocations: delete recorded before")?;
     Ok(done.rows_affected())
 }

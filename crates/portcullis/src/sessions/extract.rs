@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 
 use super::{authenticate, Authenticated, Via};
 use crate::access_tokens::jwt as access;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Longer than any credential we issue (access tokens included); longer values are not even hashed.
@@ -47,12 +47,12 @@ impl FromRequestParts<AppState> for CurrentSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some((token, via)) = presented_token(parts, state) else {
-            return Err(ApiError::unauthorized());
+            return Err(ApiError::from(ErrorCode::Unauthorized));
         };
         authenticate(state, &token, via)
             .await?
             .map(Self)
-            .ok_or_else(ApiError::unauthorized)
+            .ok_or_else(|| ErrorCode::Unauthorized.into())
     }
 }
 

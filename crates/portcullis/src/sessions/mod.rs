@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::access_tokens::jwt as access;
 use crate::crypto::tokens::{hash_secret, random_id, random_secret};
-use crate::db::{duration_of, millis};
-use crate::error::{ApiError, ApiResult};
+use crate::db::{duration_of, millis, Context};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::http::timestamp::Timestamp;
 use crate::revocations;
@@ -159,7 +159,7 @@ pub async fn start(
 /// Ends sessions and publishes their ids on the revocation feed, in one transaction, so that
 /// services verifying access tokens locally learn of it within seconds. Answers the ended ids.
 pub async fn end(state: &AppState, which: Ending<'_>) -> ApiResult<Vec<String>> {
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin("sessions: end").await?;
     let ended = store::delete_returning(&mut tx, &which).await?;
     if !ended.is_empty() {
         revocations::store::record_sessions(
@@ -170,7 +170,7 @@ pub async fn end(state: &AppState, which: Ending<'_>) -> ApiResult<Vec<String>> 
         )
         .await?;
     }
-    tx.commit().await?;
+    tx.commit().await.context("sessions: end")?;
     if !ended.is_empty() {
         state.session_cache.forget_sessions(&ended);
         state.revocations.wake();
@@ -181,10 +181,7 @@ pub async fn end(state: &AppState, which: Ending<'_>) -> ApiResult<Vec<String>> 
 /// Sensitive changes (email, two-factor) need a session signed in recently (ASVS 7.5.1).
 pub fn require_fresh(state: &AppState, session: &Session) -> ApiResult<()> {
     if state.clock.now_ms() - session.created_at > millis(state.config.session.fresh_age) {
-        return Err(ApiError::forbidden(
-            "SESSION_NOT_FRESH",
-            "Sign in again to make this change",
-        ));
+        return Err(ApiError::from(ErrorCode::SessionNotFresh));
     }
     Ok(())
 }

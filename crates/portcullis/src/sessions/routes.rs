@@ -14,7 +14,8 @@ use super::{store, Ending, SessionView, Via};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 
-use crate::error::{ApiResult, ErrorBody};
+use crate::api_errors;
+use crate::error::ApiResult;
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, OptionalJsonBody};
@@ -43,9 +44,11 @@ pub struct SuccessAnswer {
     success: bool,
 }
 
+api_errors!(GetSessionErrors, ANY);
+
 /// The current session and user, or `null` when the request has no live session.
 #[utoipa::path(get, path = "/get-session", tag = "sessions",
-    responses((status = 200, description = "The session, or null", body = Option<SessionAndUser>)))]
+    responses((status = 200, description = "The session, or null", body = Option<SessionAndUser>), GetSessionErrors))]
 async fn get_session(State(state): State<AppState>, current: MaybeSession) -> Response {
     let Some(auth) = current.auth else {
         // A dead cookie is cleared so the browser stops sending it.
@@ -89,11 +92,13 @@ pub struct SignOutBody {
     scope: SignOutScope,
 }
 
+api_errors!(SignOutErrors, POST_JSON);
+
 /// Ends the session that made the request (with a session cookie, session token or access token);
 /// `scope` widens it to every session (`global`) or every other one (`others`). Idempotent, like
 /// better-auth's: without a live session it still answers success and clears the cookie.
 #[utoipa::path(post, path = "/sign-out", tag = "sessions", request_body = Option<SignOutBody>,
-    responses((status = 200, body = SuccessAnswer)))]
+    responses((status = 200, body = SuccessAnswer), SignOutErrors))]
 async fn sign_out(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -135,12 +140,12 @@ async fn sign_out(
     Ok(([(SET_COOKIE, state.session_cookie.clear())], answer).into_response())
 }
 
+api_errors!(ListSessionsErrors, ANY; Unauthorized);
+
 /// The user's live sessions, newest first. `current` marks the one making the request.
 /// No session's secret token is ever returned: `token` repeats the session id.
 #[utoipa::path(get, path = "/list-sessions", tag = "sessions",
-    responses(
-        (status = 200, body = Vec<SessionView>),
-        (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<SessionView>), ListSessionsErrors))]
 async fn list_sessions(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
@@ -160,12 +165,11 @@ pub struct RevokeSessionBody {
     token: String,
 }
 
+api_errors!(RevokeSessionErrors, POST_JSON; Unauthorized);
+
 /// Ends one of the user's own sessions, named by its id (or its token).
 #[utoipa::path(post, path = "/revoke-session", tag = "sessions", request_body = RevokeSessionBody,
-    responses(
-        (status = 200, body = StatusAnswer),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = StatusAnswer), RevokeSessionErrors))]
 async fn revoke_session(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -196,9 +200,11 @@ async fn revoke_session(
     Ok(answer.into_response())
 }
 
+api_errors!(RevokeSessionsErrors, POST; Unauthorized);
+
 /// Ends every session of the user, this one included.
 #[utoipa::path(post, path = "/revoke-sessions", tag = "sessions",
-    responses((status = 200, body = StatusAnswer), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = StatusAnswer), RevokeSessionsErrors))]
 async fn revoke_sessions(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -220,9 +226,11 @@ async fn revoke_sessions(
         .into_response())
 }
 
+api_errors!(RevokeOtherSessionsErrors, POST; Unauthorized);
+
 /// Ends every session of the user except this one.
 #[utoipa::path(post, path = "/revoke-other-sessions", tag = "sessions",
-    responses((status = 200, body = StatusAnswer), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = StatusAnswer), RevokeOtherSessionsErrors))]
 async fn revoke_other_sessions(
     State(state): State<AppState>,
     client: ClientInfo,

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Ending, Session};
-use crate::db::{flag, Db};
+use crate::db::{flag, Context, Db, DbError};
 use crate::users::store::{user_from_row, USER_COLUMNS};
 use crate::users::User;
 
@@ -26,7 +26,7 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     })
 }
 
-pub async fn insert(db: &Db, session: &Session, token_hash: &str) -> Result<(), sqlx::Error> {
+pub async fn insert(db: &Db, session: &Session, token_hash: &str) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO sessions (id, token_hash, user_id, persistent, ip_address, user_agent,
              created_at, updated_at, last_active_at, expires_at, absolute_expires_at)
@@ -44,7 +44,8 @@ pub async fn insert(db: &Db, session: &Session, token_hash: &str) -> Result<(), 
     .bind(session.expires_at)
     .bind(session.absolute_expires_at)
     .execute(&db.pool)
-    .await?;
+    .await
+    .context("sessions: insert")?;
     Ok(())
 }
 
@@ -52,7 +53,7 @@ pub async fn insert(db: &Db, session: &Session, token_hash: &str) -> Result<(), 
 pub async fn find_by_token_hash(
     db: &Db,
     token_hash: &str,
-) -> Result<Option<(Session, User)>, sqlx::Error> {
+) -> Result<Option<(Session, User)>, DbError> {
     let sql = format!(
         "SELECT {SESSION_COLUMNS}, {USER_COLUMNS}
          FROM sessions s JOIN users u ON u.id = s.user_id
@@ -61,12 +62,14 @@ pub async fn find_by_token_hash(
     let row = sqlx::query(&sql)
         .bind(token_hash)
         .fetch_optional(&db.pool)
-        .await?;
-    row.map(|row| Ok((session_from_row(&row)?, user_from_row(&row)?)))
+        .await
+        .context("sessions: find by token hash")?;
+    row.map(|row| Ok::<_, sqlx::Error>((session_from_row(&row)?, user_from_row(&row)?)))
         .transpose()
+        .context("sessions: find by token hash")
 }
 
-pub async fn extend(db: &Db, id: &str, expires_at: i64, now: i64) -> Result<(), sqlx::Error> {
+pub async fn extend(db: &Db, id: &str, expires_at: i64, now: i64) -> Result<(), DbError> {
     sqlx::query(
         "UPDATE sessions SET expires_at = $1, updated_at = $2, last_active_at = $2 WHERE id = $3",
     )
@@ -74,21 +77,23 @@ pub async fn extend(db: &Db, id: &str, expires_at: i64, now: i64) -> Result<(), 
     .bind(now)
     .bind(id)
     .execute(&db.pool)
-    .await?;
+    .await
+    .context("sessions: extend")?;
     Ok(())
 }
 
-pub async fn touch(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn touch(db: &Db, id: &str, now: i64) -> Result<(), DbError> {
     sqlx::query("UPDATE sessions SET last_active_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id)
         .execute(&db.pool)
-        .await?;
+        .await
+        .context("sessions: touch")?;
     Ok(())
 }
 
 /// A user's live sessions, newest first.
-pub async fn list_live(db: &Db, user_id: &str, now: i64) -> Result<Vec<Session>, sqlx::Error> {
+pub async fn list_live(db: &Db, user_id: &str, now: i64) -> Result<Vec<Session>, DbError> {
     let sql = format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s
          WHERE s.user_id = $1 AND s.expires_at > $2 AND s.absolute_expires_at > $2
@@ -98,28 +103,38 @@ pub async fn list_live(db: &Db, user_id: &str, now: i64) -> Result<Vec<Session>,
         .bind(user_id)
         .bind(now)
         .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(session_from_row).collect()
+        .await
+        .context("sessions: list live")?;
+    rows.iter()
+        .map(session_from_row)
+        .collect::<Result<_, sqlx::Error>>()
+        .context("sessions: list live")
 }
 
-pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+pub async fn delete(db: &Db, id: &str) -> Result<(), DbError> {
     sqlx::query("DELETE FROM sessions WHERE id = $1")
         .bind(id)
         .execute(&db.pool)
-        .await?;
+        .await
+        .context("sessions: delete")?;
     Ok(())
 }
 
 /// The session with this id and its user, live or not.
-pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<(Session, User)>, sqlx::Error> {
+pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<(Session, User)>, DbError> {
     let sql = format!(
         "SELECT {SESSION_COLUMNS}, {USER_COLUMNS}
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id = $1"
     );
-    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
-    row.map(|row| Ok((session_from_row(&row)?, user_from_row(&row)?)))
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .context("sessions: find by id")?;
+    row.map(|row| Ok::<_, sqlx::Error>((session_from_row(&row)?, user_from_row(&row)?)))
         .transpose()
+        .context("sessions: find by id")
 }
 
 /// Deletes the sessions `which` names and answers their ids. Every filter that names sessions by
@@ -127,7 +142,7 @@ pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<(Session, User)>, sq
 pub async fn delete_returning(
     conn: &mut AnyConnection,
     which: &Ending<'_>,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<String>, DbError> {
     let query = match which {
         Ending::Id(id) => sqlx::query("DELETE FROM sessions WHERE id = $1 RETURNING id").bind(*id),
         Ending::TokenHash(hash) => {
@@ -152,15 +167,22 @@ pub async fn delete_returning(
                 .bind(*keep)
         }
     };
-    let rows = query.fetch_all(&mut *conn).await?;
-    rows.iter().map(|row| row.try_get("id")).collect()
+    let rows = query
+        .fetch_all(&mut *conn)
+        .await
+        .context("sessions: delete returning")?;
+    rows.iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, sqlx::Error>>()
+        .context("sessions: delete returning")
 }
 
-pub async fn delete_expired(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+pub async fn delete_expired(db: &Db, now: i64) -> Result<u64, DbError> {
     let done =
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR absolute_expires_at <= $1")
             .bind(now)
             .execute(&db.pool)
-            .await?;
+            .await
+            .context("sessions: delete expired")?;
     Ok(done.rows_affected())
 }

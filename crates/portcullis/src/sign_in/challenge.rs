@@ -34,8 +34,8 @@ impl From<ApiError> for Refusal {
     }
 }
 
-impl From<sqlx::Error> for Refusal {
-    fn from(e: sqlx::Error) -> Self {
+impl From<crate::db::DbError> for Refusal {
+    fn from(e: crate::db::DbError) -> Self {
         Refusal::Error(e.into())
     }
 }

@@ -2,14 +2,14 @@
 //! token endpoint's password grant, so both answer alike and cost alike), re-authentication, and
 //! the one way a new password is stored.
 
-use axum::http::StatusCode;
-
 use sqlx::AnyConnection;
+
+use crate::db::DbError;
 
 use super::throttle;
 use crate::audit::{self, Event};
 use crate::crypto::passwords::Verified;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::rate_limit::{Class, Subject};
 use crate::state::AppState;
@@ -18,11 +18,7 @@ use crate::users::password_policy::Password;
 use crate::users::{store, User};
 
 pub fn invalid_credentials() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "INVALID_EMAIL_OR_PASSWORD",
-        "Invalid email or password",
-    )
+    ApiError::from(ErrorCode::InvalidEmailOrPassword)
 }
 
 /// The user, if the password is theirs. An unknown email is checked against a decoy hash and gets
@@ -58,24 +54,17 @@ pub async fn check(
     }
     // Said only to someone who knows the password, so it reveals nothing about who has an account.
     if state.config.email.require_verification && !user.email_verified {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "EMAIL_NOT_VERIFIED",
-            "Email not verified",
-        ));
+        return Err(ApiError::from(ErrorCode::EmailNotVerified));
     }
     Ok(user)
 }
 
 /// Checks the user's current password (re-authentication for sensitive changes).
 pub async fn confirm_password(state: &AppState, user_id: &str, raw: &str) -> ApiResult<()> {
-    let invalid = || ApiError::bad_request("INVALID_PASSWORD", "Invalid password");
+    let invalid = || ApiError::from(ErrorCode::InvalidPassword);
     let candidate = Password::candidate(raw, &state.config.password)?;
     let Some(hash) = store::password_hash(&state.db, user_id).await? else {
-        return Err(ApiError::bad_request(
-            "CREDENTIAL_ACCOUNT_NOT_FOUND",
-            "Credential account not found",
-        ));
+        return Err(ApiError::from(ErrorCode::CredentialAccountNotFound));
     };
     if raw.is_empty() {
         return Err(invalid());
@@ -94,7 +83,7 @@ pub async fn set_password(
     user_id: &str,
     hash: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DbError> {
     store::set_password_hash(conn, user_id, hash, now).await?;
     super::store::forget_trusted_devices(conn, user_id).await
 }

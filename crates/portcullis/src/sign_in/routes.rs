@@ -12,7 +12,8 @@ use utoipa_axum::routes;
 use super::start::{self, Method, Outcome, SecondFactor, SignIn};
 use super::Channel;
 use super::{challenge_response, credentials};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::api_errors;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::http::redirect::check_callback;
@@ -41,14 +42,13 @@ pub struct SignInAnswer {
     user: User,
 }
 
+api_errors!(SignInErrors, POST_JSON; InvalidCallbackUrl, InvalidEmail, PasswordTooLong, InvalidEmailOrPassword, EmailNotVerified);
+
 /// Signs in with email and password, starting a new session; for an account with two-factor (on
 /// an untrusted browser) it answers a challenge instead (see docs/two-factor.md).
 /// An unknown email and a wrong password get the same answer, after the same work.
 #[utoipa::path(post, path = "/sign-in/email", tag = "accounts", request_body = SignInBody,
-    responses(
-        (status = 200, body = SignInAnswer),
-        (status = 400, body = ErrorBody),
-        (status = 401, description = "INVALID_EMAIL_OR_PASSWORD", body = ErrorBody)))]
+    responses((status = 200, body = SignInAnswer), SignInErrors))]
 async fn sign_in(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -56,7 +56,7 @@ async fn sign_in(
     JsonBody(body): JsonBody<SignInBody>,
 ) -> ApiResult<Response> {
     if let Some(callback) = &body.callback_url {
-        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+        check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
     let user = credentials::check(&state, &body.email, &body.password, &client).await?;
     let outcome = start::start(

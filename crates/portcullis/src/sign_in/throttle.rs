@@ -11,55 +11,40 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::settings::ThrottleSettings;
-use crate::db::{duration_of, millis, Db};
+use super::store;
+use crate::db::{duration_of, millis, Db, DbError};
 use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::rate_limit::too_many_requests;
 use crate::state::AppState;
 
-/// Counts an attempt on `email`; refuses (429, like any throttle) if the address is waiting out a
-/// delay or has used up its failures.
-pub async fn begin_attempt(state: &AppState, email: &str) -> ApiResult<()> {
+/// Counts an attempt on `key` (an address, or a user's code key); refuses (429, like any
+/// throttle) if it is waiting out a delay or has used up its failures.
+pub async fn begin_attempt(state: &AppState, key: &str) -> ApiResult<()> {
     let (db, config) = (&state.db, &state.config.throttle);
     let now = state.clock.now_ms();
     let window_start = now - millis(config.window);
-    if let Some((failures, last_failure_at, locked_until)) = current(db, email).await? {
-        if last_failure_at >= window_start {
-            if failures >= config.max_failures {
-                return Err(refuse(last_failure_at + millis(config.window) - now));
+    if let Some(current) = store::failures(db, key).await? {
+        if current.last_failure_at >= window_start {
+            if current.failures >= config.max_failures {
+                return Err(refuse(
+                    current.last_failure_at + millis(config.window) - now,
+                ));
             }
-            if locked_until > now {
-                return Err(refuse(locked_until - now));
+            if current.locked_until > now {
+                return Err(refuse(current.locked_until - now));
             }
         }
     }
-    let row = sqlx::query(
-        "INSERT INTO sign_in_failures (email, failures, last_failure_at, locked_until) VALUES ($1, 1, $2, 0)
-         ON CONFLICT (email) DO UPDATE SET
-             failures = CASE WHEN sign_in_failures.last_failure_at < $3 THEN 1 ELSE sign_in_failures.failures + 1 END,
-             last_failure_at = $2
-         RETURNING failures",
-    )
-    .bind(email)
-    .bind(now)
-    .bind(window_start)
-    .fetch_one(&db.pool)
-    .await?;
-    let failures: i64 = row.try_get("failures")?;
+    let failures = store::count_failure(db, key, now, window_start).await?;
     if failures > config.max_failures {
         // A parallel attempt took the last one.
         return Err(refuse(millis(config.window)));
     }
     let delay = delay_after(config, failures);
     if !delay.is_zero() {
-        sqlx::query("UPDATE sign_in_failures SET locked_until = $1 WHERE email = $2")
-            .bind(now + millis(delay))
-            .bind(email)
-            .execute(&db.pool)
-            .await?;
+        store::lock_until(db, key, now + millis(delay)).await?;
     }
     Ok(())
 }
@@ -80,39 +65,15 @@ fn code_key(user_id: &str) -> String {
 }
 
 /// The password was right (or a reset set a new one): the slate is clean.
-pub async fn clear(db: &Db, email: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM sign_in_failures WHERE email = $1")
-        .bind(email)
-        .execute(&db.pool)
-        .await?;
+pub async fn clear(db: &Db, key: &str) -> ApiResult<()> {
+    store::clear_failures(db, key).await?;
     Ok(())
 }
 
-/// Forgets addresses whose last failure is older than the window.
-pub async fn forget_stale(state: &AppState) -> Result<u64, sqlx::Error> {
+/// Forgets keys whose last failure is older than the window.
+pub async fn forget_stale(state: &AppState) -> Result<u64, DbError> {
     let window_start = state.clock.now_ms() - millis(state.config.throttle.window);
-    let done = sqlx::query("DELETE FROM sign_in_failures WHERE last_failure_at < $1")
-        .bind(window_start)
-        .execute(&state.db.pool)
-        .await?;
-    Ok(done.rows_affected())
-}
-
-async fn current(db: &Db, email: &str) -> Result<Option<(i64, i64, i64)>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT failures, last_failure_at, locked_until FROM sign_in_failures WHERE email = $1",
-    )
-    .bind(email)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.map(|r| {
-        Ok((
-            r.try_get("failures")?,
-            r.try_get("last_failure_at")?,
-            r.try_get("locked_until")?,
-        ))
-    })
-    .transpose()
+    store::forget_failures_before(&state.db, window_start).await
 }
 
 /// No wait for the first `free_failures`; then 1 s, 2 s, 4 s, ... up to `max_delay`.

@@ -56,8 +56,8 @@ pub enum Refused {
     Internal(ApiError),
 }
 
-impl From<sqlx::Error> for Refused {
-    fn from(e: sqlx::Error) -> Self {
+impl From<crate::db::DbError> for Refused {
+    fn from(e: crate::db::DbError) -> Self {
         Refused::Internal(e.into())
     }
 }

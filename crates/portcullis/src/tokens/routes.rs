@@ -14,10 +14,11 @@ use utoipa_axum::routes;
 
 use super::refresh::{self, RefreshToken, Refused};
 use crate::access_tokens::jwt::{self as access, AccessClaims};
+use crate::api_errors;
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 use crate::db::duration_of;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::rate_limit::{Class, Subject};
@@ -49,6 +50,10 @@ pub struct OAuthError {
     /// Seconds, for `Retry-After` (429).
     #[serde(skip)]
     retry_after: Option<u64>,
+    /// The error this answer was made from, whose internal cause (if any) must reach the log.
+    #[serde(skip)]
+    #[schema(ignore)]
+    source: Option<ApiError>,
 }
 
 impl OAuthError {
@@ -58,6 +63,7 @@ impl OAuthError {
             error_description: description.into(),
             status: StatusCode::BAD_REQUEST,
             retry_after: None,
+            source: None,
         }
     }
 
@@ -78,24 +84,28 @@ impl From<ApiError> for OAuthError {
         let keeps_status = e.status.is_server_error() || e.status == StatusCode::TOO_MANY_REQUESTS;
         Self {
             error,
-            error_description: e.message,
+            error_description: e.message.to_string(),
             status: if keeps_status {
                 e.status
             } else {
                 StatusCode::BAD_REQUEST
             },
             retry_after: e.retry_after,
+            source: Some(e),
         }
     }
 }
 
 impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
         let mut response = (self.status, Json(&self)).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(source) = self.source.take() {
+            source.carry_cause_into(&mut response);
         }
         response
     }
@@ -203,7 +213,7 @@ async fn password_grant(
     let user = credentials::check(state, email, password, client)
         .await
         .map_err(|e| {
-            if e.code == "INVALID_EMAIL_OR_PASSWORD" {
+            if e.code == ErrorCode::InvalidEmailOrPassword {
                 OAuthError::invalid_grant("Invalid email or password")
             } else {
                 e.into()
@@ -362,7 +372,7 @@ async fn answer(
 ) -> Result<Response, OAuthError> {
     let (access_token, claims) = access::issue(state, &session.id, session.ends_at(), &user)
         .await
-        .map_err(|e| OAuthError::from(ApiError::internal(e)))?;
+        .map_err(|e| OAuthError::from(ApiError::caused_by(e.context("sign an access token"))))?;
     let body = TokenAnswer {
         access_token,
         token_type: "Bearer",
@@ -384,9 +394,11 @@ pub struct SessionTokenAnswer {
     token: String,
 }
 
+api_errors!(SessionTokenErrors, ANY; Unauthorized);
+
 /// An access token for the current cookie or bearer session (better-auth's jwt plugin shape).
 #[utoipa::path(get, path = "/token", tag = "tokens",
-    responses((status = 200, body = SessionTokenAnswer), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = SessionTokenAnswer), SessionTokenErrors))]
 async fn session_token(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
@@ -442,10 +454,12 @@ pub struct Introspection {
     token_type: Option<&'static str>,
 }
 
+api_errors!(IntrospectErrors, POST; Unauthorized);
+
 /// Whether an access token is active (RFC 7662): signed by us, unexpired, of the right type, and
 /// its session not revoked. Anything else is `{"active": false}`.
 #[utoipa::path(post, path = "/introspect", tag = "tokens", request_body = TokenBody,
-    responses((status = 200, body = Introspection), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Introspection), IntrospectErrors))]
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,9 @@ use super::totp::{self, Authenticator};
 use super::{backup_codes, store};
 use crate::audit::{self, Event};
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::api_errors;
+use crate::db::Context;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
@@ -60,14 +62,12 @@ pub struct EnableAnswer {
     backup_codes: Vec<String>,
 }
 
+api_errors!(EnableErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TotpAlreadyEnabled, InvalidIssuer, SessionNotFresh);
+
 /// Starts setting up TOTP: a new secret and backup codes. Two-factor turns on only when
 /// `verify-totp` receives a first correct code from this session.
 #[utoipa::path(post, path = "/two-factor/enable", tag = "two-factor", request_body = EnableBody,
-    responses(
-        (status = 200, body = EnableAnswer),
-        (status = 400, description = "INVALID_PASSWORD, TOTP_ALREADY_ENABLED or INVALID_ISSUER", body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "SESSION_NOT_FRESH", body = ErrorBody)))]
+    responses((status = 200, body = EnableAnswer), EnableErrors))]
 async fn enable(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -79,7 +79,9 @@ async fn enable(
         .as_deref()
         .map(totp::checked_issuer)
         .transpose()
-        .map_err(|reason| ApiError::bad_request("INVALID_ISSUER", format!("Issuer {reason}")))?;
+        .map_err(|reason| {
+            ApiError::from(ErrorCode::InvalidIssuer).with_message(format!("Issuer {reason}"))
+        })?;
     reauthenticate(&state, &auth, body.password.as_deref()).await?;
     let user = &auth.user;
     if user.two_factor_enabled {
@@ -88,12 +90,12 @@ async fn enable(
     let secret = totp::new_secret();
     let sealed = state.totp_sealer.seal(&secret, &user.id);
     let (codes, hashes) = new_backup_codes(&state).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin("two-factor: enable").await?;
     if !store::put_pending_secret(&mut tx, &user.id, &sealed, state.clock.now_ms()).await? {
         return Err(already_enabled());
     }
     store::replace_backup_codes(&mut tx, &user.id, &hashes).await?;
-    tx.commit().await?;
+    tx.commit().await.context("two-factor: enable")?;
     end_other_sessions_if_asked(&state, &auth, body.revoke_other_sessions, &client).await?;
     let issuer = issuer.as_deref().unwrap_or(&state.config.two_factor.issuer);
     let authenticator = Authenticator::new(secret, issuer, &user.email);
@@ -121,13 +123,11 @@ pub struct TotpUriAnswer {
     totp_qr_code: String,
 }
 
+api_errors!(GetTotpUriErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TotpNotEnabled, SessionNotFresh);
+
 /// The otpauth URI (and its QR code) of the user's TOTP secret, pending or active.
 #[utoipa::path(post, path = "/two-factor/get-totp-uri", tag = "two-factor", request_body = PasswordBody,
-    responses(
-        (status = 200, body = TotpUriAnswer),
-        (status = 400, description = "INVALID_PASSWORD or TOTP_NOT_ENABLED", body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "SESSION_NOT_FRESH", body = ErrorBody)))]
+    responses((status = 200, body = TotpUriAnswer), GetTotpUriErrors))]
 async fn get_totp_uri(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
@@ -153,14 +153,12 @@ pub struct VerifyBody {
     trust_device: Option<bool>,
 }
 
+api_errors!(VerifyTotpErrors, POST_JSON; TotpNotEnabled, InvalidCode, InvalidTwoFactorCookie, TooManyAttemptsRequestNewCode);
+
 /// Checks a TOTP code. With the sign-in challenge cookie it completes the sign-in (a new
 /// session); from a signed-in session it confirms a pending secret, turning two-factor on.
 #[utoipa::path(post, path = "/two-factor/verify-totp", tag = "two-factor", request_body = VerifyBody,
-    responses(
-        (status = 200, description = "`token` is the new session's after a sign-in challenge, null otherwise", body = TokenAndUser),
-        (status = 400, description = "TOTP_NOT_ENABLED", body = ErrorBody),
-        (status = 401, description = "INVALID_CODE, INVALID_TWO_FACTOR_COOKIE or TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE", body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+    responses((status = 200, description = "`token` is the new session's after a sign-in challenge, null otherwise", body = TokenAndUser), VerifyTotpErrors))]
 async fn verify_totp(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -180,14 +178,12 @@ async fn verify_totp(
     .await
 }
 
+api_errors!(VerifyBackupCodeErrors, POST_JSON; BackupCodesNotEnabled, InvalidBackupCode, InvalidTwoFactorCookie, TooManyAttemptsRequestNewCode);
+
 /// Checks a backup code and uses it up. With the sign-in challenge cookie it completes the
 /// sign-in; from a signed-in session it only uses the code up.
 #[utoipa::path(post, path = "/two-factor/verify-backup-code", tag = "two-factor", request_body = VerifyBody,
-    responses(
-        (status = 200, description = "`token` is the new session's after a sign-in challenge, null otherwise", body = TokenAndUser),
-        (status = 400, description = "BACKUP_CODES_NOT_ENABLED", body = ErrorBody),
-        (status = 401, description = "INVALID_BACKUP_CODE, INVALID_TWO_FACTOR_COOKIE or TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE", body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+    responses((status = 200, description = "`token` is the new session's after a sign-in challenge, null otherwise", body = TokenAndUser), VerifyBackupCodeErrors))]
 async fn verify_backup_code(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -277,9 +273,9 @@ async fn verify_signed_in(
     throttle::begin_code_attempt(state, &user.id).await?;
     match factors::check(state, &user, factor, false, client).await? {
         Verdict::Accepted { confirmed: false } => {
-            let mut tx = state.db.pool.begin().await?;
+            let mut tx = state.db.begin("two-factor: verify signed in").await?;
             store::confirm(&mut tx, &user.id, state.clock.now_ms()).await?;
-            tx.commit().await?;
+            tx.commit().await.context("two-factor: verify signed in")?;
             state.session_cache.forget_user(&user.id);
             audit::record(
                 state,
@@ -316,13 +312,11 @@ pub struct BackupCodesAnswer {
     backup_codes: Vec<String>,
 }
 
+api_errors!(GenerateBackupCodesErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TwoFactorNotEnabled, SessionNotFresh);
+
 /// Replaces the user's backup codes with a new set of ten.
 #[utoipa::path(post, path = "/two-factor/generate-backup-codes", tag = "two-factor", request_body = PasswordBody,
-    responses(
-        (status = 200, body = BackupCodesAnswer),
-        (status = 400, description = "INVALID_PASSWORD or TWO_FACTOR_NOT_ENABLED", body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "SESSION_NOT_FRESH", body = ErrorBody)))]
+    responses((status = 200, body = BackupCodesAnswer), GenerateBackupCodesErrors))]
 async fn generate_backup_codes(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -334,9 +328,11 @@ async fn generate_backup_codes(
     }
     reauthenticate(&state, &auth, body.password.as_deref()).await?;
     let (codes, hashes) = new_backup_codes(&state).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin("two-factor: generate backup codes").await?;
     store::replace_backup_codes(&mut tx, &auth.user.id, &hashes).await?;
-    tx.commit().await?;
+    tx.commit()
+        .await
+        .context("two-factor: generate backup codes")?;
     audit::record(
         &state,
         Event::BackupCodesGenerated,
@@ -352,13 +348,11 @@ async fn generate_backup_codes(
     }))
 }
 
+api_errors!(DisableErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TwoFactorNotEnabled, SessionNotFresh);
+
 /// Turns two-factor off (or cancels a pending `enable`) and ends the trust of every device.
 #[utoipa::path(post, path = "/two-factor/disable", tag = "two-factor", request_body = PasswordBody,
-    responses(
-        (status = 200, body = StatusAnswer),
-        (status = 400, description = "INVALID_PASSWORD or TWO_FACTOR_NOT_ENABLED", body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "SESSION_NOT_FRESH", body = ErrorBody)))]
+    responses((status = 200, body = StatusAnswer), DisableErrors))]
 async fn disable(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -366,12 +360,12 @@ async fn disable(
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> ApiResult<Response> {
     reauthenticate(&state, &auth, body.password.as_deref()).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin("two-factor: disable").await?;
     if !store::remove(&mut tx, &auth.user.id, state.clock.now_ms()).await? {
         return Err(not_enabled());
     }
     sign_in::store::forget_user(&mut tx, &auth.user.id).await?;
-    tx.commit().await?;
+    tx.commit().await.context("two-factor: disable")?;
     state.session_cache.forget_user(&auth.user.id);
     audit::record(
         &state,
@@ -446,49 +440,35 @@ fn forget_challenge(state: &AppState, error: ApiError) -> Response {
 }
 
 fn invalid_challenge() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "INVALID_TWO_FACTOR_COOKIE",
-        "Invalid two factor cookie",
-    )
+    ApiError::from(ErrorCode::InvalidTwoFactorCookie)
 }
 
 fn too_many_attempts() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE",
-        "Too many attempts. Please sign in again.",
-    )
+    ApiError::from(ErrorCode::TooManyAttemptsRequestNewCode)
 }
 
 fn wrong_code(factor: Factor<'_>) -> ApiError {
     match factor {
-        Factor::Totp(_) => ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CODE", "Invalid code"),
-        Factor::BackupCode(_) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_BACKUP_CODE",
-            "Invalid backup code",
-        ),
+        Factor::Totp(_) => ApiError::from(ErrorCode::InvalidCode),
+        Factor::BackupCode(_) => ApiError::from(ErrorCode::InvalidBackupCode),
     }
 }
 
 fn not_set_up(factor: Factor<'_>) -> ApiError {
     match factor {
         Factor::Totp(_) => totp_not_enabled(),
-        Factor::BackupCode(_) => {
-            ApiError::bad_request("BACKUP_CODES_NOT_ENABLED", "Backup codes aren't enabled")
-        }
+        Factor::BackupCode(_) => ApiError::from(ErrorCode::BackupCodesNotEnabled),
     }
 }
 
 fn totp_not_enabled() -> ApiError {
-    ApiError::bad_request("TOTP_NOT_ENABLED", "TOTP not enabled")
+    ApiError::from(ErrorCode::TotpNotEnabled)
 }
 
 fn not_enabled() -> ApiError {
-    ApiError::bad_request("TWO_FACTOR_NOT_ENABLED", "Two factor isn't enabled")
+    ApiError::from(ErrorCode::TwoFactorNotEnabled)
 }
 
 fn already_enabled() -> ApiError {
-    ApiError::bad_request("TOTP_ALREADY_ENABLED", "TOTP is already enabled")
+    ApiError::from(ErrorCode::TotpAlreadyEnabled)
 }

@@ -1,7 +1,7 @@
 //! A valid, normalised email address: trimmed, lower-cased, at most 254 characters, no control
 //! characters (so it can never inject a header into a mail).
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
@@ -21,7 +21,7 @@ impl Email {
         if valid {
             Ok(Self(normalised))
         } else {
-            Err(ApiError::bad_request("INVALID_EMAIL", "Invalid email"))
+            Err(ApiError::from(ErrorCode::InvalidEmail))
         }
     }
 

@@ -8,7 +8,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use super::settings::PasswordPolicy;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// A password as the user typed it, normalised to NFKC.
 pub struct Password(String);
@@ -33,13 +33,12 @@ impl Password {
         let password = Self::candidate(raw, policy)?;
         let length = password.0.chars().count();
         if length < policy.min_length {
-            return Err(ApiError::bad_request(
-                "PASSWORD_TOO_SHORT",
-                format!(
+            return Err(
+                ApiError::from(ErrorCode::PasswordTooShort).with_message(format!(
                     "Password too short: use at least {} characters",
                     policy.min_length
-                ),
-            ));
+                )),
+            );
         }
         password.check_strength(policy, personal)?;
         Ok(password)
@@ -60,12 +59,11 @@ impl Password {
             .feedback()
             .and_then(|f| f.warning().map(|w| w.to_string()))
             .unwrap_or_else(|| "It would be easy to guess.".to_owned());
-        Err(ApiError::bad_request(
-            "PASSWORD_TOO_WEAK",
-            format!(
+        Err(
+            ApiError::from(ErrorCode::PasswordTooWeak).with_message(format!(
                 "Password too weak: {reason} Add more words or characters that are hard to guess."
-            ),
-        ))
+            )),
+        )
     }
 
     pub fn as_str(&self) -> &str {
@@ -74,13 +72,10 @@ impl Password {
 }
 
 fn too_long(policy: &PasswordPolicy) -> ApiError {
-    ApiError::bad_request(
-        "PASSWORD_TOO_LONG",
-        format!(
-            "Password too long: use at most {} characters",
-            policy.max_length
-        ),
-    )
+    ApiError::from(ErrorCode::PasswordTooLong).with_message(format!(
+        "Password too long: use at most {} characters",
+        policy.max_length
+    ))
 }
 
 #[cfg(test)]
@@ -100,7 +95,7 @@ mod tests {
         let err = Password::new_for("password123", &policy(), &[])
             .err()
             .unwrap();
-        assert_eq!(err.code, "PASSWORD_TOO_WEAK");
+        assert_eq!(err.code, crate::error::ErrorCode::PasswordTooWeak);
         assert!(err.message.len() > "Password too weak: ".len());
         assert!(Password::new_for(
             "adalovelace1815",
@@ -124,7 +119,7 @@ mod tests {
                 .err()
                 .unwrap()
                 .code,
-            "PASSWORD_TOO_LONG"
+            crate::error::ErrorCode::PasswordTooLong
         );
     }
 }

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::User;
-use crate::db::{flag, Db};
+use crate::db::{flag, Context, Db, DbError};
 use crate::http::timestamp::Timestamp;
 
 /// The user columns, aliased so they can sit beside another table's in a join (`users AS u`).
@@ -27,7 +27,7 @@ pub fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
 }
 
 /// Inserts a user. A duplicate email fails with a unique violation (see `db::is_unique_violation`).
-pub async fn insert(db: &Db, user: &User, password_hash: &str) -> Result<(), sqlx::Error> {
+pub async fn insert(db: &Db, user: &User, password_hash: &str) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO users (id, name, email, email_verified, image, role, password_hash, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -42,7 +42,7 @@ pub async fn insert(db: &Db, user: &User, password_hash: &str) -> Result<(), sql
     .bind(user.created_at.0)
     .bind(user.updated_at.0)
     .execute(&db.pool)
-    .await?;
+    .await.context("users: insert")?;
     Ok(())
 }
 
@@ -50,21 +50,24 @@ pub async fn insert(db: &Db, user: &User, password_hash: &str) -> Result<(), sql
 pub async fn find_by_email(
     db: &Db,
     email: &str,
-) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
+) -> Result<Option<(User, Option<String>)>, DbError> {
     let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1");
     let row = sqlx::query(&sql)
         .bind(email)
         .fetch_optional(&db.pool)
-        .await?;
-    row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
+        .await
+        .context("users: find by email")?;
+    row.map(|row| Ok::<_, sqlx::Error>((user_from_row(&row)?, row.try_get("password_hash")?)))
         .transpose()
+        .context("users: find by email")
 }
 
-pub async fn password_hash(db: &Db, user_id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn password_hash(db: &Db, user_id: &str) -> Result<Option<String>, DbError> {
     let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(&db.pool)
-        .await?;
+        .await
+        .context("users: password hash")?;
     Ok(row.and_then(|row| row.try_get("password_hash").ok().flatten()))
 }
 
@@ -75,13 +78,14 @@ pub async fn upgrade_password_hash(
     user_id: &str,
     old: &str,
     new: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DbError> {
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
         .bind(new)
         .bind(user_id)
         .bind(old)
         .execute(&db.pool)
-        .await?;
+        .await
+        .context("users: upgrade password hash")?;
     Ok(())
 }
 
@@ -91,7 +95,7 @@ pub async fn update_profile(
     name: Option<&str>,
     image: Option<Option<&str>>,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DbError> {
     sqlx::query(
         "UPDATE users SET
              name = CASE WHEN $1 = 1 THEN $2 ELSE name END,
@@ -106,26 +110,32 @@ pub async fn update_profile(
     .bind(now)
     .bind(user_id)
     .execute(&db.pool)
-    .await?;
+    .await
+    .context("users: update profile")?;
     Ok(())
 }
 
 /// Deletes a user; their sessions go with them (foreign key cascade).
-pub async fn delete(db: &Db, user_id: &str) -> Result<(), sqlx::Error> {
+pub async fn delete(db: &Db, user_id: &str) -> Result<(), DbError> {
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(user_id)
         .execute(&db.pool)
-        .await?;
+        .await
+        .context("users: delete")?;
     Ok(())
 }
 
-pub async fn find_by_id(db: &Db, user_id: &str) -> Result<Option<User>, sqlx::Error> {
+pub async fn find_by_id(db: &Db, user_id: &str) -> Result<Option<User>, DbError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
     let row = sqlx::query(&sql)
         .bind(user_id)
         .fetch_optional(&db.pool)
-        .await?;
-    row.as_ref().map(user_from_row).transpose()
+        .await
+        .context("users: find by id")?;
+    row.as_ref()
+        .map(user_from_row)
+        .transpose()
+        .context("users: find by id")
 }
 
 /// Sets a password hash (on a pooled connection or inside a caller's transaction). Call it through
@@ -135,13 +145,14 @@ pub async fn set_password_hash(
     user_id: &str,
     hash: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DbError> {
     sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(hash)
         .bind(now)
         .bind(user_id)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .context("users: set password hash")?;
     Ok(())
 }
 
@@ -151,7 +162,7 @@ pub async fn mark_email_verified(
     user_id: &str,
     email: &str,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, DbError> {
     let done = sqlx::query(
         "UPDATE users SET email_verified = 1, updated_at = $1 WHERE id = $2 AND email = $3",
     )
@@ -159,7 +170,8 @@ pub async fn mark_email_verified(
     .bind(user_id)
     .bind(email)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .context("users: mark email verified")?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -171,13 +183,13 @@ pub async fn switch_email(
     old: &str,
     new: &str,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, DbError> {
     let done = sqlx::query("UPDATE users SET email = $1, email_verified = 1, updated_at = $2 WHERE id = $3 AND email = $4")
         .bind(new)
         .bind(now)
         .bind(user_id)
         .bind(old)
         .execute(&mut *conn)
-        .await?;
+        .await.context("users: switch email")?;
     Ok(done.rows_affected() == 1)
 }

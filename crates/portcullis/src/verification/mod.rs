@@ -11,8 +11,8 @@ pub mod store;
 use std::time::Duration;
 
 use crate::crypto::tokens::{hash_secret, random_secret};
-use crate::db::millis;
-use crate::error::{ApiError, ApiResult};
+use crate::db::{millis, Context as _};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::{self, Context, Kind};
 use crate::state::AppState;
 use crate::users::User;
@@ -53,19 +53,16 @@ pub enum LinkError {
 }
 
 impl LinkError {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            LinkError::Invalid => "INVALID_TOKEN",
-            LinkError::Expired => "TOKEN_EXPIRED",
+            LinkError::Invalid => ErrorCode::InvalidToken,
+            LinkError::Expired => ErrorCode::TokenExpired,
         }
     }
 
+    /// The error answer, with the status the endpoint answers it with.
     pub fn into_api(self, status: axum::http::StatusCode) -> ApiError {
-        let message = match self {
-            LinkError::Invalid => "Invalid token",
-            LinkError::Expired => "Token expired",
-        };
-        ApiError::new(status, self.code(), message)
+        ApiError::from(self.code()).with_status(status)
     }
 }
 
@@ -103,7 +100,7 @@ pub async fn send_link(state: &AppState, mail: LinkMail<'_>) -> ApiResult<()> {
         )
         .map_err(ApiError::internal)?;
     let token_hash = hash_secret(&token);
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin("links: send link").await?;
     store::insert(
         &mut tx,
         &store::NewLink {
@@ -118,7 +115,7 @@ pub async fn send_link(state: &AppState, mail: LinkMail<'_>) -> ApiResult<()> {
     )
     .await?;
     state.mailer.enqueue(&mut tx, &message).await?;
-    tx.commit().await?;
+    tx.commit().await.context("links: send link")?;
     state.mailer.wake();
     Ok(())
 }
@@ -146,7 +143,12 @@ pub async fn send_notice(
             },
         )
         .map_err(ApiError::internal)?;
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state
+        .db
+        .pool
+        .acquire()
+        .await
+        .context("links: send notice")?;
     state.mailer.enqueue(&mut conn, &message).await?;
     state.mailer.wake();
     Ok(())

@@ -12,9 +12,10 @@ use super::{
     peek_verification, send_link, send_notice, send_verification, verify_link, with_query,
     LinkError, LinkMail, Purpose,
 };
+use crate::api_errors;
 use crate::crypto::tokens::hash_secret;
-use crate::db::is_unique_violation;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::db::Context;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::{check_callback, redirect};
@@ -40,28 +41,27 @@ pub struct SendVerificationBody {
     callback_url: Option<String>,
 }
 
+api_errors!(SendVerificationErrors, POST_JSON; InvalidCallbackUrl, InvalidEmail, EmailMismatch, EmailAlreadyVerified);
+
 /// Sends a verification mail to an unverified address. Answers the same whether or not the
 /// address has an account (the work happens after the answer).
 #[utoipa::path(post, path = "/send-verification-email", tag = "email", request_body = SendVerificationBody,
-    responses((status = 200, body = StatusAnswer), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = StatusAnswer), SendVerificationErrors))]
 async fn send_verification_email(
     State(state): State<AppState>,
     current: MaybeSession,
     JsonBody(body): JsonBody<SendVerificationBody>,
 ) -> ApiResult<Json<StatusAnswer>> {
     if let Some(callback) = &body.callback_url {
-        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+        check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
     let email = Email::parse(&body.email)?;
     if let Some(auth) = &current.auth {
         if auth.user.email != email.as_str() {
-            return Err(ApiError::bad_request("EMAIL_MISMATCH", "Email mismatch"));
+            return Err(ApiError::from(ErrorCode::EmailMismatch));
         }
         if auth.user.email_verified {
-            return Err(ApiError::bad_request(
-                "EMAIL_ALREADY_VERIFIED",
-                "Email is already verified",
-            ));
+            return Err(ApiError::from(ErrorCode::EmailAlreadyVerified));
         }
     }
     state
@@ -98,19 +98,18 @@ pub struct VerifiedAnswer {
     user: Option<User>,
 }
 
+api_errors!(VerifyEmailErrors, ANY; InvalidCallbackUrl, ValidationError, InvalidToken = 401, TokenExpired = 401);
+
 /// Opens a verification or email-change link: marks the address verified (or switches to the
 /// new address). With `callbackURL` it redirects there, adding `?error=<code>` on failure.
 #[utoipa::path(get, path = "/verify-email", tag = "email", params(VerifyQuery),
-    responses(
-        (status = 200, body = VerifiedAnswer),
-        (status = 302, description = "To callbackURL"),
-        (status = 401, description = "INVALID_TOKEN or TOKEN_EXPIRED", body = ErrorBody)))]
+    responses((status = 200, body = VerifiedAnswer), (status = 302, description = "To callbackURL"), VerifyEmailErrors))]
 async fn verify_email(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<VerifyQuery>,
 ) -> ApiResult<Response> {
     if let Some(callback) = &query.callback_url {
-        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+        check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
     let outcome = apply_verification(&state, &query.token).await?;
     Ok(match (outcome, query.callback_url) {
@@ -121,7 +120,7 @@ async fn verify_email(
         })
         .into_response(),
         (Err(error), Some(callback)) => {
-            redirect(&with_query(&callback, &[("error", error.code())]))
+            redirect(&with_query(&callback, &[("error", error.code().as_str())]))
         }
         (Err(error), None) => error.into_api(StatusCode::UNAUTHORIZED).into_response(),
     })
@@ -133,7 +132,7 @@ async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<U
         Err(error) => return Ok(Err(error)),
     };
     let now = state.clock.now_ms();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin("links: apply verification").await?;
     let Some(link) = super::store::consume(&mut tx, &hash_secret(token), purpose, now).await?
     else {
         return Ok(Err(LinkError::Invalid));
@@ -149,7 +148,7 @@ async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<U
             {
                 Ok(applied) => applied,
                 // Taken since the link was sent.
-                Err(e) if is_unique_violation(&e) => false,
+                Err(e) if e.is_unique_violation() => false,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -158,7 +157,7 @@ async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<U
     if !applied {
         return Ok(Err(LinkError::Invalid));
     }
-    tx.commit().await?;
+    tx.commit().await.context("links: apply verification")?;
     state.session_cache.forget_user(&link.user_id);
     let user = users_store::find_by_id(&state.db, &link.user_id)
         .await?
@@ -174,29 +173,24 @@ pub struct ChangeEmailBody {
     callback_url: Option<String>,
 }
 
+api_errors!(ChangeEmailErrors, POST_JSON; Unauthorized, InvalidCallbackUrl, InvalidEmail, EmailIsTheSame, SessionNotFresh);
+
 /// Asks to change the account's email: a confirmation link goes to the new address and a notice
 /// to the old one; the address changes only when the link is opened. Needs a recent sign-in.
 /// A taken address gets exactly the same answer as a free one.
 #[utoipa::path(post, path = "/change-email", tag = "email", request_body = ChangeEmailBody,
-    responses(
-        (status = 200, body = StatusAnswer),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "SESSION_NOT_FRESH", body = ErrorBody)))]
+    responses((status = 200, body = StatusAnswer), ChangeEmailErrors))]
 async fn change_email(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
     JsonBody(body): JsonBody<ChangeEmailBody>,
 ) -> ApiResult<Json<StatusAnswer>> {
     if let Some(callback) = &body.callback_url {
-        check_callback(&state, callback, "INVALID_CALLBACK_URL")?;
+        check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
     let new_email = Email::parse(&body.new_email)?;
     if new_email.as_str() == auth.user.email {
-        return Err(ApiError::bad_request(
-            "EMAIL_IS_THE_SAME",
-            "Email is the same",
-        ));
+        return Err(ApiError::from(ErrorCode::EmailIsTheSame));
     }
     sessions::require_fresh(&state, &auth.session)?;
     state

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{LinkToken, Purpose};
-use crate::db::Db;
+use crate::db::{Context, Db, DbError};
 
 fn token_from_row(row: &AnyRow) -> Result<LinkToken, sqlx::Error> {
     Ok(LinkToken {
@@ -28,13 +28,13 @@ pub struct NewLink<'a> {
 
 /// Stores a link and retires the user's earlier unused links of the same purpose: only the
 /// newest mail works.
-pub async fn insert(conn: &mut AnyConnection, link: &NewLink<'_>) -> Result<(), sqlx::Error> {
+pub async fn insert(conn: &mut AnyConnection, link: &NewLink<'_>) -> Result<(), DbError> {
     sqlx::query("UPDATE email_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL")
         .bind(link.now)
         .bind(link.user_id)
         .bind(link.purpose.as_str())
         .execute(&mut *conn)
-        .await?;
+        .await.context("links: insert")?;
     sqlx::query(
         "INSERT INTO email_tokens (token_hash, purpose, user_id, email, new_email, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -47,7 +47,7 @@ pub async fn insert(conn: &mut AnyConnection, link: &NewLink<'_>) -> Result<(), 
     .bind(link.now)
     .bind(link.expires_at)
     .execute(&mut *conn)
-    .await?;
+    .await.context("links: insert")?;
     Ok(())
 }
 
@@ -56,15 +56,18 @@ pub async fn find(
     db: &Db,
     token_hash: &str,
     purpose: Purpose,
-) -> Result<Option<LinkToken>, sqlx::Error> {
+) -> Result<Option<LinkToken>, DbError> {
     let row = sqlx::query(
         "SELECT user_id, email, new_email, expires_at, used_at FROM email_tokens WHERE token_hash = $1 AND purpose = $2",
     )
     .bind(token_hash)
     .bind(purpose.as_str())
     .fetch_optional(&db.pool)
-    .await?;
-    row.as_ref().map(token_from_row).transpose()
+    .await.context("links: find")?;
+    row.as_ref()
+        .map(token_from_row)
+        .transpose()
+        .context("links: find")
 }
 
 /// Marks a live link used, atomically: of two concurrent uses exactly one gets it.
@@ -73,7 +76,7 @@ pub async fn consume(
     token_hash: &str,
     purpose: Purpose,
     now: i64,
-) -> Result<Option<LinkToken>, sqlx::Error> {
+) -> Result<Option<LinkToken>, DbError> {
     let row = sqlx::query(
         "UPDATE email_tokens SET used_at = $1
          WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1
@@ -83,14 +86,19 @@ pub async fn consume(
     .bind(token_hash)
     .bind(purpose.as_str())
     .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(token_from_row).transpose()
+    .await
+    .context("links: consume")?;
+    row.as_ref()
+        .map(token_from_row)
+        .transpose()
+        .context("links: consume")
 }
 
-pub async fn delete_expired(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+pub async fn delete_expired(db: &Db, now: i64) -> Result<u64, DbError> {
     let done = sqlx::query("DELETE FROM email_tokens WHERE expires_at <= $1")
         .bind(now)
         .execute(&db.pool)
-        .await?;
+        .await
+        .context("links: delete expired")?;
     Ok(done.rows_affected())
 }
