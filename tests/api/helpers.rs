@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use portcullis::{Config, Server};
-use rand::distributions::{Alphanumeric, DistString};
+use rand::distr::{Alphanumeric, SampleString};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -75,7 +75,7 @@ async fn create_postgres_database() -> String {
     let name = format!(
         "portcullis_test_{}",
         Alphanumeric
-            .sample_string(&mut rand::thread_rng(), 16)
+            .sample_string(&mut rand::rng(), 16)
             .to_lowercase()
     );
     let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
@@ -378,7 +378,7 @@ pub fn random_email() -> String {
     format!(
         "user-{}@example.com",
         Alphanumeric
-            .sample_string(&mut rand::thread_rng(), 12)
+            .sample_string(&mut rand::rng(), 12)
             .to_lowercase()
     )
 }
@@ -386,10 +386,10 @@ pub fn random_email() -> String {
 /// A random password of `len` code points that no strength meter objects to: letters from
 /// several scripts, digits and symbols.
 pub fn strong_password(len: usize) -> String {
-    use rand::seq::SliceRandom;
+    use rand::seq::IndexedRandom;
     const POOL: &str = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789!#%&*+-=?@^_~αβγδεζηθλμπσφψωжзилмнпфцчшщ";
     let chars: Vec<char> = POOL.chars().collect();
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     (0..len).map(|_| *chars.choose(&mut rng).unwrap()).collect()
 }
 

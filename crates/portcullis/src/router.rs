@@ -123,8 +123,8 @@ struct RandomRequestId;
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
         // Correlation only, not a secret: the thread-local generator avoids a system call per request.
-        use rand::distributions::{Alphanumeric, DistString};
-        let id = Alphanumeric.sample_string(&mut rand::thread_rng(), 20);
+        use rand::distr::{Alphanumeric, SampleString};
+        let id = Alphanumeric.sample_string(&mut rand::rng(), 20);
         HeaderValue::from_str(&id).ok().map(RequestId::new)
     }
 }
