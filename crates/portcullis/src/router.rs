@@ -113,6 +113,13 @@ fn cors(state: &AppState) -> CorsLayer {
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .expose_headers([header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600))
+        // tower-http 0.7 derives `Vary` from the settings (here: only `Origin`); keep the
+        // conservative set every response has carried so far.
+        .vary([
+            header::ORIGIN,
+            header::ACCESS_CONTROL_REQUEST_METHOD,
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+        ])
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
