@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{random_email, strong_password};
+use crate::helpers::{http_client, random_email, strong_password};
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
@@ -112,7 +112,7 @@ async fn zero_config_serve_creates_everything_and_stops_gracefully() {
     );
     assert_eq!(mode, "wal");
 
-    let http = reqwest::Client::new();
+    let http = http_client().build().unwrap();
     let password = strong_password(20);
     let signed_up: serde_json::Value = http
         .post(format!("{}/api/auth/sign-up/email", running.url))

@@ -151,7 +151,7 @@ impl TestApp {
             url,
             origin,
             storage,
-            http: reqwest::Client::builder()
+            http: http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
@@ -372,6 +372,14 @@ impl Reply {
             self.body
         );
     }
+}
+
+/// A client builder for talking plain HTTP to the test server. reqwest is built without a
+/// crypto provider of its own (`rustls-no-provider`: portcullis-verify hands it a ring-based
+/// TLS configuration), so a default client needs a process-wide one: ring, installed here.
+pub fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 pub fn random_email() -> String {
