@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{random_email, strong_password};
+use crate::helpers::{http_client, random_email, strong_password};
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
@@ -122,7 +122,7 @@ async fn zero_config_serve_creates_everything_and_stops_gracefully() {
     );
     assert_eq!(mode, "wal");
 
-    let http = reqwest::Client::new();
+    let http = http_client().build().unwrap();
     let password = strong_password(20);
     let signed_up: serde_json::Value = http
         .post(format!("{}/api/auth/sign-up/email", running.url))
@@ -467,7 +467,7 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
             );
         c
     });
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http_client().build().unwrap();
     let api = |path: &str| format!("{}/api/auth{path}", running.url);
     let post = |path: &str, body: serde_json::Value| http.post(api(path)).json(&body).send();
     let (email, first_password, new_password) =

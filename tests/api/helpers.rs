@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use portcullis::{Clock, Config, ManualClock, Server};
-use rand::distributions::{Alphanumeric, DistString};
+use rand::distr::{Alphanumeric, SampleString};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -75,7 +75,7 @@ async fn create_postgres_database() -> String {
     let name = format!(
         "portcullis_test_{}",
         Alphanumeric
-            .sample_string(&mut rand::thread_rng(), 16)
+            .sample_string(&mut rand::rng(), 16)
             .to_lowercase()
     );
     let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
@@ -154,7 +154,7 @@ impl TestApp {
             origin,
             storage,
             clock,
-            http: reqwest::Client::builder()
+            http: http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
@@ -404,11 +404,19 @@ impl Reply {
     }
 }
 
+/// A client builder for talking plain HTTP to the test server. reqwest is built without a
+/// crypto provider of its own (`rustls-no-provider`: portcullis-verify hands it a ring-based
+/// TLS configuration), so a default client needs a process-wide one: ring, installed here.
+pub fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 pub fn random_email() -> String {
     format!(
         "user-{}@example.com",
         Alphanumeric
-            .sample_string(&mut rand::thread_rng(), 12)
+            .sample_string(&mut rand::rng(), 12)
             .to_lowercase()
     )
 }
@@ -416,10 +424,10 @@ pub fn random_email() -> String {
 /// A random password of `len` code points that no strength meter objects to: letters from
 /// several scripts, digits and symbols.
 pub fn strong_password(len: usize) -> String {
-    use rand::seq::SliceRandom;
+    use rand::seq::IndexedRandom;
     const POOL: &str = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789!#%&*+-=?@^_~αβγδεζηθλμπσφψωжзилмнпфцчшщ";
     let chars: Vec<char> = POOL.chars().collect();
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     (0..len).map(|_| *chars.choose(&mut rng).unwrap()).collect()
 }
 

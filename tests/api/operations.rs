@@ -137,12 +137,19 @@ async fn openapi_names_the_error_codes_of_each_endpoint(backend: Backend) {
             "#/components/schemas/ErrorBody",
             "{method} {path} {status}"
         );
-        response["description"].as_str().unwrap_or_default().to_owned()
+        response["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     };
     let sign_in = "/api/auth/sign-in/email";
     assert!(described(sign_in, "post", "401").contains("INVALID_EMAIL_OR_PASSWORD"));
     let forbidden = described(sign_in, "post", "403");
-    for code in ["EMAIL_NOT_VERIFIED", "INVALID_ORIGIN", "INVALID_CALLBACK_URL"] {
+    for code in [
+        "EMAIL_NOT_VERIFIED",
+        "INVALID_ORIGIN",
+        "INVALID_CALLBACK_URL",
+    ] {
         assert!(forbidden.contains(code), "{code} missing: {forbidden}");
     }
     assert!(described(sign_in, "post", "429").contains("TOO_MANY_REQUESTS"));

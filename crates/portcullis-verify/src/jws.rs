@@ -173,14 +173,15 @@ pub(crate) fn check_signature(
     if sig.len() != 64 {
         return Err(VerifyError::BadSignature);
     }
-    match jsonwebtoken::crypto::verify(
-        parts.signature,
-        parts.signing_input.as_bytes(),
-        &key.key,
-        key.alg.jsonwebtoken(),
-    ) {
-        Ok(true) => Ok(()),
-        _ => Err(VerifyError::BadSignature),
+    // jsonwebtoken's pure-Rust backend, named rather than taken from its process-wide provider:
+    // what checks signatures does not depend on the features or provider the application
+    // chose for its own use of jsonwebtoken.
+    let provider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+    match (provider.verifier_factory)(&key.alg.jsonwebtoken(), &key.key) {
+        Ok(verifier) => verifier
+            .verify(parts.signing_input.as_bytes(), &sig)
+            .map_err(|_| VerifyError::BadSignature),
+        Err(_) => Err(VerifyError::BadSignature),
     }
 }
 

@@ -26,6 +26,39 @@ const MAX_PAGES_INITIAL: usize = 10_000;
 
 type KeySet = HashMap<String, Arc<VerifyingKey>>;
 
+/// TLS for the JWKS and feed requests: rustls with ring, trusting the public WebPKI roots
+/// (Mozilla's, bundled by `webpki-roots`) plus the configured extra roots. reqwest 0.13 would
+/// otherwise use aws-lc-rs and the platform's trust store; this keeps the crate free of C
+/// crypto and its trust independent of the host. A process-wide rustls provider, if the
+/// application installed one, is used instead of ring.
+fn tls_config(extra_roots_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, VerifyError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(pem) = extra_roots_pem {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert =
+                cert.map_err(|e| VerifyError::Config(format!("root_certificates_pem: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| VerifyError::Config(format!("root_certificates_pem: {e}")))?;
+        }
+    }
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| VerifyError::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // HTTP/1.1 only, as the client speaks no HTTP/2.
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
 /// Verifies Portcullis access tokens locally.
 ///
 /// Cheap to clone (an [`Arc`] inside); share one per process. Building it
@@ -119,19 +152,12 @@ impl Verifier {
             ));
         }
 
-        let mut builder = reqwest::Client::builder()
+        let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.http_timeout)
             .connect_timeout(config.http_timeout)
-            .user_agent(concat!("portcullis-verify/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &config.root_certificates_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| VerifyError::Config(format!("root_certificates_pem: {e}")))?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
+            .user_agent(concat!("portcullis-verify/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(tls_config(config.root_certificates_pem.as_deref())?)
             .build()
             .map_err(|e| VerifyError::Config(format!("HTTP client: {e}")))?;
 

@@ -58,7 +58,7 @@ struct Answer {
 }
 
 async fn get_with(url: &str, authorization: Option<&str>) -> Answer {
-    let mut req = reqwest::Client::new().get(url);
+    let mut req = http_client().get(url);
     if let Some(a) = authorization {
         req = req.header("authorization", a);
     }

@@ -121,6 +121,13 @@ fn cors(state: &AppState) -> CorsLayer {
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .expose_headers([header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600))
+        // tower-http 0.7 derives `Vary` from the settings (here: only `Origin`); keep the
+        // conservative set every response has carried so far.
+        .vary([
+            header::ORIGIN,
+            header::ACCESS_CONTROL_REQUEST_METHOD,
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+        ])
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -131,8 +138,8 @@ struct RandomRequestId;
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
         // Correlation only, not a secret: the thread-local generator avoids a system call per request.
-        use rand::distributions::{Alphanumeric, DistString};
-        let id = Alphanumeric.sample_string(&mut rand::thread_rng(), 20);
+        use rand::distr::{Alphanumeric, SampleString};
+        let id = Alphanumeric.sample_string(&mut rand::rng(), 20);
         HeaderValue::from_str(&id).ok().map(RequestId::new)
     }
 }

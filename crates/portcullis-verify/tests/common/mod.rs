@@ -34,6 +34,14 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// A plain-HTTP client for the tests. The crate's reqwest has no crypto provider of its own
+/// (`rustls-no-provider`; the verifier brings its ring-based TLS configuration), so a default
+/// client needs a process-wide one: ring, installed here.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 pub fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use rand::rngs::OsRng;
-use rand::RngCore;
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
+use rand::Rng;
 
 const FILE_NAME: &str = "master.key";
 const MIN_BYTES: usize = 32;
@@ -46,7 +47,7 @@ pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
 
 fn create(path: &Path) -> anyhow::Result<Vec<u8>> {
     let mut secret = vec![0u8; MIN_BYTES];
-    OsRng.fill_bytes(&mut secret);
+    UnwrapErr(SysRng).fill_bytes(&mut secret);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -7,8 +7,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::{PasswordHash, Salt};
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::{mpsc, oneshot};
 
@@ -101,9 +101,9 @@ impl PasswordHasher {
         &self,
         secrets: &[String],
     ) -> Result<Vec<String>, HashError> {
-        let salt = SaltString::generate(&mut OsRng);
+        let salt = new_salt();
         let jobs = secrets.iter().map(|secret| {
-            let (params, salt, secret) = (self.inner.params.clone(), salt.clone(), secret.clone());
+            let (params, secret) = (self.inner.params.clone(), secret.clone());
             self.run(move || hash_with_salt(&params, &secret, &salt))
         });
         futures::future::try_join_all(jobs)
@@ -123,8 +123,6 @@ impl PasswordHasher {
             let salt = parsed
                 .salt
                 .ok_or_else(|| HashError::Argon2("reference hash has no salt".into()))?;
-            let salt = SaltString::from_b64(salt.as_str())
-                .map_err(|e| HashError::Argon2(e.to_string()))?;
             hash_with_salt(&params, &secret, &salt)
         })
         .await?
@@ -186,13 +184,18 @@ fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
-fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
-    hash_with_salt(params, password, &SaltString::generate(&mut OsRng))
+/// 16 bytes from the OS CSPRNG (getrandom), the PHC format's recommended salt length.
+fn new_salt() -> Salt {
+    Salt::generate()
 }
 
-fn hash_with_salt(params: &Params, password: &str, salt: &SaltString) -> Result<String, HashError> {
+fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
+    hash_with_salt(params, password, &new_salt())
+}
+
+fn hash_with_salt(params: &Params, password: &str, salt: &Salt) -> Result<String, HashError> {
     argon2(params)
-        .hash_password(password.as_bytes(), salt)
+        .hash_password_with_salt(password.as_bytes(), salt)
         .map(|hash| hash.to_string())
         .map_err(|e| HashError::Argon2(e.to_string()))
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use minijinja::value::Serde;
 use minijinja::Environment;
 use serde::Serialize;
 
@@ -105,7 +106,7 @@ impl Templates {
     pub fn render(&self, kind: Kind, context: &Context<'_>) -> anyhow::Result<Rendered> {
         let render = |part: &str| -> anyhow::Result<String> {
             let name = format!("{}.{part}", kind.as_str());
-            Ok(self.env.get_template(&name)?.render(context)?)
+            Ok(self.env.get_template(&name)?.render(Serde(context))?)
         };
         // A subject is one line whatever a template does.
         let subject = render("subject")?

@@ -2,8 +2,9 @@
 //! from `a-z0-9` (51.7 bits) from the OS CSPRNG, shown as `xxxxx-xxxxx`. They are stored as
 //! Argon2id hashes: far shorter than a token, so a fast hash would not protect them.
 
-use rand::rngs::OsRng;
-use rand::Rng;
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
+use rand::RngExt;
 
 const COUNT: usize = 10;
 const LENGTH: usize = 10;
@@ -15,9 +16,9 @@ pub fn generate() -> Vec<String> {
 }
 
 fn one() -> String {
-    let mut rng = OsRng;
+    let mut rng = UnwrapErr(SysRng);
     let raw: String = (0..LENGTH)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
     format!("{}-{}", &raw[..LENGTH / 2], &raw[LENGTH / 2..])
 }

@@ -4,8 +4,9 @@
 
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
-use rand::rngs::OsRng;
-use rand::RngCore;
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
+use rand::Rng;
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
@@ -19,7 +20,7 @@ const MAX_ISSUER_CHARS: usize = 64;
 
 pub fn new_secret() -> Vec<u8> {
     let mut secret = vec![0u8; SECRET_BYTES];
-    OsRng.fill_bytes(&mut secret);
+    UnwrapErr(SysRng).fill_bytes(&mut secret);
     secret
 }
 
