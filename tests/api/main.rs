@@ -10,6 +10,7 @@ mod cli;
 mod compat;
 mod email;
 mod operations;
+mod schema;
 mod sessions;
 mod tokens;
 mod two_factor;
