@@ -65,7 +65,11 @@ pub struct Storage {
 
 impl Storage {
     pub async fn fresh(backend: Backend) -> Self {
-        let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+        // In the run directory (created on first use: blocking work, off the async threads).
+        let base = tokio::task::spawn_blocking(crate::services::test_files_dir)
+            .await
+            .expect("test files dir");
+        let dir = std::sync::Arc::new(tempfile::tempdir_in(base).expect("temp dir"));
         let (database_url, database) = match backend {
             Backend::Sqlite => (
                 format!("sqlite://{}", dir.path().join("test.db").display()),

@@ -8,7 +8,8 @@
 //! child process, with persistence off. Every later test of the process shares them. As root
 //! (`initdb` and `postgres` refuse to run as root), the cluster belongs to the `postgres` user.
 //!
-//! Both are gone when the process ends, however it ends:
+//! The tests' own files (`test_files_dir`) live in the same directory. All of it is gone when the
+//! process ends, however it ends:
 //! - normal exit, passed or failed: libtest ends with `std::process::exit`, which runs no
 //!   destructors but does run `atexit` handlers; ours stops both servers and removes the directory;
 //! - killed (SIGKILL, Ctrl-C, a CI timeout): a watchdog shell started with the directory blocks
@@ -61,6 +62,13 @@ pub fn redis_url() -> &'static str {
         Ok(url) => url,
         Err(e) => panic!("cannot start the tests' Redis: {e}"),
     }
+}
+
+/// Where tests keep their files (SQLite databases, data directories): inside this process's run
+/// directory, so they go with it even when the process is killed; the system temp dir if that
+/// directory cannot be made.
+pub fn test_files_dir() -> PathBuf {
+    run_path().map_or_else(|_| std::env::temp_dir(), Path::to_path_buf)
 }
 
 fn env_url(name: &str) -> Option<String> {
