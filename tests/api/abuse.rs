@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::{
-    assert_same_timing, random_email, strong_password, Auth, Backend, Reply, TestApp,
+    assert_same_timing, random_email, redis_url, strong_password, Auth, Backend, Reply, TestApp,
 };
 
 both_backends!(
@@ -24,8 +24,6 @@ both_backends!(
     password_reset_timing_does_not_tell_known_from_unknown_emails,
     security_headers_on_every_answer,
 );
-
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 fn redis_prefix() -> String {
     format!("test-{}", random_email().replace(['@', '.'], "-"))
@@ -242,8 +240,10 @@ async fn forwarding_headers_count_only_from_trusted_proxies(backend: Backend) {
 
 async fn two_instances_share_one_limit_through_redis(backend: Backend) {
     let prefix = redis_prefix();
+    // The test run's own redis-server, started on first use (blocking, so off the async threads).
+    let redis = tokio::task::spawn_blocking(redis_url).await.unwrap();
     let settings = [
-        ("redis_url", REDIS_URL),
+        ("redis_url", redis),
         ("rate_limits.redis_prefix", prefix.as_str()),
         ("rate_limits.sign_up", "3/1m"),
     ];

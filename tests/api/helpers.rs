@@ -1,8 +1,9 @@
 //! Starts the real server on a random loopback port against a fresh database and talks HTTP to it.
 //!
 //! Every test runs twice through `both_backends!`: once on a new SQLite file, once on a new
-//! PostgreSQL database at 127.0.0.1:5432. PostgreSQL is required; set
-//! `PORTCULLIS_TEST_POSTGRES=off` only to run the SQLite half on a machine without it.
+//! PostgreSQL database on the test run's private cluster (see `services`), dropped when the test
+//! ends, passed or failed. `PORTCULLIS_TEST_POSTGRES_URL` uses an existing server instead;
+//! `PORTCULLIS_TEST_POSTGRES=off` runs only the SQLite half.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 use sqlx::Connection;
 use tokio::sync::oneshot;
 
-pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub use crate::services::{postgres_admin_url, redis_url};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -53,39 +54,103 @@ pub fn postgres_disabled() -> bool {
 }
 
 /// A fresh database of the given kind, and the directory the server keeps its files in (its
-/// master secret among them). Clones share both, as instances of one deployment do.
+/// master secret among them). Clones share both, as instances of one deployment do; a PostgreSQL
+/// database is dropped when the last clone goes, also when the test fails.
 #[derive(Clone)]
 pub struct Storage {
     pub database_url: String,
     pub dir: std::sync::Arc<tempfile::TempDir>,
+    _database: Option<std::sync::Arc<PostgresDatabase>>,
 }
 
 impl Storage {
     pub async fn fresh(backend: Backend) -> Self {
-        let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
-        let database_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}", dir.path().join("test.db").display()),
-            Backend::Postgres => create_postgres_database().await,
+        // In the run directory (created on first use: blocking work, off the async threads).
+        let base = tokio::task::spawn_blocking(crate::services::test_files_dir)
+            .await
+            .expect("test files dir");
+        let dir = std::sync::Arc::new(tempfile::tempdir_in(base).expect("temp dir"));
+        let (database_url, database) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("test.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let database = create_postgres_database().await;
+                (database.url.clone(), Some(std::sync::Arc::new(database)))
+            }
         };
-        Self { database_url, dir }
+        Self {
+            database_url,
+            dir,
+            _database: database,
+        }
     }
 }
 
-async fn create_postgres_database() -> String {
+/// A database of its own on the tests' PostgreSQL server, dropped with this value.
+pub struct PostgresDatabase {
+    pub name: String,
+    pub url: String,
+    admin_url: String,
+}
+
+pub async fn create_postgres_database() -> PostgresDatabase {
     let name = format!(
         "portcullis_test_{}",
         Alphanumeric
             .sample_string(&mut rand::rng(), 16)
             .to_lowercase()
     );
-    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
+    // Starts the private cluster on first use: blocking work, off the async threads.
+    let admin_url = tokio::task::spawn_blocking(postgres_admin_url)
         .await
-        .expect("PostgreSQL must be reachable at 127.0.0.1:5432 (user postgres, trust auth); .ci/run starts it");
+        .expect("the tests' PostgreSQL starts");
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("connect to the tests' PostgreSQL at {admin_url}: {e}"));
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
         .expect("create test database");
-    format!("postgres://postgres@127.0.0.1:5432/{name}")
+    let mut url = url::Url::parse(admin_url).expect("PostgreSQL admin URL");
+    url.set_path(&name);
+    PostgresDatabase {
+        url: url.to_string(),
+        name,
+        admin_url: admin_url.to_owned(),
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside a test's runtime (or while a failed test unwinds): do the async work
+        // on a thread and runtime of its own, and wait for it, so the database is gone when the
+        // test is. FORCE ends the connections that servers still hold.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!("could not drop test database {}: panicked", self.name),
+        }
+    }
 }
 
 pub struct TestApp {

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server over HTTP, on SQLite and on PostgreSQL.
 
 mod helpers;
+mod services;
 mod smtp_sink;
 
 mod abuse;
@@ -9,6 +10,7 @@ mod cli;
 mod compat;
 mod email;
 mod operations;
+mod schema;
 mod sessions;
 mod tokens;
 mod two_factor;

@@ -38,7 +38,7 @@ async fn health_endpoints_answer(backend: Backend) {
             .unwrap()
             .to_owned();
         let mut admin =
-            <sqlx::PgConnection as sqlx::Connection>::connect(crate::helpers::POSTGRES_ADMIN_URL)
+            <sqlx::PgConnection as sqlx::Connection>::connect(crate::helpers::postgres_admin_url())
                 .await
                 .unwrap();
         sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
