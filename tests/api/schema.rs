@@ -60,7 +60,7 @@ async fn migrate(storage: &Storage) {
         ("database_max_connections", "2".to_owned()),
     ]
     .into();
-    let config = Config::from_lookup(|key| settings.get(key).cloned()).expect("config");
+    let config = Config::from_pairs(&settings).expect("config");
     let db = Db::connect(&config).await.expect("connect");
     db.migrate().await.expect("migrate");
     db.pool.close().await;
