@@ -583,3 +583,81 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
         );
     }
 }
+
+/// An internal failure is answered with a generic 500 and logged exactly once, by one layer,
+/// with the request id and the step that failed (the store's context), not by every function the
+/// error passed through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_failure_is_logged_once_with_its_request_id_and_failed_step() {
+    if crate::helpers::postgres_disabled() {
+        return;
+    }
+    let storage = crate::helpers::Storage::fresh(crate::helpers::Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = serve({
+        let mut c = command(dir.path());
+        c.env("PORTCULLIS_LISTEN", "127.0.0.1:0")
+            .env("PORTCULLIS_DATABASE_URL", &storage.database_url);
+        c
+    });
+    let http = crate::helpers::http_client().build().unwrap();
+    let api = |path: &str| format!("{}/api/auth{path}", running.url);
+    // The database disappears under the running server.
+    let name = storage.database_url.rsplit('/').next().unwrap().to_owned();
+    let mut admin =
+        <sqlx::PgConnection as sqlx::Connection>::connect(crate::services::postgres_admin_url())
+            .await
+            .unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let reply = http
+        .post(api("/sign-in/email"))
+        .json(&json!({"email": random_email(), "password": strong_password(16)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 500);
+    let request_id = reply.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: serde_json::Value = reply.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"message": "Internal server error", "code": "INTERNAL_SERVER_ERROR"}),
+        "nothing internal is told to the client"
+    );
+    let failure_logged = || {
+        let log = running.log.lock().unwrap().clone();
+        log.lines()
+            .filter(|line| line.contains(&request_id) && line.contains("request failed"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    crate::helpers::eventually("the failure in the log", || async {
+        !failure_logged().is_empty()
+    })
+    .await;
+    let lines = failure_logged();
+    assert_eq!(lines.len(), 1, "logged once: {lines:?}");
+    assert!(
+        lines[0].contains("sign-in: failures") && lines[0].contains("status=500"),
+        "the line names the failed step: {}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[0].matches("does not exist").count(),
+        1,
+        "the cause once, not repeated down its chain: {}",
+        lines[0]
+    );
+    let log = running.log.lock().unwrap().clone();
+    let errors_of_this_request: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains(&request_id))
+        .collect();
+    assert_eq!(
+        errors_of_this_request.len(),
+        1,
+        "no other layer logs it: {errors_of_this_request:?}"
+    );
+}

@@ -84,7 +84,12 @@ pub fn build(state: AppState) -> Router {
             },
         ))
         .layer(middleware::from_fn(crate::error::log_server_errors))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // Failures are logged once, with their cause, by log_server_errors.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(()),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), RandomRequestId))
         .with_state(state)

@@ -133,16 +133,16 @@ async fn prepare_sqlite(url: &str) -> anyhow::Result<String> {
 /// A database failure, and the step that failed ("sessions: insert"), so a log line says which
 /// query it was.
 #[derive(Debug, thiserror::Error)]
-#[error("{operation}: {source}")]
+#[error("{operation}: {error}")]
 pub struct DbError {
     pub operation: &'static str,
-    pub source: sqlx::Error,
+    pub error: sqlx::Error,
 }
 
 impl DbError {
     /// True for a unique-constraint violation (for example, a duplicate email).
     pub fn is_unique_violation(&self) -> bool {
-        self.source
+        self.error
             .as_database_error()
             .is_some_and(|e| e.is_unique_violation())
     }
@@ -155,7 +155,7 @@ pub trait Context<T> {
 
 impl<T> Context<T> for Result<T, sqlx::Error> {
     fn context(self, operation: &'static str) -> Result<T, DbError> {
-        self.map_err(|source| DbError { operation, source })
+        self.map_err(|error| DbError { operation, error })
     }
 }
 
