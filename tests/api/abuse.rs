@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{random_email, redis_url, strong_password, Auth, Backend, Reply, TestApp};
+use crate::helpers::{
+    eventually, random_email, redis_url, strong_password, Auth, Backend, Reply, TestApp,
+};
 
 both_backends!(
     each_limit_class_refuses_with_429_and_retry_after,
@@ -15,6 +17,7 @@ both_backends!(
     forwarding_headers_count_only_from_trusted_proxies,
     two_instances_share_one_limit_through_redis,
     an_unreachable_redis_still_limits_each_instance,
+    a_frozen_redis_costs_at_most_one_deadline_and_is_rejoined,
     the_hundred_and_first_consecutive_failure_is_impossible,
     throttling_is_progressive_and_says_nothing_about_accounts,
     throttling_ends_with_its_window_or_a_password_reset,
@@ -297,6 +300,82 @@ async fn an_unreachable_redis_still_limits_each_instance(backend: Backend) {
         "an unreachable Redis must not stall requests"
     );
     assert_eq!(app.get("/ok", Auth::None).await.status, 200);
+}
+
+/// A Redis that hangs (the connection stays open, nothing comes back) must not stall requests:
+/// the first check that misses its deadline opens the breaker, later checks are decided locally
+/// at once, and a background probe rejoins Redis when it answers again. (Each request is allowed
+/// a second here, ten times the deadline: the old code stalled them for several seconds.)
+async fn a_frozen_redis_costs_at_most_one_deadline_and_is_rejoined(backend: Backend) {
+    use crate::proxy::{FaultyProxy, Mode};
+    let redis = tokio::task::spawn_blocking(redis_url).await.unwrap();
+    let upstream = url::Url::parse(redis)
+        .unwrap()
+        .socket_addrs(|| None)
+        .unwrap()[0];
+    let proxy = FaultyProxy::start(&upstream.to_string()).await;
+    let prefix = redis_prefix();
+    let proxied = proxy.url_for(redis);
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("redis_url", proxied.as_str()),
+            ("rate_limits.redis_prefix", prefix.as_str()),
+            // A long interval per request keeps the counter's key alive through the test.
+            ("rate_limits.general", "1000/1d"),
+        ],
+    )
+    .await;
+    let key = format!("{prefix}:rl:general:ip:127.0.0.1");
+    let direct = redis::Client::open(redis)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let counted = |direct: &redis::aio::MultiplexedConnection| {
+        let key = key.clone();
+        let mut direct = direct.clone();
+        async move {
+            redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Option<i64>>(&mut direct)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(app.get("/get-session", Auth::None).await.status == 200);
+    let before = counted(&direct).await.expect("the limit is kept in Redis");
+
+    proxy.set(Mode::Freeze);
+    // Waves of concurrent requests over three seconds: none may wait on the frozen Redis for
+    // longer than the breaker allows.
+    for _ in 0..6 {
+        let wave = (0..20).map(|_| async {
+            let started = Instant::now();
+            let status = app.get("/get-session", Auth::None).await.status;
+            (status, started.elapsed())
+        });
+        for (status, took) in futures::future::join_all(wave).await {
+            assert_eq!(status, 200);
+            assert!(
+                took < Duration::from_secs(1),
+                "a request waited {took:?} for Redis"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        counted(&direct).await,
+        Some(before),
+        "nothing reached Redis while frozen"
+    );
+
+    proxy.set(Mode::Forward);
+    eventually("the limiter counts in Redis again", || async {
+        app.get("/get-session", Auth::None).await;
+        counted(&direct).await != Some(before)
+    })
+    .await;
 }
 
 fn throttle_settings<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {

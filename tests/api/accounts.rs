@@ -8,6 +8,8 @@ use crate::helpers::{eventually, random_email, strong_password, Auth, Backend, T
 
 both_backends!(
     sign_up_returns_user_and_a_working_session,
+    look_alike_addresses_and_names_are_folded_or_refused,
+    only_json_objects_are_bodies,
     sign_up_refuses_a_taken_email_in_any_case,
     fifty_parallel_sign_ups_make_one_account,
     sign_up_validates_every_field,
@@ -638,4 +640,71 @@ async fn authentication_events_reach_the_audit_trail(backend: Backend) {
             !line.contains(&password) && !line.contains(&token) && !line.contains(&new_password)
         );
     }
+}
+
+/// Unicode look-alikes (TS #39): a full-width address is the same account, an address that mixes
+/// alphabets or hides invisible characters is refused, and names lose bidi overrides.
+async fn look_alike_addresses_and_names_are_folded_or_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let local = random_email().split('@').next().unwrap().to_owned();
+    let email = format!("{local}@example.com");
+    assert_eq!(app.sign_up(&email, &strong_password(20)).await.status, 200);
+    let full_width: String = local
+        .chars()
+        .map(|c| match c {
+            'a'..='z' => char::from_u32(c as u32 - 'a' as u32 + 0xFF41).unwrap(),
+            '0'..='9' => char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap(),
+            other => other,
+        })
+        .collect();
+    app.sign_up(&format!("{full_width}@example.com"), &strong_password(20))
+        .await
+        .assert_error(422, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
+    let cyrillic_a = format!("\u{0430}{local}@example.com");
+    app.sign_up(&cyrillic_a, &strong_password(20))
+        .await
+        .assert_error(400, "INVALID_EMAIL");
+    app.sign_up(
+        &format!("{local}\u{200B}x@example.com"),
+        &strong_password(20),
+    )
+    .await
+    .assert_error(400, "INVALID_EMAIL");
+
+    let reply = app
+        .post(
+            "/sign-up/email",
+            Auth::None,
+            json!({"name": "Ada\u{202E}evil", "email": random_email(), "password": strong_password(20)}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["user"]["name"], "Adaevil");
+}
+
+/// Where a JSON object is expected, an array or a scalar is refused (serde would otherwise read
+/// `[null, null]` field by field) and nothing changes.
+async fn only_json_objects_are_bodies(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (email, password, token) = app.new_user().await;
+    app.post(
+        "/update-user",
+        Auth::Bearer(&token),
+        json!({"image": "https://example.com/a.png"}),
+    )
+    .await;
+    for body in [json!([null, null]), json!("name"), json!(42), json!(null)] {
+        app.post("/update-user", Auth::Bearer(&token), body)
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+    let session = app.get("/get-session", Auth::Bearer(&token)).await;
+    assert_eq!(session.body["user"]["image"], "https://example.com/a.png");
+    // `["global"]` is no scope: refused, and the other session lives on.
+    let other = app.sign_in_token(&email, &password).await;
+    app.post("/sign-out", Auth::Bearer(&token), json!(["global"]))
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+    assert!(app.session_alive(&other).await);
+    assert!(app.session_alive(&token).await);
 }

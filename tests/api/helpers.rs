@@ -259,6 +259,17 @@ impl TestApp {
             .expect("db connect")
     }
 
+    /// A GET outside `/api/auth` (`/healthz`, `/readyz`, `/.well-known/...`).
+    pub async fn get_root(&self, path: &str) -> Reply {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request");
+        Reply::from(response).await
+    }
+
     pub async fn get(&self, path: &str, auth: Auth<'_>) -> Reply {
         Reply::from(
             auth.apply(self.http.get(self.api(path)), self)

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server over HTTP, on SQLite and on PostgreSQL.
 
 mod helpers;
+mod proxy;
 mod services;
 mod smtp_sink;
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{Auth, Backend, Reply, TestApp};
+use crate::helpers::{Auth, Backend, TestApp};
 
 both_backends!(
     health_endpoints_answer,
@@ -19,11 +19,7 @@ both_backends!(
 async fn health_endpoints_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     assert_eq!(app.get("/ok", Auth::None).await.body, json!({"ok": true}));
-    let get = |path: &str| {
-        let url = format!("{}{path}", app.url);
-        let http = app.http.clone();
-        async move { Reply::from(http.get(url).send().await.unwrap()).await }
-    };
+    let get = |path: &'static str| app.get_root(path);
     assert_eq!(get("/healthz").await.body, json!({"status": "ok"}));
     let ready = get("/readyz").await;
     assert_eq!((ready.status, ready.body), (200, json!({"status": "ok"})));
@@ -230,4 +226,136 @@ async fn cors_allows_only_trusted_origins(backend: Backend) {
         .headers()
         .get("access-control-allow-origin")
         .is_none());
+}
+
+/// A PostgreSQL that hangs (a frozen route) or refuses (stopped) must not hang clients or leak
+/// driver messages: readiness says 503 within about a second, requests that need the database
+/// answer `503 SERVICE_UNAVAILABLE` with `Retry-After` after `database_timeout`, and everything
+/// recovers by itself when the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_or_refusing_postgres_gets_503_and_recovery() {
+    use crate::proxy::{FaultyProxy, Mode};
+    use std::time::{Duration, Instant};
+    if crate::helpers::postgres_disabled() {
+        return;
+    }
+    let storage = crate::helpers::Storage::fresh(Backend::Postgres).await;
+    let upstream = url::Url::parse(&storage.database_url).unwrap();
+    let proxy = FaultyProxy::start(&format!(
+        "{}:{}",
+        upstream.host_str().unwrap(),
+        upstream.port().unwrap()
+    ))
+    .await;
+    let mut proxied = storage.clone();
+    proxied.database_url = proxy.url_for(&storage.database_url);
+    let app = TestApp::start(proxied, &[("database_timeout", "1s")]).await;
+    let (email, password, _) = app.new_user().await;
+
+    for fault in [Mode::Freeze, Mode::Refuse] {
+        proxy.set(fault);
+        let started = Instant::now();
+        app.get_root("/readyz")
+            .await
+            .assert_error(503, "DATABASE_UNREACHABLE");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{fault:?}: readiness took {:?}",
+            started.elapsed()
+        );
+        let started = Instant::now();
+        let reply = app.sign_in(&email, &password).await;
+        reply.assert_error(503, "SERVICE_UNAVAILABLE");
+        assert_eq!(reply.headers["retry-after"], "5");
+        assert!(
+            !reply.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not exist"),
+            "no driver message: {}",
+            reply.body
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{fault:?}: the request waited {:?}",
+            started.elapsed()
+        );
+
+        proxy.set(Mode::Forward);
+        crate::helpers::eventually("recovery", || async {
+            app.sign_in(&email, &password).await.status == 200
+        })
+        .await;
+        assert_eq!(app.get_root("/readyz").await.status, 200);
+    }
+}
+
+/// SQLite on a full disk: writes answer 503 and lose nothing, reads go on, and when space comes
+/// back the database is intact and writable. Needs a small tmpfs (mounting needs root; without
+/// it the test says so and checks nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_on_a_full_disk_refuses_writes_keeps_reads_and_recovers() {
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("cannot mount a tmpfs here (not root?): the full-disk test checks nothing");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(mount.path().to_owned());
+    let mut storage = crate::helpers::Storage::fresh(Backend::Sqlite).await;
+    let db_path = mount.path().join("portcullis.db");
+    storage.database_url = format!("sqlite://{}", db_path.display());
+    let app = TestApp::start(storage, &[]).await;
+    let (_, _, token) = app.new_user().await;
+
+    // Fill the disk to the last byte.
+    let filler = mount.path().join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let mut byte = [0u8; 1];
+        while file.write_all(&byte).is_ok() {
+            byte[0] = byte[0].wrapping_add(1);
+        }
+        let _ = file.sync_all();
+    }
+    let email = crate::helpers::random_email();
+    let refused = app
+        .sign_up(&email, &crate::helpers::strong_password(20))
+        .await;
+    refused.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert!(app.session_alive(&token).await, "reads go on");
+
+    std::fs::remove_file(&filler).unwrap();
+    let password = crate::helpers::strong_password(20);
+    assert_eq!(
+        app.sign_up(&email, &password).await.status,
+        200,
+        "writable again"
+    );
+    assert_eq!(app.sign_in(&email, &password).await.status, 200);
+    let mut db = app.db().await;
+    let check: String = sqlx::Row::get(
+        &sqlx::query("PRAGMA integrity_check")
+            .fetch_one(&mut db)
+            .await
+            .unwrap(),
+        0,
+    );
+    assert_eq!(check, "ok");
 }

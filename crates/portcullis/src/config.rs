@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use url::Url;
@@ -20,7 +21,7 @@ use crate::mail::settings::MailSettings;
 use crate::rate_limit::settings::RateLimitSettings;
 use crate::revocations::settings::RevocationSettings;
 use crate::sessions::settings::SessionSettings;
-use crate::settings::parse::{cidrs, from_str, http_url, number_in, optional, origins};
+use crate::settings::parse::{cidrs, duration, from_str, http_url, number_in, optional, origins};
 use crate::settings::{
     closest, env_name, mask_password, ExposeSecret, Fallback, Group, SecretSlice, SecretString,
     Sensitivity, Setting, SettingError, Source, Values,
@@ -57,6 +58,9 @@ settings_group! {
         database_url: Option<SecretString> = Credentials("database_url", Unset("SQLite in the data directory"), optional(database_url)),
         /// Connection pool size.
         database_max_connections: u32 = Plain("database_max_connections", Value("16"), number_in(1..=1000)),
+        /// How long a request waits for the database (a connection, or an answer) before it is
+        /// answered `503 SERVICE_UNAVAILABLE` with `Retry-After`, instead of hanging.
+        database_timeout: Duration = Plain("database_timeout", Value("5s"), duration),
         /// Master secret, base64, at least 32 bytes. Several instances on one PostgreSQL must
         /// share it.
         secret: Option<SecretSlice<u8>> = Secret("secret", Unset("generated into `master.key`"), optional(master_secret)),
@@ -97,6 +101,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: SecretString,
     pub database_max_connections: u32,
+    pub database_timeout: Duration,
     pub secret: Option<SecretSlice<u8>>,
     pub trusted_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
@@ -145,6 +150,7 @@ impl Config {
             data_dir: core.data_dir,
             database_url: core.database_url.expect("derived from data_dir"),
             database_max_connections: core.database_max_connections,
+            database_timeout: core.database_timeout,
             secret: core.secret,
             trusted_origins: core.trusted_origins,
             trusted_proxies: core.trusted_proxies,

@@ -55,6 +55,9 @@ error_codes! {
     TooManyRequests = TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "Too many requests";
     InternalServerError = INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Internal server error";
     DatabaseUnreachable = SERVICE_UNAVAILABLE, "DATABASE_UNREACHABLE", "The database does not answer";
+    /// The database (or another dependency) cannot serve the request now; `Retry-After` says when
+    /// to try again.
+    ServiceUnavailable = SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "The service is unavailable; try again shortly";
     // Request bodies and parameters: the message says what is wrong.
     ValidationError = BAD_REQUEST, "VALIDATION_ERROR", "Invalid request";
     InvalidJson = BAD_REQUEST, "INVALID_JSON", "Invalid JSON";
@@ -236,9 +239,29 @@ pub async fn log_server_errors(request: Request, next: Next) -> Response {
     response
 }
 
+/// Seconds a client is asked to wait when the database is unavailable.
+const RETRY_UNAVAILABLE_AFTER_SECS: u64 = 5;
+
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
-        Self::caused_by(e.into())
+        let unavailable = e.is_unavailable();
+        let mut error = Self::caused_by(e.into());
+        if unavailable {
+            error.code = ErrorCode::ServiceUnavailable;
+            error.status = ErrorCode::ServiceUnavailable.status();
+            error.message = Cow::Borrowed(ErrorCode::ServiceUnavailable.message());
+            error.retry_after = Some(RETRY_UNAVAILABLE_AFTER_SECS);
+        }
+        error
+    }
+}
+
+impl ApiError {
+    /// The database did not answer within `database_timeout`.
+    pub fn database_unavailable() -> Self {
+        let mut error = Self::from(ErrorCode::ServiceUnavailable);
+        error.retry_after = Some(RETRY_UNAVAILABLE_AFTER_SECS);
+        error
     }
 }
 
@@ -280,12 +303,18 @@ pub mod common {
     use super::ErrorCode::{self, *};
 
     /// Every request: rate limits, the deadline, failures.
-    pub const ANY: &[ErrorCode] = &[TooManyRequests, RequestTimeout, InternalServerError];
+    pub const ANY: &[ErrorCode] = &[
+        TooManyRequests,
+        RequestTimeout,
+        InternalServerError,
+        ServiceUnavailable,
+    ];
     /// A state-changing request: the origin check too.
     pub const POST: &[ErrorCode] = &[
         TooManyRequests,
         RequestTimeout,
         InternalServerError,
+        ServiceUnavailable,
         InvalidOrigin,
         MissingOrNullOrigin,
     ];
@@ -294,6 +323,7 @@ pub mod common {
         TooManyRequests,
         RequestTimeout,
         InternalServerError,
+        ServiceUnavailable,
         InvalidOrigin,
         MissingOrNullOrigin,
         InvalidJson,

@@ -68,7 +68,10 @@ pub fn build(state: AppState) -> Router {
             state.clone(),
             rate_limit::middleware::limit_by_ip,
         ))
-        .layer(middleware::from_fn(http::protection::deadline))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::protection::deadline,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             http::protection::security_headers,

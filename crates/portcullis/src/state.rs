@@ -71,7 +71,7 @@ impl AppState {
             revocations: Hub::default(),
             session_cache: Arc::new(SessionCache::new(config.session.cache_ttl)),
             mailer: Mailer::new(&config.mail, clock.clone())?,
-            limits: Limits::new(&config.rate_limits)?,
+            limits: Limits::start(&config.rate_limits).await?,
             stopping: Arc::new(watch::channel(false).0),
             config: Arc::new(config),
             clock,

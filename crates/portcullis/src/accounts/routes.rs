@@ -29,11 +29,9 @@ use crate::sign_in::{credentials, TokenAndUser};
 use crate::state::AppState;
 use crate::users::email::Email;
 use crate::users::password_policy::Password;
+use crate::users::profile::{checked_image, checked_name};
 use crate::users::{store, User};
 use crate::verification;
-
-const MAX_NAME_CHARS: usize = 256;
-const MAX_IMAGE_CHARS: usize = 2048;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -336,35 +334,4 @@ async fn delete_user(
         message: "User deleted".to_owned(),
     };
     Ok(([(SET_COOKIE, state.session_cookie.clear())], Json(answer)).into_response())
-}
-
-/// A display name: trimmed, 1 to 256 characters, no control characters (no header injection).
-fn checked_name(raw: &str) -> ApiResult<String> {
-    let name = raw.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(ApiError::from(ErrorCode::InvalidName).with_message(format!(
-            "Name must be 1 to {MAX_NAME_CHARS} characters, without control characters"
-        )));
-    }
-    Ok(name.to_owned())
-}
-
-/// An image URL (http or https), bounded in size; `None` stays `None`.
-fn checked_image(raw: Option<&str>) -> ApiResult<Option<String>> {
-    let Some(image) = raw.map(str::trim).filter(|i| !i.is_empty()) else {
-        return Ok(None);
-    };
-    let valid = image.chars().count() <= MAX_IMAGE_CHARS
-        && url::Url::parse(image).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-    if !valid {
-        return Err(
-            ApiError::from(ErrorCode::InvalidImage).with_message(format!(
-                "Image must be an http(s) URL of at most {MAX_IMAGE_CHARS} characters"
-            )),
-        );
-    }
-    Ok(Some(image.to_owned()))
 }

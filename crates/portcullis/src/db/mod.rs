@@ -14,6 +14,9 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 use crate::config::Config;
 
+/// How fast the database must answer to count as reachable (readiness probes).
+pub const REACHABLE_WITHIN: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -43,7 +46,7 @@ impl Db {
             .disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(config.database_max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(config.database_timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -104,7 +107,13 @@ impl Db {
 
     /// True when the database answers a trivial query.
     pub async fn is_reachable(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        self.answers_within(REACHABLE_WITHIN).await
+    }
+
+    /// True when the database answers a trivial query within `limit`.
+    pub async fn answers_within(&self, limit: Duration) -> bool {
+        let ping = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(tokio::time::timeout(limit, ping).await, Ok(Ok(_)))
     }
 }
 
@@ -140,6 +149,29 @@ pub struct DbError {
 }
 
 impl DbError {
+    /// True when the database cannot do its work right now (unreachable, connections exhausted,
+    /// shutting down, disk full), as opposed to a query that is wrong: such a request deserves a
+    /// 503 and a retry, not a 500.
+    pub fn is_unavailable(&self) -> bool {
+        match &self.error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(e) => {
+                let code = e.code().unwrap_or_default();
+                // PostgreSQL: connection exceptions (08…), shutdown (57P01-03), too many
+                // connections (53300), out of disk (53100). SQLite: full (13), busy (5),
+                // locked (6), cannot open (14), I/O error (10).
+                code.starts_with("08")
+                    || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "53100")
+                    || matches!(&*code, "13" | "5" | "6" | "14" | "10")
+            }
+            _ => false,
+        }
+    }
+
     /// True for a unique-constraint violation (for example, a duplicate email).
     pub fn is_unique_violation(&self) -> bool {
         self.error

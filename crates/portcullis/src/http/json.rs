@@ -17,10 +17,48 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !has_json_content_type(req.headers()) {
+            return Err(ErrorCode::UnsupportedMediaType.into());
+        }
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) => return Err(describe_bytes(rejection)),
+        };
+        // serde reads a struct from a JSON array too (field by field, in order), so `[null,
+        // null]` would pass for `{"name": null, "image": null}`: only an object is a body here.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err(
+                ApiError::from(ErrorCode::ValidationError).with_message("Expected a JSON object")
+            );
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(describe(rejection)),
         }
+    }
+}
+
+/// `application/json`, or any `application/*+json` type, with or without parameters.
+fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > "application/".len()
+            && essence[.."application/".len()].eq_ignore_ascii_case("application/")
+            && essence.to_ascii_lowercase().ends_with("+json"))
+}
+
+fn describe_bytes(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ErrorCode::PayloadTooLarge.into()
+    } else {
+        ApiError::from(ErrorCode::InvalidBody).with_message(rejection.body_text())
     }
 }
 

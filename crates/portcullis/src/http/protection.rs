@@ -13,8 +13,22 @@ use crate::state::AppState;
 /// A request that takes longer is answered 408 (the work it started is dropped).
 const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
-pub async fn deadline(request: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+/// Bounds every request. One that is still running after `database_timeout` is checked against
+/// the database: if the database does not answer a ping within a second, the request is answered
+/// `503` with `Retry-After` (a hung database must not hang its clients); otherwise it may go on
+/// until the overall deadline (then 408).
+pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let handler = next.run(request);
+    tokio::pin!(handler);
+    let patience = state.config.database_timeout.min(REQUEST_DEADLINE);
+    if let Ok(response) = tokio::time::timeout(patience, &mut handler).await {
+        return response;
+    }
+    if !state.db.is_reachable().await {
+        return ApiError::database_unavailable().into_response();
+    }
+    let rest = REQUEST_DEADLINE.saturating_sub(patience + crate::db::REACHABLE_WITHIN);
+    match tokio::time::timeout(rest, handler).await {
         Ok(response) => response,
         Err(_) => ApiError::from(ErrorCode::RequestTimeout).into_response(),
     }

@@ -94,17 +94,18 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(config: &RateLimitSettings) -> anyhow::Result<Self> {
+    /// The limiters; with Redis configured, connects to it (waiting at most a second).
+    pub async fn start(config: &RateLimitSettings) -> anyhow::Result<Self> {
         let limiters = Class::ALL
             .iter()
             .map(|class| (*class, RateLimiter::keyed(quota(config.limit(*class)))))
             .collect();
         let switches = &config.switches;
         let shared = match &switches.redis_url {
-            Some(url) => Some(Arc::new(redis_store::RedisLimiter::new(
-                url.expose_secret(),
-                &switches.redis_prefix,
-            )?)),
+            Some(url) => Some(
+                redis_store::RedisLimiter::start(url.expose_secret(), &switches.redis_prefix)
+                    .await?,
+            ),
             None => None,
         };
         Ok(Self {

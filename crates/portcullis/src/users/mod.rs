@@ -5,6 +5,7 @@
 pub mod email;
 pub mod model;
 pub mod password_policy;
+pub mod profile;
 pub mod settings;
 pub mod store;
 
