@@ -18,6 +18,8 @@ both_backends!(
     two_instances_share_one_limit_through_redis,
     an_unreachable_redis_still_limits_each_instance,
     a_frozen_redis_costs_at_most_one_deadline_and_is_rejoined,
+    slow_connections_are_cut_off_and_slow_nobody,
+    with_every_connection_slot_taken_the_server_still_serves,
     the_hundred_and_first_consecutive_failure_is_impossible,
     throttling_is_progressive_and_says_nothing_about_accounts,
     throttling_ends_with_its_window_or_a_password_reset,
@@ -376,6 +378,90 @@ async fn a_frozen_redis_costs_at_most_one_deadline_and_is_rejoined(backend: Back
         counted(&direct).await != Some(before)
     })
     .await;
+}
+
+/// A connection that sends a byte a second until it is closed; answers how long that took.
+async fn drip(addr: std::net::SocketAddr) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(b"GET /api/auth/ok HTTP/1.1\r\n").await;
+    let mut buffer = [0u8; 256];
+    loop {
+        tokio::select! {
+            read = stream.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return started.elapsed(),
+                Ok(_) => {} // a 408 or similar before the close
+            },
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                if stream.write_all(b"X").await.is_err() {
+                    return started.elapsed();
+                }
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never closed");
+    }
+}
+
+fn socket_of(app: &TestApp) -> std::net::SocketAddr {
+    app.url.trim_start_matches("http://").parse().unwrap()
+}
+
+/// Slowloris: 200 connections sending their headers a byte a second are closed within the header
+/// timeout, and meanwhile other clients are served as usual.
+async fn slow_connections_are_cut_off_and_slow_nobody(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("server.header_timeout", "2s")]).await;
+    let addr = socket_of(&app);
+    let slow: Vec<_> = (0..200).map(|_| tokio::spawn(drip(addr))).collect();
+    let (_, _, token) = app.new_user().await;
+    for _ in 0..20 {
+        let started = Instant::now();
+        assert!(app.session_alive(&token).await);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a client waited {:?} beside the slow ones",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for held in futures::future::join_all(slow).await {
+        let held = held.unwrap();
+        assert!(
+            held < Duration::from_secs(6),
+            "a slow connection was held {held:?} (header timeout 2 s)"
+        );
+    }
+}
+
+/// At the connection limit new clients wait in the listen queue (they are not refused, and the
+/// server does not stop accepting); idle connections that hold every slot are closed after the
+/// header timeout, and the waiting client is served.
+async fn with_every_connection_slot_taken_the_server_still_serves(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("server.header_timeout", "1s"),
+            ("server.max_connections", "10"),
+        ],
+    )
+    .await;
+    let addr = socket_of(&app);
+    let mut idle = Vec::new();
+    for _ in 0..10 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // A fresh client (not the test's pooled connections) gets through once the idle ones go.
+    let fresh = crate::helpers::http_client().build().unwrap();
+    let started = Instant::now();
+    let reply = fresh.get(app.api("/ok")).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "served after {:?}",
+        started.elapsed()
+    );
+    drop(idle);
+    assert_eq!(app.get("/ok", Auth::None).await.status, 200);
 }
 
 fn throttle_settings<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {

@@ -17,6 +17,7 @@ use url::Url;
 
 use crate::access_tokens::settings::AccessTokenSettings;
 use crate::crypto::settings::HashingSettings;
+use crate::http::settings::ServerSettings;
 use crate::mail::settings::MailSettings;
 use crate::rate_limit::settings::RateLimitSettings;
 use crate::revocations::settings::RevocationSettings;
@@ -79,6 +80,7 @@ settings_group! {
 pub fn registry() -> Vec<Setting> {
     [
         CoreSettings::settings(),
+        ServerSettings::settings(),
         SessionSettings::settings(),
         PasswordPolicy::settings(),
         HashingSettings::settings(),
@@ -106,6 +108,7 @@ pub struct Config {
     pub trusted_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
+    pub server: ServerSettings,
     pub session: SessionSettings,
     pub password: PasswordPolicy,
     pub password_hashing: HashingSettings,
@@ -155,6 +158,7 @@ impl Config {
             trusted_origins: core.trusted_origins,
             trusted_proxies: core.trusted_proxies,
             log_format: core.log_format,
+            server: ServerSettings::load(&values)?,
             session: SessionSettings::load(&values)?,
             password: PasswordPolicy::load(&values)?,
             password_hashing: HashingSettings::load(&values)?,

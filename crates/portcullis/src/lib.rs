@@ -105,17 +105,13 @@ impl Server {
             self.listener.local_addr()?,
             state.config.base_url
         );
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let reserved = usize::try_from(state.config.database_max_connections).unwrap_or(0);
+        http::server::serve(self.listener, app, &state.config.server, reserved, shutdown).await;
         for task in background {
             task.abort();
         }
         state.db.pool.close().await;
-        served.map_err(Into::into)
+        Ok(())
     }
 }
 

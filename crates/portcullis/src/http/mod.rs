@@ -7,4 +7,6 @@ pub mod csrf;
 pub mod json;
 pub mod protection;
 pub mod redirect;
+pub mod server;
+pub mod settings;
 pub mod timestamp;

@@ -1,7 +1,5 @@
 //! Response hardening applied to every answer: security headers and a request deadline.
 
-use std::time::Duration;
-
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
@@ -10,24 +8,23 @@ use axum::response::{IntoResponse, Response};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
-/// A request that takes longer is answered 408 (the work it started is dropped).
-const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
-
-/// Bounds every request. One that is still running after `database_timeout` is checked against
+/// Bounds every request by `server.request_timeout` (then 408, the work it started dropped). One
+/// that is still running after `database_timeout` is checked against
 /// the database: if the database does not answer a ping within a second, the request is answered
 /// `503` with `Retry-After` (a hung database must not hang its clients); otherwise it may go on
 /// until the overall deadline (then 408).
 pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let request_deadline = state.config.server.request_timeout;
     let handler = next.run(request);
     tokio::pin!(handler);
-    let patience = state.config.database_timeout.min(REQUEST_DEADLINE);
+    let patience = state.config.database_timeout.min(request_deadline);
     if let Ok(response) = tokio::time::timeout(patience, &mut handler).await {
         return response;
     }
     if !state.db.is_reachable().await {
         return ApiError::database_unavailable().into_response();
     }
-    let rest = REQUEST_DEADLINE.saturating_sub(patience + crate::db::REACHABLE_WITHIN);
+    let rest = request_deadline.saturating_sub(patience + crate::db::REACHABLE_WITHIN);
     match tokio::time::timeout(rest, handler).await {
         Ok(response) => response,
         Err(_) => ApiError::from(ErrorCode::RequestTimeout).into_response(),
