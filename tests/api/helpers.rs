@@ -10,7 +10,7 @@ use portcullis::{Clock, Config, ManualClock, Server};
 use rand::distr::{Alphanumeric, SampleString};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
-use sqlx::Connection;
+use sqlx::{AssertSqlSafe, Connection};
 use tokio::sync::oneshot;
 
 pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -81,7 +81,8 @@ async fn create_postgres_database() -> String {
     let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
         .await
         .expect("PostgreSQL must be reachable at 127.0.0.1:5432 (user postgres, trust auth); .ci/run starts it");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    // AssertSqlSafe: `name` is the random lowercase alphanumeric name made above.
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .expect("create test database");
@@ -251,10 +252,13 @@ impl TestApp {
     /// `SELECT COUNT(*)` over `from_where` (e.g. "sessions WHERE user_id = 'x'") in the server's database.
     pub async fn count(&self, from_where: &str) -> i64 {
         let mut db = self.db().await;
-        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {from_where}"))
-            .fetch_one(&mut db)
-            .await
-            .expect("count");
+        // AssertSqlSafe: `from_where` is SQL written by the test itself, never input from the server.
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {from_where}"
+        )))
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
         sqlx::Row::get(&row, "n")
     }
 

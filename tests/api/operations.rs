@@ -41,10 +41,13 @@ async fn health_endpoints_answer(backend: Backend) {
             <sqlx::PgConnection as sqlx::Connection>::connect(crate::helpers::POSTGRES_ADMIN_URL)
                 .await
                 .unwrap();
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        // AssertSqlSafe: `name` is the test database's own name, made by the helpers.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
         get("/readyz")
             .await
             .assert_error(503, "DATABASE_UNREACHABLE");
