@@ -608,10 +608,12 @@ async fn an_internal_failure_is_logged_once_with_its_request_id_and_failed_step(
         <sqlx::PgConnection as sqlx::Connection>::connect(crate::services::postgres_admin_url())
             .await
             .unwrap();
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     let reply = http
         .post(api("/sign-in/email"))
         .json(&json!({"email": random_email(), "password": strong_password(16)}))

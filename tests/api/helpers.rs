@@ -11,7 +11,7 @@ use portcullis::{Clock, Config, ManualClock, Server};
 use rand::distr::{Alphanumeric, SampleString};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
-use sqlx::Connection;
+use sqlx::{AssertSqlSafe, Connection};
 use tokio::sync::oneshot;
 
 pub use crate::services::{postgres_admin_url, redis_url};
@@ -109,7 +109,8 @@ pub async fn create_postgres_database() -> PostgresDatabase {
     let mut admin = sqlx::PgConnection::connect(admin_url)
         .await
         .unwrap_or_else(|e| panic!("connect to the tests' PostgreSQL at {admin_url}: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    // AssertSqlSafe: `name` is the random lowercase alphanumeric name made above.
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .expect("create test database");
@@ -137,10 +138,12 @@ impl Drop for PostgresDatabase {
                 let mut admin = sqlx::PgConnection::connect(&admin_url)
                     .await
                     .map_err(|e| e.to_string())?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+                .map_err(|e| e.to_string())?;
                 Ok::<_, String>(())
             })
         })
@@ -327,10 +330,13 @@ impl TestApp {
     /// `SELECT COUNT(*)` over `from_where` (e.g. "sessions WHERE user_id = 'x'") in the server's database.
     pub async fn count(&self, from_where: &str) -> i64 {
         let mut db = self.db().await;
-        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {from_where}"))
-            .fetch_one(&mut db)
-            .await
-            .expect("count");
+        // AssertSqlSafe: `from_where` is SQL written by the test itself, never input from the server.
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {from_where}"
+        )))
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
         sqlx::Row::get(&row, "n")
     }
 

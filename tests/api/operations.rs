@@ -37,10 +37,13 @@ async fn health_endpoints_answer(backend: Backend) {
             <sqlx::PgConnection as sqlx::Connection>::connect(crate::helpers::postgres_admin_url())
                 .await
                 .unwrap();
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        // AssertSqlSafe: `name` is the test database's own name, made by the helpers.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
         get("/readyz")
             .await
             .assert_error(503, "DATABASE_UNREACHABLE");
@@ -101,6 +104,22 @@ async fn openapi_lists_every_endpoint(backend: Backend) {
     .map(String::from)
     .collect();
     assert_eq!(paths, expected);
+    // OpenAPI 3.1 requires a description on every response (utoipa 6 leaves empty ones out).
+    for (path, item) in reply.body["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(responses) = operation.get("responses").and_then(|r| r.as_object()) else {
+                continue;
+            };
+            for (status, response) in responses {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status} has no description"
+                );
+            }
+        }
+    }
     let sign_up = &reply.body["paths"]["/api/auth/sign-up/email"]["post"];
     assert!(sign_up["requestBody"].is_object());
     assert!(sign_up["responses"]["422"].is_object());

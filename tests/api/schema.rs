@@ -333,9 +333,9 @@ async fn read_sqlite(conn: &mut sqlx::SqliteConnection) -> Schema {
         let mut table = Table::default();
         let autoincrement = sql.to_uppercase().contains("AUTOINCREMENT");
         let mut pk: Vec<(i64, String)> = Vec::new();
-        for row in sqlx::query(&format!(
+        for row in sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('{name}') ORDER BY cid"
-        ))
+        )))
         .fetch_all(&mut *conn)
         .await
         .expect("table_info")
@@ -364,10 +364,10 @@ async fn read_sqlite(conn: &mut sqlx::SqliteConnection) -> Schema {
         table.primary_key = pk.into_iter().map(|(_, c)| c).collect();
 
         let mut keys: BTreeMap<i64, ForeignKey> = BTreeMap::new();
-        for row in sqlx::query(&format!(
+        for row in sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete \
              FROM pragma_foreign_key_list('{name}') ORDER BY id, seq"
-        ))
+        )))
         .fetch_all(&mut *conn)
         .await
         .expect("foreign_key_list")
@@ -386,16 +386,16 @@ async fn read_sqlite(conn: &mut sqlx::SqliteConnection) -> Schema {
         }
         table.foreign_keys = keys.into_values().collect();
 
-        let indexes: Vec<(String, i64, String, i64)> = sqlx::query_as(&format!(
-            "SELECT name, \"unique\", origin, partial FROM pragma_index_list('{name}')"
+        let indexes: Vec<(String, i64, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("SELECT name, \"unique\", origin, partial FROM pragma_index_list('{name}')"),
         ))
         .fetch_all(&mut *conn)
         .await
         .expect("index_list");
         for (index, unique, origin, partial) in indexes {
-            let columns: Vec<String> = sqlx::query(&format!(
+            let columns: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT name FROM pragma_index_info('{index}') ORDER BY seqno"
-            ))
+            )))
             .fetch_all(&mut *conn)
             .await
             .expect("index_info")

@@ -612,7 +612,7 @@ async fn forged_and_misused_tokens_are_refused(backend: Backend) {
         jsonwebtoken::encode(
             &hs_header,
             &good_claims,
-            &EncodingKey::from_secret(&public_x),
+            &EncodingKey::from_secret(&public_x).unwrap(),
         )
         .unwrap(),
     ));

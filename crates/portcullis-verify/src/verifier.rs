@@ -396,7 +396,7 @@ impl Inner {
             Err(e) => {
                 let n = self.feed_failures.fetch_add(1, Ordering::Relaxed);
                 // First failure, then about once a minute at the default interval.
-                if n % 120 == 0 {
+                if n.is_multiple_of(120) {
                     tracing::warn!(error = %e, consecutive_failures = n + 1, "revocation feed poll failed");
                 }
             }

@@ -132,7 +132,7 @@ async fn hmac_signed_with_the_public_key_is_refused() {
                 let input = format!("{header}.{payload}");
                 let sig = jsonwebtoken::crypto::sign(
                     input.as_bytes(),
-                    &jsonwebtoken::EncodingKey::from_secret(secret),
+                    &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
                     jalg,
                 )
                 .unwrap();

@@ -58,7 +58,7 @@ api_errors!(SignUpErrors, POST_JSON; InvalidCallbackUrl, InvalidEmail, InvalidNa
 
 /// Creates an account and signs it in.
 #[utoipa::path(post, path = "/sign-up/email", tag = "accounts", request_body = SignUpBody,
-    responses((status = 200, body = TokenAndUser), SignUpErrors))]
+    responses((status = 200, description = "The new account, signed in", body = TokenAndUser), SignUpErrors))]
 async fn sign_up(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -193,7 +193,7 @@ api_errors!(UpdateUserErrors, POST_JSON; Unauthorized, EmailCanNotBeUpdated, NoF
 
 /// Updates the user's name and image. Other fields (`emailVerified`, `role`, ...) are ignored.
 #[utoipa::path(post, path = "/update-user", tag = "accounts", request_body = UpdateUserBody,
-    responses((status = 200, body = StatusAnswer), UpdateUserErrors))]
+    responses((status = 200, description = "Updated", body = StatusAnswer), UpdateUserErrors))]
 async fn update_user(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
@@ -309,7 +309,7 @@ api_errors!(DeleteUserErrors, POST_JSON; Unauthorized, InvalidPassword, Credenti
 
 /// Deletes the account and ends all its sessions. The password confirms it.
 #[utoipa::path(post, path = "/delete-user", tag = "accounts", request_body = DeleteUserBody,
-    responses((status = 200, body = DeleteAnswer), DeleteUserErrors))]
+    responses((status = 200, description = "The account is deleted", body = DeleteAnswer), DeleteUserErrors))]
 async fn delete_user(
     State(state): State<AppState>,
     client: ClientInfo,

@@ -95,6 +95,8 @@ impl Db {
     }
 
     /// Versions already applied (none on a new database, whose bookkeeping table does not exist).
+    /// `_sqlx_migrations` is the table `Migrator::run` keeps them in: sqlx's default name, which
+    /// only its `sqlx-toml` feature (not enabled) could change.
     async fn applied_migrations(&self) -> Vec<i64> {
         let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
             .fetch_all(&self.pool)

@@ -35,7 +35,7 @@ pub struct HealthAnswer {
 api_errors!(OkErrors, ANY);
 
 /// better-auth's liveness probe.
-#[utoipa::path(get, path = "/ok", tag = "operations", responses((status = 200, body = OkAnswer), OkErrors))]
+#[utoipa::path(get, path = "/ok", tag = "operations", responses((status = 200, description = "Alive", body = OkAnswer), OkErrors))]
 async fn ok() -> Json<OkAnswer> {
     Json(OkAnswer { ok: true })
 }
@@ -43,7 +43,7 @@ async fn ok() -> Json<OkAnswer> {
 api_errors!(HealthzErrors, ANY);
 
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = HealthAnswer), HealthzErrors))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive", body = HealthAnswer), HealthzErrors))]
 async fn healthz() -> Json<HealthAnswer> {
     Json(HealthAnswer { status: "ok" })
 }
@@ -52,7 +52,7 @@ api_errors!(ReadyzErrors, ANY; DatabaseUnreachable);
 
 /// The server can do its work: the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = HealthAnswer), ReadyzErrors))]
+    responses((status = 200, description = "Ready: the database answers", body = HealthAnswer), ReadyzErrors))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<HealthAnswer>, ApiError> {
     if state.db.is_reachable().await {
         Ok(Json(HealthAnswer { status: "ok" }))

@@ -104,9 +104,9 @@ fn transport(url: &url::Url) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor
 /// "24 hours", "1 hour", "30 minutes": for mail bodies.
 pub fn human_duration(duration: Duration) -> String {
     let minutes = duration.as_secs() / 60;
-    let (n, unit) = if minutes >= 120 && minutes % 60 == 0 {
+    let (n, unit) = if minutes >= 120 && minutes.is_multiple_of(60) {
         (minutes / 60, "hour")
-    } else if minutes >= 60 && minutes % 60 == 0 {
+    } else if minutes >= 60 && minutes.is_multiple_of(60) {
         (1, "hour")
     } else {
         (minutes.max(1), "minute")

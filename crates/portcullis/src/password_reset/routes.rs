@@ -46,7 +46,7 @@ api_errors!(RequestPasswordResetErrors, POST_JSON; InvalidRedirectUrl, InvalidEm
 /// Mails a reset link if the address has an account. The answer is the same either way and is
 /// given before the lookup, so neither its content nor its timing tells.
 #[utoipa::path(post, path = "/request-password-reset", tag = "email", request_body = ResetRequestBody,
-    responses((status = 200, body = ResetRequestAnswer), RequestPasswordResetErrors))]
+    responses((status = 200, description = "Accepted: a link is mailed if the address has an account", body = ResetRequestAnswer), RequestPasswordResetErrors))]
 async fn request_password_reset(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ResetRequestBody>,
@@ -115,7 +115,7 @@ api_errors!(ResetPasswordErrors, POST_JSON; InvalidToken, TokenExpired, Password
 /// Sets a new password with a reset token: single use, policy applies, every session and token
 /// of the user ends, and a notice goes out.
 #[utoipa::path(post, path = "/reset-password", tag = "email", request_body = ResetBody,
-    responses((status = 200, body = StatusAnswer), ResetPasswordErrors))]
+    responses((status = 200, description = "The password is changed", body = StatusAnswer), ResetPasswordErrors))]
 async fn reset_password(
     State(state): State<AppState>,
     client: ClientInfo,

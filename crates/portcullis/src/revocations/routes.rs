@@ -45,7 +45,7 @@ api_errors!(FeedErrors, ANY; Unauthorized, ValidationError);
 
 /// Revocations after `since`, oldest first (at most 1000; page with `next`).
 #[utoipa::path(get, path = "/revocations", tag = "tokens", params(Since),
-    responses((status = 200, body = FeedPage), FeedErrors))]
+    responses((status = 200, description = "A page of the feed, oldest first", body = FeedPage), FeedErrors))]
 async fn feed(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -98,7 +98,7 @@ api_errors!(SignOutErrors, POST_JSON);
 /// `scope` widens it to every session (`global`) or every other one (`others`). Idempotent, like
 /// better-auth's: without a live session it still answers success and clears the cookie.
 #[utoipa::path(post, path = "/sign-out", tag = "sessions", request_body = Option<SignOutBody>,
-    responses((status = 200, body = SuccessAnswer), SignOutErrors))]
+    responses((status = 200, description = "Signed out (also when there was no live session)", body = SuccessAnswer), SignOutErrors))]
 async fn sign_out(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -145,7 +145,7 @@ api_errors!(ListSessionsErrors, ANY; Unauthorized);
 /// The user's live sessions, newest first. `current` marks the one making the request.
 /// No session's secret token is ever returned: `token` repeats the session id.
 #[utoipa::path(get, path = "/list-sessions", tag = "sessions",
-    responses((status = 200, body = Vec<SessionView>), ListSessionsErrors))]
+    responses((status = 200, description = "The live sessions, newest first", body = Vec<SessionView>), ListSessionsErrors))]
 async fn list_sessions(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
@@ -169,7 +169,7 @@ api_errors!(RevokeSessionErrors, POST_JSON; Unauthorized);
 
 /// Ends one of the user's own sessions, named by its id (or its token).
 #[utoipa::path(post, path = "/revoke-session", tag = "sessions", request_body = RevokeSessionBody,
-    responses((status = 200, body = StatusAnswer), RevokeSessionErrors))]
+    responses((status = 200, description = "The session is ended", body = StatusAnswer), RevokeSessionErrors))]
 async fn revoke_session(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -204,7 +204,7 @@ api_errors!(RevokeSessionsErrors, POST; Unauthorized);
 
 /// Ends every session of the user, this one included.
 #[utoipa::path(post, path = "/revoke-sessions", tag = "sessions",
-    responses((status = 200, body = StatusAnswer), RevokeSessionsErrors))]
+    responses((status = 200, description = "Every session is ended", body = StatusAnswer), RevokeSessionsErrors))]
 async fn revoke_sessions(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -230,7 +230,7 @@ api_errors!(RevokeOtherSessionsErrors, POST; Unauthorized);
 
 /// Ends every session of the user except this one.
 #[utoipa::path(post, path = "/revoke-other-sessions", tag = "sessions",
-    responses((status = 200, body = StatusAnswer), RevokeOtherSessionsErrors))]
+    responses((status = 200, description = "Every other session is ended", body = StatusAnswer), RevokeOtherSessionsErrors))]
 async fn revoke_other_sessions(
     State(state): State<AppState>,
     client: ClientInfo,

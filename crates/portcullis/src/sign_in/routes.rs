@@ -48,7 +48,7 @@ api_errors!(SignInErrors, POST_JSON; InvalidCallbackUrl, InvalidEmail, PasswordT
 /// an untrusted browser) it answers a challenge instead (see docs/two-factor.md).
 /// An unknown email and a wrong password get the same answer, after the same work.
 #[utoipa::path(post, path = "/sign-in/email", tag = "accounts", request_body = SignInBody,
-    responses((status = 200, body = SignInAnswer), SignInErrors))]
+    responses((status = 200, description = "Signed in (or a two-factor challenge, see docs/two-factor.md)", body = SignInAnswer), SignInErrors))]
 async fn sign_in(
     State(state): State<AppState>,
     client: ClientInfo,

@@ -176,9 +176,9 @@ pub struct TokenAnswer {
 /// `grant_type=mfa_totp` or `mfa_backup_code` (`mfa_token` + `code`) completes it.
 #[utoipa::path(post, path = "/token", tag = "tokens", request_body = TokenRequest,
     responses(
-        (status = 200, body = TokenAnswer),
+        (status = 200, description = "Tokens issued", body = TokenAnswer),
         (status = 403, description = "mfa_required", body = MfaRequired),
-        (status = 429, body = OAuthError),
+        (status = 429, description = "slow_down, with Retry-After", body = OAuthError),
         (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = OAuthError)))]
 async fn token_grant(
     State(state): State<AppState>,
@@ -398,7 +398,7 @@ api_errors!(SessionTokenErrors, ANY; Unauthorized);
 
 /// An access token for the current cookie or bearer session (better-auth's jwt plugin shape).
 #[utoipa::path(get, path = "/token", tag = "tokens",
-    responses((status = 200, body = SessionTokenAnswer), SessionTokenErrors))]
+    responses((status = 200, description = "An access token for this session", body = SessionTokenAnswer), SessionTokenErrors))]
 async fn session_token(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
@@ -420,7 +420,7 @@ pub struct TokenBody {
 /// Revokes the session behind a refresh token, access token or session token (RFC 7009).
 /// Always answers 200, whether or not the token meant anything.
 #[utoipa::path(post, path = "/revoke", tag = "tokens", request_body = TokenBody,
-    responses((status = 200, description = "Revoked, or nothing to revoke"), (status = 400, body = OAuthError)))]
+    responses((status = 200, description = "Revoked, or nothing to revoke"), (status = 400, description = "invalid_request", body = OAuthError)))]
 async fn revoke(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -459,7 +459,7 @@ api_errors!(IntrospectErrors, POST; Unauthorized);
 /// Whether an access token is active (RFC 7662): signed by us, unexpired, of the right type, and
 /// its session not revoked. Anything else is `{"active": false}`.
 #[utoipa::path(post, path = "/introspect", tag = "tokens", request_body = TokenBody,
-    responses((status = 200, body = Introspection), IntrospectErrors))]
+    responses((status = 200, description = "Whether the token is active, with its claims when it is", body = Introspection), IntrospectErrors))]
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -67,7 +67,7 @@ api_errors!(EnableErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAc
 /// Starts setting up TOTP: a new secret and backup codes. Two-factor turns on only when
 /// `verify-totp` receives a first correct code from this session.
 #[utoipa::path(post, path = "/two-factor/enable", tag = "two-factor", request_body = EnableBody,
-    responses((status = 200, body = EnableAnswer), EnableErrors))]
+    responses((status = 200, description = "The pending TOTP secret's URI and the backup codes", body = EnableAnswer), EnableErrors))]
 async fn enable(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -127,7 +127,7 @@ api_errors!(GetTotpUriErrors, POST_JSON; Unauthorized, InvalidPassword, Credenti
 
 /// The otpauth URI (and its QR code) of the user's TOTP secret, pending or active.
 #[utoipa::path(post, path = "/two-factor/get-totp-uri", tag = "two-factor", request_body = PasswordBody,
-    responses((status = 200, body = TotpUriAnswer), GetTotpUriErrors))]
+    responses((status = 200, description = "The otpauth URI", body = TotpUriAnswer), GetTotpUriErrors))]
 async fn get_totp_uri(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
@@ -316,7 +316,7 @@ api_errors!(GenerateBackupCodesErrors, POST_JSON; Unauthorized, InvalidPassword,
 
 /// Replaces the user's backup codes with a new set of ten.
 #[utoipa::path(post, path = "/two-factor/generate-backup-codes", tag = "two-factor", request_body = PasswordBody,
-    responses((status = 200, body = BackupCodesAnswer), GenerateBackupCodesErrors))]
+    responses((status = 200, description = "The new backup codes", body = BackupCodesAnswer), GenerateBackupCodesErrors))]
 async fn generate_backup_codes(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -352,7 +352,7 @@ api_errors!(DisableErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialA
 
 /// Turns two-factor off (or cancels a pending `enable`) and ends the trust of every device.
 #[utoipa::path(post, path = "/two-factor/disable", tag = "two-factor", request_body = PasswordBody,
-    responses((status = 200, body = StatusAnswer), DisableErrors))]
+    responses((status = 200, description = "Two-factor is off", body = StatusAnswer), DisableErrors))]
 async fn disable(
     State(state): State<AppState>,
     client: ClientInfo,

@@ -2,17 +2,18 @@
 //! The code arithmetic is totp-rs's; this module adds what a server needs around it: which step a
 //! code belongs to (so that a code is accepted once), the otpauth URI, and its QR code.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 use rand::rand_core::UnwrapErr;
 use rand::rngs::SysRng;
 use rand::Rng;
 use subtle::ConstantTimeEq;
-use totp_rs::{Algorithm, TOTP};
+use totp_rs::{Algorithm, Builder, Totp};
 
 /// 160 bits: RFC 4226's recommended length, and what apps expect from a SHA-1 secret.
 pub const SECRET_BYTES: usize = 20;
-const DIGITS: usize = 6;
+const DIGITS: u8 = 6;
 const STEP_SECONDS: u64 = 30;
 /// Steps accepted either side of the server's own, for the drift of a phone's clock.
 const DRIFT_STEPS: i64 = 1;
@@ -38,29 +39,46 @@ pub fn checked_issuer(raw: &str) -> Result<String, &'static str> {
     Ok(issuer.to_owned())
 }
 
+/// What the Key Uri Format percent-encodes in a label or parameter: all but ASCII letters, digits
+/// and `-` `.` `_` `~` (as totp-rs 5 did).
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 pub struct Authenticator {
-    totp: TOTP,
+    totp: Totp,
+    issuer: String,
+    account: String,
 }
 
 impl Authenticator {
     pub fn new(secret: Vec<u8>, issuer: &str, account: &str) -> Self {
-        // Unchecked only because the account (an email) may hold a `:`; the URI percent-encodes it,
-        // and the issuer was checked by `checked_issuer`.
-        let totp = TOTP::new_unchecked(
-            Algorithm::SHA1,
-            DIGITS,
-            0,
-            STEP_SECONDS,
-            secret,
-            Some(issuer.to_owned()),
-            account.to_owned(),
-        );
-        Self { totp }
+        // The drift window is `step_of`'s, not the library's (skew 0). Not RFC-checked: the secret
+        // is always `SECRET_BYTES` long and the other values are the constants above.
+        let totp = Builder::new()
+            .with_algorithm(Algorithm::SHA1)
+            .with_digits(DIGITS)
+            .with_skew(0)
+            .with_step_duration(STEP_SECONDS)
+            .with_secret(secret)
+            .build_noncompliant();
+        Self {
+            totp,
+            issuer: issuer.to_owned(),
+            account: account.to_owned(),
+        }
     }
 
-    /// `otpauth://totp/<issuer>:<account>?secret=...&issuer=...` (Key Uri Format).
+    /// `otpauth://totp/<issuer>:<account>?secret=...&issuer=...` (Key Uri Format). Written here
+    /// rather than by totp-rs, whose `to_url` (since 6) refuses an account holding a `:`, which
+    /// an email may; percent-encoded, it cannot be taken for the issuer separator.
     pub fn uri(&self) -> String {
-        self.totp.get_url()
+        let issuer = utf8_percent_encode(&self.issuer, URI_COMPONENT);
+        let account = utf8_percent_encode(&self.account, URI_COMPONENT);
+        let secret = self.totp.secret().to_base32();
+        format!("otpauth://totp/{issuer}:{account}?secret={secret}&issuer={issuer}")
     }
 
     /// The URI as a QR code, in SVG, for a user interface to show as is.
@@ -78,7 +96,7 @@ impl Authenticator {
     /// `now_seconds` and later than `last_used_step` (a code is good once). Every candidate is
     /// computed and compared in constant time, so the answer's timing says nothing.
     pub fn step_of(&self, code: &str, now_seconds: u64, last_used_step: i64) -> Option<i64> {
-        if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+        if code.len() != usize::from(DIGITS) || !code.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         let current = i64::try_from(now_seconds / STEP_SECONDS).ok()?;
@@ -87,7 +105,7 @@ impl Authenticator {
             let Ok(step_start) = u64::try_from(step) else {
                 continue;
             };
-            let expected = self.totp.generate(step_start * STEP_SECONDS);
+            let expected = self.totp.generate(step_start * STEP_SECONDS).to_string();
             let matches: bool = expected.as_bytes().ct_eq(code.as_bytes()).into();
             if matches && step > last_used_step && found.is_none() {
                 found = Some(step);
@@ -130,17 +148,19 @@ mod tests {
             let step = i64::try_from(time / 30).unwrap();
             assert_eq!(auth.step_of(code, time, -1), Some(step), "time {time}");
         }
-        let eight = TOTP::new_unchecked(
-            Algorithm::SHA1,
-            8,
-            0,
-            30,
-            RFC_SECRET.to_vec(),
-            None,
-            String::new(),
-        );
+        let eight = Builder::new()
+            .with_algorithm(Algorithm::SHA1)
+            .with_digits(8)
+            .with_skew(0)
+            .with_step_duration(30)
+            .with_secret(RFC_SECRET)
+            .build_noncompliant();
         for (time, eight_digits) in vectors {
-            assert_eq!(eight.generate(time), eight_digits, "time {time}");
+            assert_eq!(
+                eight.generate(time).to_string(),
+                eight_digits,
+                "time {time}"
+            );
         }
     }
 
@@ -152,6 +172,7 @@ mod tests {
         let code_at = |delta: i64| {
             auth.totp
                 .generate(u64::try_from(step + delta).unwrap() * 30)
+                .to_string()
         };
         assert_eq!(auth.step_of(&code_at(-1), now, 0), Some(step - 1));
         assert_eq!(auth.step_of(&code_at(1), now, 0), Some(step + 1));
@@ -164,7 +185,7 @@ mod tests {
         let auth = rfc_authenticator();
         let now = 1_111_111_111u64;
         let step = i64::try_from(now / 30).unwrap();
-        let code = auth.totp.generate(now);
+        let code = auth.totp.generate(now).to_string();
         assert_eq!(auth.step_of(&code, now, step - 1), Some(step));
         assert_eq!(auth.step_of(&code, now, step), None);
         assert_eq!(auth.step_of(&code, now, step + 1), None);

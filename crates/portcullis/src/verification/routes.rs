@@ -46,7 +46,7 @@ api_errors!(SendVerificationErrors, POST_JSON; InvalidCallbackUrl, InvalidEmail,
 /// Sends a verification mail to an unverified address. Answers the same whether or not the
 /// address has an account (the work happens after the answer).
 #[utoipa::path(post, path = "/send-verification-email", tag = "email", request_body = SendVerificationBody,
-    responses((status = 200, body = StatusAnswer), SendVerificationErrors))]
+    responses((status = 200, description = "Accepted: a link is mailed if the address has an unverified account", body = StatusAnswer), SendVerificationErrors))]
 async fn send_verification_email(
     State(state): State<AppState>,
     current: MaybeSession,
@@ -103,7 +103,7 @@ api_errors!(VerifyEmailErrors, ANY; InvalidCallbackUrl, ValidationError, Invalid
 /// Opens a verification or email-change link: marks the address verified (or switches to the
 /// new address). With `callbackURL` it redirects there, adding `?error=<code>` on failure.
 #[utoipa::path(get, path = "/verify-email", tag = "email", params(VerifyQuery),
-    responses((status = 200, body = VerifiedAnswer), (status = 302, description = "To callbackURL"), VerifyEmailErrors))]
+    responses((status = 200, description = "The address is verified or changed", body = VerifiedAnswer), (status = 302, description = "To callbackURL"), VerifyEmailErrors))]
 async fn verify_email(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<VerifyQuery>,
@@ -179,7 +179,7 @@ api_errors!(ChangeEmailErrors, POST_JSON; Unauthorized, InvalidCallbackUrl, Inva
 /// to the old one; the address changes only when the link is opened. Needs a recent sign-in.
 /// A taken address gets exactly the same answer as a free one.
 #[utoipa::path(post, path = "/change-email", tag = "email", request_body = ChangeEmailBody,
-    responses((status = 200, body = StatusAnswer), ChangeEmailErrors))]
+    responses((status = 200, description = "Accepted: the address changes when the mailed link is opened", body = StatusAnswer), ChangeEmailErrors))]
 async fn change_email(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
