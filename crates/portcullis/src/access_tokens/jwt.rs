@@ -58,7 +58,14 @@ pub async fn issue(
     let mut header = Header::new(keys.signing.alg);
     header.typ = Some(TYPE.to_owned());
     header.kid = Some(keys.signing.kid.clone());
-    let token = jsonwebtoken::encode(&header, &claims, &keys.signing.encoding)?;
+    // The compact serialization (RFC 7515 §7.1), signed by the key pair held in memory.
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?)
+    );
+    let signature = keys.signing.sign(message.as_bytes())?;
+    let token = format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature));
     Ok((token, claims))
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
@@ -32,10 +32,52 @@ pub fn publication_after_rotation(access_ttl: Duration) -> Duration {
     access_ttl + access_ttl.min(Duration::from_secs(60))
 }
 
+/// The key that signs, parsed once when the key set is loaded: signing a token is then one
+/// signature, not a key derivation (jsonwebtoken's `encode` re-reads the PKCS#8 document and
+/// re-derives the key pair on every call).
 pub struct SigningKey {
     pub kid: String,
     pub alg: Algorithm,
-    pub encoding: EncodingKey,
+    pair: Pair,
+}
+
+enum Pair {
+    Ed25519(Ed25519KeyPair),
+    P256(EcdsaKeyPair, SystemRandom),
+}
+
+impl SigningKey {
+    fn from_pkcs8(kid: &str, alg: Algorithm, pkcs8: &[u8]) -> anyhow::Result<Self> {
+        let pair = match alg {
+            Algorithm::EdDSA => Pair::Ed25519(
+                Ed25519KeyPair::from_pkcs8(pkcs8)
+                    .map_err(|_| anyhow::anyhow!("signing key {kid} is no Ed25519 key"))?,
+            ),
+            _ => {
+                let rng = SystemRandom::new();
+                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
+                    .map_err(|_| anyhow::anyhow!("signing key {kid} is no P-256 key"))?;
+                Pair::P256(pair, rng)
+            }
+        };
+        Ok(Self {
+            kid: kid.to_owned(),
+            alg,
+            pair,
+        })
+    }
+
+    /// The JWS signature of `message` (RFC 7515 §5.1: over `header.payload`), raw bytes: 64 for
+    /// Ed25519, `r ‖ s` (64) for ES256.
+    pub fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+        match &self.pair {
+            Pair::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+            Pair::P256(pair, rng) => pair
+                .sign(rng, message)
+                .map(|signature| signature.as_ref().to_vec())
+                .map_err(|_| anyhow::anyhow!("ES256 signing failed")),
+        }
+    }
 }
 
 /// The keys an instance works with: one to sign, all published ones to verify.
@@ -174,15 +216,7 @@ async fn load(db: &Db, sealer: &Sealer, now: i64) -> anyhow::Result<KeySet> {
                     key.kid
                 )
             })?;
-            let encoding = match alg {
-                Algorithm::EdDSA => EncodingKey::from_ed_der(&pkcs8),
-                _ => EncodingKey::from_ec_der(&pkcs8),
-            };
-            signing = Some(SigningKey {
-                kid: key.kid.clone(),
-                alg,
-                encoding,
-            });
+            signing = Some(SigningKey::from_pkcs8(&key.kid, alg, &pkcs8)?);
         }
     }
     Ok(KeySet {
@@ -308,13 +342,11 @@ mod tests {
         for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
             let (alg, pkcs8, jwk) = generate(algorithm).unwrap();
             let alg = parse_alg(alg).unwrap();
-            let encoding = match alg {
-                Algorithm::EdDSA => EncodingKey::from_ed_der(&pkcs8),
-                _ => EncodingKey::from_ec_der(&pkcs8),
-            };
-            let signature = jsonwebtoken::crypto::sign(b"message", &encoding, alg).unwrap();
+            let signer = SigningKey::from_pkcs8("kid", alg, &pkcs8).unwrap();
+            let signature = URL_SAFE_NO_PAD.encode(signer.sign(b"message").unwrap());
             let decoding = decoding_key(&jwk).unwrap();
             assert!(jsonwebtoken::crypto::verify(&signature, b"message", &decoding, alg).unwrap());
+            assert!(!jsonwebtoken::crypto::verify(&signature, b"massage", &decoding, alg).unwrap());
             assert_eq!(jwk["kid"].as_str().unwrap(), thumbprint(&jwk));
         }
     }
