@@ -7,9 +7,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::phc::{PasswordHash, Salt};
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
 use super::settings::HashingSettings;
@@ -184,6 +186,32 @@ fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
+thread_local! {
+    /// Each hashing thread's Argon2 working memory (`m_cost` KiB), allocated once and reused for
+    /// every hash: a storm of sign-ins then costs no allocation, and memory stays at
+    /// `hash_threads × m_cost` instead of growing with every concurrent hash the allocator keeps.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The raw Argon2 output of `password` under `argon` into `out`, in this thread's memory.
+fn hash_into(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), HashError> {
+    BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        let needed = argon.params().block_count();
+        if blocks.len() < needed {
+            blocks.resize(needed, Block::new());
+        }
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut blocks[..needed])
+            .map_err(|e| HashError::Argon2(e.to_string()))
+    })
+}
+
 /// 16 bytes from the OS CSPRNG (getrandom), the PHC format's recommended salt length.
 fn new_salt() -> Salt {
     Salt::generate()
@@ -193,11 +221,20 @@ fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
     hash_with_salt(params, password, &new_salt())
 }
 
+/// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), as `PasswordHasher` writes it.
 fn hash_with_salt(params: &Params, password: &str, salt: &Salt) -> Result<String, HashError> {
-    argon2(params)
-        .hash_password_with_salt(password.as_bytes(), salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| HashError::Argon2(e.to_string()))
+    let failed = |e: &dyn std::fmt::Display| HashError::Argon2(e.to_string());
+    let argon = argon2(params);
+    let mut output = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    hash_into(&argon, password.as_bytes(), salt.as_ref(), &mut output)?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(*salt),
+        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
+    };
+    Ok(hash.to_string())
 }
 
 fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
@@ -205,11 +242,7 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
         tracing::error!("a stored password hash is not a PHC string");
         return Verified::No;
     };
-    // The verifier takes algorithm, version and costs from the stored hash itself.
-    if Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
-    {
+    if !matches_stored(&parsed, password) {
         return Verified::No;
     }
     let current = parsed.algorithm.as_str() == "argon2id"
@@ -226,6 +259,30 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
     }
 }
 
+/// Recomputes the hash with the stored algorithm, version, costs and salt, and compares the
+/// outputs in constant time.
+fn matches_stored(stored: &PasswordHash, password: &str) -> bool {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = stored.algorithm.as_str().parse::<Algorithm>() else {
+        return false;
+    };
+    let version = stored
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+        .unwrap_or(Version::V0x13);
+    let Ok(params) = Params::try_from(stored) else {
+        return false;
+    };
+    let mut computed = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params);
+    if hash_into(&argon, password.as_bytes(), salt.as_ref(), &mut computed).is_err() {
+        return false;
+    }
+    bool::from(computed.as_slice().ct_eq(expected.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +294,47 @@ mod tests {
             argon2_parallelism: 1,
             hash_threads: 2,
         }
+    }
+
+    /// Our hashes (computed in reused memory) are what the argon2 crate's own PasswordHasher
+    /// writes and verifies, and theirs verify here: stored hashes stay valid either way.
+    #[test]
+    fn hashes_in_reused_memory_match_the_standard_phc_implementation() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let params = Params::new(19456, 2, 1, None).unwrap();
+        let salt = new_salt();
+        let ours = hash_with_salt(&params, "correct horse battery", &salt).unwrap();
+        let theirs = argon2(&params)
+            .hash_password_with_salt(b"correct horse battery", salt.as_ref())
+            .unwrap()
+            .to_string();
+        assert_eq!(ours, theirs);
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(argon2(&params)
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        // An argon2i hash with other costs, made by the crate, verifies here (and asks for a rehash).
+        let old = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x10,
+            Params::new(8192, 3, 1, None).unwrap(),
+        )
+        .hash_password_with_salt(b"old password", new_salt().as_ref())
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            verify_blocking(&params, "old password", &old),
+            Verified::YesRehash
+        );
+        assert_eq!(verify_blocking(&params, "old passwore", &old), Verified::No);
+        // The same thread, a bigger then a smaller memory: the buffer is reused safely.
+        let big = Params::new(65536, 2, 1, None).unwrap();
+        let again = hash_with_salt(&big, "x", &salt).unwrap();
+        assert_eq!(verify_blocking(&big, "x", &again), Verified::Yes);
+        assert_eq!(
+            hash_with_salt(&params, "correct horse battery", &salt).unwrap(),
+            theirs
+        );
     }
 
     /// RFC 9106 §5.3: Argon2id v0x13 with secret and associated data.
