@@ -175,6 +175,28 @@ async fn openapi_names_the_error_codes_of_each_endpoint(backend: Backend) {
     assert!(described("/api/auth/reset-password", "post", "400").contains("INVALID_TOKEN"));
     assert!(described("/readyz", "get", "503").contains("DATABASE_UNREACHABLE"));
 
+    // Query parameters are declared in the query (client generators build URLs from this).
+    let location = |path: &str, name: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["in"].clone())
+            .unwrap_or_else(|| panic!("{path} lacks parameter {name}"))
+    };
+    assert_eq!(location("/api/auth/revocations", "since"), "query");
+    assert_eq!(location("/api/auth/verify-email", "token"), "query");
+    assert_eq!(location("/api/auth/verify-email", "callbackURL"), "query");
+    assert_eq!(
+        location("/api/auth/reset-password/{token}", "token"),
+        "path"
+    );
+    assert_eq!(
+        location("/api/auth/reset-password/{token}", "callbackURL"),
+        "query"
+    );
+
     let text = doc.to_string();
     for code in portcullis::error::ErrorCode::ALL {
         use portcullis::error::ErrorCode::{MethodNotAllowed, NotFound};

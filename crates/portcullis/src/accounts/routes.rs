@@ -44,9 +44,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignUpBody {
+    #[schema(min_length = 1, max_length = 256)]
     name: String,
+    #[schema(format = Email, min_length = 3, max_length = 254)]
     email: String,
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+    #[schema(max_length = 2048)]
     image: Option<String>,
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
@@ -178,6 +182,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct UpdateUserBody {
+    #[schema(min_length = 1, max_length = 256)]
     name: Option<String>,
     /// A URL, or `null` to remove the image.
     #[serde(default, deserialize_with = "present")]
@@ -226,7 +231,9 @@ async fn update_user(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordBody {
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
+    #[schema(max_length = 128)]
     current_password: String,
     /// End every other session and start a fresh one for this device.
     revoke_other_sessions: Option<bool>,
@@ -296,6 +303,7 @@ async fn change_password(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct DeleteUserBody {
     /// The account's password, to confirm.
+    #[schema(max_length = 128)]
     password: Option<String>,
 }
 

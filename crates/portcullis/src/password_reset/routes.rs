@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResetRequestBody {
+    #[schema(format = Email, min_length = 3, max_length = 254)]
     email: String,
     /// Where the link leads (the application's "choose a new password" page).
     #[serde(rename = "redirectTo")]
@@ -77,6 +78,7 @@ async fn request_password_reset(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     #[serde(rename = "callbackURL")]
     callback_url: String,
@@ -107,6 +109,7 @@ async fn reset_password_link(
 pub struct ResetBody {
     token: String,
     #[serde(rename = "newPassword")]
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 

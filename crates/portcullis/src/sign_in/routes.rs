@@ -27,7 +27,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInBody {
+    #[schema(format = Email, min_length = 3, max_length = 254)]
     email: String,
+    #[schema(max_length = 128)]
     password: String,
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,

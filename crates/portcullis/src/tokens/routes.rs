@@ -141,11 +141,25 @@ where
     }
 }
 
+/// The grants the token endpoint knows (any other is `unsupported_grant_type`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents the values `grant_type` takes
+enum GrantType {
+    Password,
+    RefreshToken,
+    MfaTotp,
+    MfaBackupCode,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     /// `password`, `refresh_token`, or after `mfa_required`: `mfa_totp` or `mfa_backup_code`.
+    #[schema(value_type = GrantType)]
     grant_type: String,
+    #[schema(format = Email, min_length = 3, max_length = 254)]
     email: Option<String>,
+    #[schema(max_length = 128)]
     password: Option<String>,
     /// For `refresh_token`; may instead come from the refresh cookie.
     refresh_token: Option<String>,
@@ -444,22 +458,73 @@ async fn revoke(
     Ok(Json(json!({})))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+/// `{"active": false}`, or `active: true` with the token's claims (RFC 7662 §2.2).
+#[derive(Serialize)]
 pub struct Introspection {
     active: bool,
     #[serde(flatten)]
-    #[schema(inline)]
     claims: Option<AccessClaims>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_type: Option<&'static str>,
 }
+
+/// Written by hand: derived, the flattened claims would be required even when `active` is false.
+impl utoipa::PartialSchema for Introspection {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let text = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+        };
+        let number = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int64,
+                )))
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .property(
+                "active",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .description(Some(
+                        "Whether the token is an access token of ours, unexpired, its session live",
+                    )),
+            )
+            .required("active")
+            .property("token_type", text("`access_token` when active"))
+            .property("iss", text("Issuer"))
+            .property("sub", text("User id"))
+            .property("aud", text("Audience"))
+            .property("exp", number("Expiry, unix seconds"))
+            .property("iat", number("Issued at, unix seconds"))
+            .property("nbf", number("Not before, unix seconds"))
+            .property("jti", text("Token id"))
+            .property("sid", text("Session id"))
+            .property("email", text("The user's email"))
+            .property(
+                "email_verified",
+                ObjectBuilder::new().schema_type(Type::Boolean),
+            )
+            .property("role", text("The user's role"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Introspection {}
 
 api_errors!(IntrospectErrors, POST; Unauthorized);
 
 /// Whether an access token is active (RFC 7662): signed by us, unexpired, of the right type, and
 /// its session not revoked. Anything else is `{"active": false}`.
 #[utoipa::path(post, path = "/introspect", tag = "tokens", request_body = TokenBody,
-    responses((status = 200, description = "Whether the token is active, with its claims when it is", body = Introspection), IntrospectErrors))]
+    responses(
+        (status = 200, description = "Whether the token is active, with its claims when it is", body = Introspection),
+        (status = 400, description = "invalid_request (the body is neither JSON nor a form)", body = OAuthError),
+        IntrospectErrors))]
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,

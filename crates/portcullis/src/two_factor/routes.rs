@@ -41,8 +41,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnableBody {
+    #[schema(max_length = 128)]
     password: Option<String>,
     /// Issuer shown by the authenticator app; default `two_factor.issuer`.
+    #[schema(min_length = 1, max_length = 64)]
     issuer: Option<String>,
     /// End every other session of the user.
     revoke_other_sessions: Option<bool>,
@@ -110,6 +112,7 @@ async fn enable(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordBody {
+    #[schema(max_length = 128)]
     password: Option<String>,
     /// End every other session of the user (not for `get-totp-uri`).
     revoke_other_sessions: Option<bool>,

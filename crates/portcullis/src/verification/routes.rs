@@ -36,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SendVerificationBody {
+    #[schema(format = Email, min_length = 3, max_length = 254)]
     email: String,
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
@@ -86,6 +87,7 @@ async fn send_verification_email(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     token: String,
     #[serde(rename = "callbackURL")]
@@ -168,6 +170,7 @@ async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<U
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChangeEmailBody {
     #[serde(rename = "newEmail")]
+    #[schema(format = Email, min_length = 3, max_length = 254)]
     new_email: String,
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
