@@ -710,7 +710,9 @@ async fn sensitive_calls_need_a_fresh_session(backend: Backend) {
     let pending = account(&app).await;
     let storage = app.stop().await;
     let app = TestApp::start(storage, &[("session.fresh_age", "1d")]).await;
-    app.clock.advance(Duration::from_secs(86_401));
+    // Two days, not one and a second: the first server's clock moved forward to reach fresh TOTP
+    // steps, so these sessions were created up to minutes "later" than the wall clock says.
+    app.clock.advance(Duration::from_secs(2 * 86_400));
 
     enable(&app, &pending.session, &pending.password, json!({}))
         .await
