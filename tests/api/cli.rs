@@ -187,6 +187,93 @@ async fn zero_config_serve_creates_everything_and_stops_gracefully() {
     terminate(&running.child);
 }
 
+/// The restore steps docs/operations.md gives: the copy in place of the database file, beside the
+/// same master secret, in a new data directory.
+#[tokio::test]
+async fn backup_copies_a_serving_database_that_a_restored_server_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let serving = serve({
+        let mut c = command(dir.path());
+        c.env("PORTCULLIS_LISTEN", "127.0.0.1:0");
+        c.env("PORTCULLIS_RATE_LIMITS_SIGN_UP", "500/1m");
+        c
+    });
+    let http = http_client().build().unwrap();
+    let sign_up = |email: String| {
+        let http = http.clone();
+        let url = format!("{}/api/auth/sign-up/email", serving.url);
+        async move {
+            let reply = http
+                .post(url)
+                .json(&json!({"name": "Kept", "email": email, "password": "correct horse battery staple"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 200);
+            reply.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let email = random_email();
+    let token = sign_up(email.clone()).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Writers keep going while the copy is taken.
+    let writers: Vec<_> = (0..20).map(|_| tokio::spawn(sign_up(random_email()))).collect();
+    let copy = dir.path().join("copy.db");
+    let (code, text) = run_to_end(command(dir.path()).arg("backup").arg(&copy));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("master.key"), "says to keep the secret: {text}");
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the copy holds password hashes");
+    }
+    // Never over an existing file, and the file is left as it was.
+    let (code, text) = run_to_end(command(dir.path()).arg("backup").arg(&copy));
+    assert_ne!(code, 0);
+    assert!(text.contains("exists"), "{text}");
+    assert!(std::fs::metadata(&copy).unwrap().len() > 0);
+
+    let restored = tempfile::tempdir().unwrap();
+    let data = restored.path().join("portcullis-data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::rename(&copy, data.join("portcullis.db")).unwrap();
+    std::fs::copy(
+        dir.path().join("portcullis-data/master.key"),
+        data.join("master.key"),
+    )
+    .unwrap();
+    let running = serve({
+        let mut c = command(restored.path());
+        c.env("PORTCULLIS_LISTEN", "127.0.0.1:0");
+        c
+    });
+    let session: serde_json::Value = http
+        .get(format!("{}/api/auth/get-session", running.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["user"]["email"], email.as_str());
+    let signed_in = http
+        .post(format!("{}/api/auth/sign-in/email", running.url))
+        .json(&json!({"email": email, "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    terminate(&running.child);
+    terminate(&serving.child);
+}
+
 fn run_to_end(command: &mut Command) -> (i32, String) {
     let output = command.output().expect("run portcullis");
     let text = format!(

@@ -40,6 +40,13 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Copy the SQLite database to FILE while the server keeps serving: a consistent, compacted
+    /// snapshot (restore: stop the server, put the copy in place of the database file, start it).
+    /// The master secret is not in the copy: keep it with your backups. PostgreSQL: use pg_dump.
+    Backup {
+        /// Where to write the copy; it must not exist yet.
+        file: PathBuf,
+    },
     /// Read the outbox: every message, delivered, pending, failed, or held for lack of SMTP.
     Mail {
         #[command(subcommand)]
@@ -116,6 +123,7 @@ fn main() -> ExitCode {
                     .await
             }
             Command::Migrate => migrate(config).await,
+            Command::Backup { file } => backup(config, &file).await,
             Command::Keys { action } => keys(config, action).await,
             Command::Mail { action } => mail(config, action).await,
             Command::BenchHash { iterations } => bench_hash(&config, iterations).await,
@@ -136,6 +144,21 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     let db = portcullis::db::Db::connect(&config).await?;
     db.migrate().await?;
+    Ok(())
+}
+
+async fn backup(config: Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let db = portcullis::db::Db::connect(&config).await?;
+    db.backup_to(file).await?;
+    let secret = match config.secret {
+        Some(_) => "the PORTCULLIS_SECRET value".to_owned(),
+        None => config.data_dir.join("master.key").display().to_string(),
+    };
+    println!(
+        "copied the database to {}; keep the master secret ({secret}) with it: without it the \
+         copy's signing keys cannot be opened",
+        file.display()
+    );
     Ok(())
 }
 

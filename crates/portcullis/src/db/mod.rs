@@ -14,6 +14,8 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 use crate::config::Config;
 
+mod backup;
+
 /// How fast the database must answer to count as reachable (readiness probes).
 pub const REACHABLE_WITHIN: Duration = Duration::from_secs(1);
 
