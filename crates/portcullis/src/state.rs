@@ -17,8 +17,20 @@ use crate::rate_limit::Limits;
 use crate::revocations::Hub;
 use crate::sessions::cache::SessionCache;
 
+/// Cloned for every middleware layer and handler of every request, so a clone is one reference
+/// count: the handles live once, in `Shared`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<Config>,
     /// The one clock every time rule reads (see `clock`).
     pub clock: Clock,
@@ -60,7 +72,7 @@ impl AppState {
         .await?;
         let mut trusted_origins = vec![config.base_origin()];
         trusted_origins.extend(config.trusted_origins.iter().cloned());
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             session_cookie: Arc::new(CredentialCookie::session(&config)),
             refresh_cookie: Arc::new(CredentialCookie::refresh(&config)),
             challenge_cookie: Arc::new(CredentialCookie::two_factor_challenge(&config)),
@@ -78,7 +90,7 @@ impl AppState {
             db,
             passwords,
             keys,
-        })
+        })))
     }
 
     /// Exact comparison of serialised origins (`scheme://host[:port]`).
