@@ -33,11 +33,28 @@ fn tick(state: &AppState) -> Duration {
 
 /// Expired sessions are refused on use already; this keeps the table small. No feed entry is
 /// needed: their access tokens expired long before (an access token never outlives its session).
+/// In batches, pausing between them: one DELETE of a million rows would hold SQLite's only write
+/// lock (and PostgreSQL's row locks) for seconds, stalling every sign-in meanwhile.
 async fn sweep_sessions(state: &AppState) {
-    match sessions::store::delete_expired(&state.db, state.clock.now_ms()).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(deleted = n, "swept expired sessions"),
-        Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+    const BATCH: i64 = 1000;
+    let mut deleted = 0;
+    loop {
+        match sessions::store::delete_expired(&state.db, state.clock.now_ms(), BATCH).await {
+            Ok(n) => {
+                deleted += n;
+                if n < BATCH as u64 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "session sweep failed");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if deleted > 0 {
+        tracing::info!(deleted, "swept expired sessions");
     }
 }
 
