@@ -43,13 +43,13 @@ fn create_private_empty_file(path: &Path) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options
-        .open(path)
-        .map(drop)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                anyhow::anyhow!("{} exists; a backup never overwrites a file", path.display())
-            }
-            _ => anyhow::anyhow!("cannot create {}: {e}", path.display()),
-        })
+    options.open(path).map(drop).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            anyhow::anyhow!(
+                "{} exists; a backup never overwrites a file",
+                path.display()
+            )
+        }
+        _ => anyhow::anyhow!("cannot create {}: {e}", path.display()),
+    })
 }

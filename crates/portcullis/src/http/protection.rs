@@ -1,21 +1,38 @@
-//! Response hardening applied to every answer: security headers and a request deadline.
+//! What wraps every answer: a deadline, the security headers, and one log line for a server error.
+//!
+//! One middleware layer for the three: each `from_fn` layer costs every request a boxed future,
+//! a copy of it and a clone of the state, and these three always run together.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tower_http::request_id::RequestId;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+
+/// The envelope of every answer (outermost but for the request id and the trace span).
+pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let request_id = request.extensions().get::<RequestId>().cloned();
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = deadline(&state, next.run(request)).await;
+    if response.status().is_server_error() {
+        crate::error::log_server_error(&response, request_id.as_ref(), &method, &path);
+    }
+    security_headers(&state, response)
+}
 
 /// Bounds every request by `server.request_timeout` (then 408, the work it started dropped). One
 /// that is still running after `database_timeout` is checked against
 /// the database: if the database does not answer a ping within a second, the request is answered
 /// `503` with `Retry-After` (a hung database must not hang its clients); otherwise it may go on
 /// until the overall deadline (then 408).
-pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn deadline(
+    state: &AppState,
+    handler: impl std::future::Future<Output = Response>,
+) -> Response {
     let request_deadline = state.config.server.request_timeout;
-    let handler = next.run(request);
     tokio::pin!(handler);
     let patience = state.config.database_timeout.min(request_deadline);
     if let Ok(response) = tokio::time::timeout(patience, &mut handler).await {
@@ -33,12 +50,7 @@ pub async fn deadline(State(state): State<AppState>, request: Request, next: Nex
 
 /// No caching of auth answers, no sniffing, no referrers, no framing, a CSP that forbids
 /// everything (these answers are JSON, never pages), and HSTS when served over https.
-pub async fn security_headers(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
+fn security_headers(state: &AppState, mut response: Response) -> Response {
     let headers = response.headers_mut();
     let mut set = |name: header::HeaderName, value: &'static str| {
         headers
