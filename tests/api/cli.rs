@@ -220,11 +220,16 @@ async fn backup_copies_a_serving_database_that_a_restored_server_opens() {
         .to_owned();
 
     // Writers keep going while the copy is taken.
-    let writers: Vec<_> = (0..20).map(|_| tokio::spawn(sign_up(random_email()))).collect();
+    let writers: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(sign_up(random_email())))
+        .collect();
     let copy = dir.path().join("copy.db");
     let (code, text) = run_to_end(command(dir.path()).arg("backup").arg(&copy));
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("master.key"), "says to keep the secret: {text}");
+    assert!(
+        text.contains("master.key"),
+        "says to keep the secret: {text}"
+    );
     for writer in writers {
         writer.await.unwrap();
     }
