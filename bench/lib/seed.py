@@ -10,6 +10,7 @@
       sign-in JSON's `token`, or "Cookie: <name>=<value>" from its Set-Cookie). Then checks that
       get-session with such a header really answers a session for that user, so that a benchmark
       of get-session never measures "200 null" answers. Exits non-zero on any failure.
+      --existing: the users were signed up before; only sign each in (a second set of sessions).
 
   seed.py wait   --base URL --timeout S [--pid PID]
       Polls GET URL/api/auth/ok until it answers {"ok": true}.
@@ -99,12 +100,13 @@ def session_cookie(set_cookies):
     return None
 
 
-def seed_one(base, auth, user):
+def seed_one(base, auth, user, existing=False):
     email, password, name = user
-    status, _, body = request(base, "POST", "/api/auth/sign-up/email",
-                                 {"name": name, "email": email, "password": password})
-    if status != 200:
-        raise RuntimeError(f"sign-up {email}: HTTP {status}: {body}")
+    if not existing:
+        status, _, body = request(base, "POST", "/api/auth/sign-up/email",
+                                     {"name": name, "email": email, "password": password})
+        if status != 200:
+            raise RuntimeError(f"sign-up {email}: HTTP {status}: {body}")
     status, cookies, body = request(base, "POST", "/api/auth/sign-in/email",
                                        {"email": email, "password": password})
     if status != 200:
@@ -133,7 +135,7 @@ def cmd_seed(args):
     started = time.monotonic()
     results = [None] * len(users)
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        futures = {pool.submit(seed_one, args.base, args.auth, u): i for i, u in enumerate(users)}
+        futures = {pool.submit(seed_one, args.base, args.auth, u, args.existing): i for i, u in enumerate(users)}
         for fut in concurrent.futures.as_completed(futures):
             try:
                 results[futures[fut]] = fut.result()
@@ -239,6 +241,8 @@ def main():
     s.add_argument("--auth", choices=["bearer", "cookie"], required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--concurrency", type=int, default=8)
+    s.add_argument("--existing", action="store_true",
+                   help="the users exist already: sign each in, no sign-up")
     w = sub.add_parser("wait")
     w.add_argument("--base", required=True)
     w.add_argument("--timeout", type=float, default=60)

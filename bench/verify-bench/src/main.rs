@@ -18,6 +18,11 @@
 //!
 //! `cpu_seconds` is the CPU time of the whole process (all threads) over the loop, from
 //! /proc/self/stat; `per_cpu_second` = verifications ÷ cpu_seconds.
+//!
+//! With `--bare JWKS_FILE` it checks only the Ed25519 signatures of the same tokens with ring
+//! (see `bare.rs`): the limit row beside portcullis-verify.
+
+mod bare;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -32,6 +37,7 @@ struct Args {
     tokens: String,
     seconds: f64,
     clk_tck: f64,
+    bare_jwks: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
     let mut tokens = None;
     let mut seconds = 5.0;
     let mut clk_tck = 100.0;
+    let mut bare_jwks = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -46,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
             "--issuer" => issuer = Some(value()?),
             "--tokens" => tokens = Some(value()?),
             "--seconds" => seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
+            "--bare" => bare_jwks = Some(value()?),
             "--clk-tck" => clk_tck = value()?.parse().map_err(|e| format!("--clk-tck: {e}"))?,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -58,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         tokens: tokens.ok_or("--tokens is required")?,
         seconds,
         clk_tck,
+        bare_jwks,
     })
 }
 
@@ -115,6 +124,10 @@ async fn run(args: Args) -> Result<serde_json::Value, String> {
     let mut algs = BTreeMap::<String, usize>::new();
     for t in &tokens {
         *algs.entry(header_alg(t)).or_default() += 1;
+    }
+
+    if let Some(jwks) = &args.bare_jwks {
+        return run_bare(&args, jwks, &tokens, algs);
     }
 
     let mut config = VerifierConfig::new(args.issuer.clone());
@@ -176,6 +189,56 @@ async fn run(args: Args) -> Result<serde_json::Value, String> {
         "algs": algs,
         "follow_revocations": true,
         "revocation_cursor": verifier.revocation_cursor(),
+    }))
+}
+
+/// The signature check alone, timed like the verifier (see `bare.rs`).
+fn run_bare(
+    args: &Args,
+    jwks_file: &str,
+    tokens: &[String],
+    algs: BTreeMap<String, usize>,
+) -> Result<serde_json::Value, String> {
+    let jwks =
+        std::fs::read_to_string(jwks_file).map_err(|e| format!("cannot read {jwks_file}: {e}"))?;
+    let keys = bare::ed25519_keys(&jwks)?;
+    let prepared = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| bare::prepare(t, &keys).map_err(|e| format!("token {}: {e}", i + 1)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(i) = prepared.iter().position(|p| !p.verify()) {
+        return Err(format!("token {} has a bad signature", i + 1));
+    }
+    let duration = Duration::from_secs_f64(args.seconds);
+    let cpu0 = process_cpu_seconds(args.clk_tck);
+    let start = Instant::now();
+    let (mut done, mut failures, mut i) = (0u64, 0u64, 0usize);
+    while start.elapsed() < duration {
+        for _ in 0..256 {
+            if !black_box(&prepared[i]).verify() {
+                failures += 1;
+            }
+            i = (i + 1) % prepared.len();
+        }
+        done += 256;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = match (cpu0, process_cpu_seconds(args.clk_tck)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    Ok(json!({
+        "library": "ring Ed25519 signature check only (bench/verify-bench --bare)",
+        "verifications_per_sec": done as f64 / secs,
+        "verifications": done,
+        "seconds": secs,
+        "cpu_seconds": cpu,
+        "cores": cpu.map(|c| c / secs),
+        "per_cpu_second": cpu.filter(|c| *c > 0.0).map(|c| done as f64 / c),
+        "failures": failures,
+        "tokens": tokens.len(),
+        "algs": algs,
     }))
 }
 
