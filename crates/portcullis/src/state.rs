@@ -16,6 +16,7 @@ use crate::mail::Mailer;
 use crate::rate_limit::Limits;
 use crate::revocations::Hub;
 use crate::sessions::cache::SessionCache;
+use crate::social::Social;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -41,6 +42,8 @@ pub struct AppState {
     pub trusted_origins: Arc<Vec<String>>,
     /// Flips to true when the server begins to shut down (long-lived streams end on it).
     pub stopping: Arc<watch::Sender<bool>>,
+    /// Social sign-in: the configured providers, their HTTP client, the state cookie.
+    pub social: Arc<Social>,
 }
 
 impl AppState {
@@ -61,6 +64,12 @@ impl AppState {
         let mut trusted_origins = vec![config.base_origin()];
         trusted_origins.extend(config.trusted_origins.iter().cloned());
         Ok(Self {
+            social: Arc::new(Social::new(
+                &config.social,
+                &config.social_providers,
+                CredentialCookie::social_state(&config),
+                master.sealer(Purpose::SealSocial),
+            )?),
             session_cookie: Arc::new(CredentialCookie::session(&config)),
             refresh_cookie: Arc::new(CredentialCookie::refresh(&config)),
             challenge_cookie: Arc::new(CredentialCookie::two_factor_challenge(&config)),
