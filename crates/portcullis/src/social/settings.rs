@@ -114,7 +114,7 @@ pub enum Kind {
         authorization_url: Url,
         token_url: Url,
         userinfo_url: Url,
-        mapping: Mapping,
+        mapping: Box<Mapping>,
     },
 }
 
@@ -276,13 +276,13 @@ fn load_provider(
             userinfo_url: url("userinfo_url")?.ok_or_else(|| {
                 SettingError::new(&key("userinfo_url"), "must be set for plain OAuth 2")
             })?,
-            mapping: Mapping {
+            mapping: Box::new(Mapping {
                 id: pointer("mapping.id")?.unwrap_or_else(|| "/id".to_owned()),
                 email: pointer("mapping.email")?.unwrap_or_else(|| "/email".to_owned()),
                 email_verified: pointer("mapping.email_verified")?,
                 name: pointer("mapping.name")?.or_else(|| Some("/name".to_owned())),
                 image: pointer("mapping.image")?,
-            },
+            }),
         }
     } else {
         return Err(SettingError::new(
