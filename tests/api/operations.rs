@@ -97,6 +97,13 @@ async fn openapi_lists_every_endpoint(backend: Backend) {
         "/api/auth/two-factor/verify-backup-code",
         "/api/auth/two-factor/generate-backup-codes",
         "/api/auth/two-factor/disable",
+        "/api/auth/sign-in/social",
+        "/api/auth/callback/{provider}",
+        "/api/auth/link-social",
+        "/api/auth/list-accounts",
+        "/api/auth/unlink-account",
+        "/api/auth/account-info",
+        "/api/auth/error",
         "/healthz",
         "/readyz",
     ]
