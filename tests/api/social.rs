@@ -1100,6 +1100,37 @@ async fn id_token_sign_in(backend: Backend) {
     sign_in(other_issuer, "n-1")
         .await
         .assert_error(401, "INVALID_TOKEN");
+    // Token mode: grant_type=id_token (Supabase's signInWithIdToken shape) → access + refresh.
+    let grant = |token: String, nonce: &'static str| async move {
+        let response = app
+            .http
+            .post(app.api("/token"))
+            .form(&[
+                ("grant_type", "id_token"),
+                ("provider", "acme"),
+                ("id_token", &token),
+                ("nonce", nonce),
+            ])
+            .send()
+            .await
+            .unwrap();
+        Reply::from(response).await
+    };
+    let mobile = idp
+        .mint(claims("ios-client", now + 600, "n-9"), false)
+        .await;
+    let reply = grant(mobile.clone(), "n-9").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.body["access_token"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("ey")));
+    assert!(reply.body["refresh_token"].as_str().is_some());
+    assert_eq!(reply.body["user"]["email"], email.as_str());
+    let refused = grant(mobile, "n-8").await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.body["error"], "invalid_grant");
+    let forged = idp.mint(claims("ios-client", now + 600, "n-9"), true).await;
+    assert_eq!(grant(forged, "n-9").await.body["error"], "invalid_grant");
     // The client id itself is an audience too; the server clock decides expiry.
     let later = idp.mint(claims(CLIENT_ID, now + 600, "n-1"), false).await;
     app.clock.advance(Duration::from_secs(3600));
