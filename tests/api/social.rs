@@ -31,6 +31,7 @@ both_backends!(
     id_token_sign_in,
     two_factor_still_applies_after_a_social_sign_in,
     form_post_callback,
+    official_client_signs_in_links_and_unlinks,
 );
 
 fn provider_dir() -> PathBuf {
@@ -1225,4 +1226,22 @@ async fn form_post_callback(backend: Backend) {
     assert!(get.starts_with(&app.api("/callback/acme?")), "{get}");
     assert_eq!(location(&browser.get(&get).await), "/");
     assert!(session_of(&app, &browser).is_some());
+}
+
+/// The official better-auth client (tests/compat/social.test.mjs): `signIn.social`, `linkSocial`,
+/// `listAccounts`, `unlinkAccount`.
+async fn official_client_signs_in_links_and_unlinks(backend: Backend) {
+    let idp = Idp::start().await;
+    let app = spawn(backend, &idp, &["acme"], &[]).await;
+    let run = crate::compat::run_node_args(
+        &["--test", "social.test.mjs"],
+        &[("PORTCULLIS_URL", &app.url), ("OIDC_ISSUER", &idp.issuer)],
+    )
+    .await;
+    assert!(
+        run.success,
+        "better-auth client social flow failed:\n{}",
+        run.report
+    );
+    assert!(run.report.contains("# fail 0"), "{}", run.report);
 }
