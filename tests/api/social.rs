@@ -1243,5 +1243,9 @@ async fn official_client_signs_in_links_and_unlinks(backend: Backend) {
         "better-auth client social flow failed:\n{}",
         run.report
     );
-    assert!(run.report.contains("# fail 0"), "{}", run.report);
+    assert!(
+        run.report.contains("# pass 3") && run.report.contains("# fail 0"),
+        "{}",
+        run.report
+    );
 }
