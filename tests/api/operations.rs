@@ -104,6 +104,7 @@ async fn openapi_lists_every_endpoint(backend: Backend) {
         "/api/auth/unlink-account",
         "/api/auth/account-info",
         "/api/auth/error",
+        "/api/auth/get-access-token",
         "/healthz",
         "/readyz",
     ]

@@ -32,6 +32,7 @@ both_backends!(
     two_factor_still_applies_after_a_social_sign_in,
     form_post_callback,
     official_client_signs_in_links_and_unlinks,
+    provider_tokens_are_sealed_and_refreshed,
 );
 
 fn provider_dir() -> PathBuf {
@@ -1248,4 +1249,79 @@ async fn official_client_signs_in_links_and_unlinks(backend: Backend) {
         "{}",
         run.report
     );
+}
+
+async fn provider_tokens_are_sealed_and_refreshed(backend: Backend) {
+    let idp = Idp::start().await;
+    let app = spawn(
+        backend,
+        &idp,
+        &["acme"],
+        &[("social.store_provider_tokens", "true")],
+    )
+    .await;
+    let mut browser = Browser::new();
+    let body = json!({"scopes": ["offline_access"], "additionalParams": {"prompt": "consent"}});
+    let callback = to_callback(
+        &app,
+        &mut browser,
+        "acme",
+        person(&random_email(), true),
+        body,
+    )
+    .await;
+    assert_eq!(location(&browser.get(&callback).await), "/dashboard");
+    let token = session_of(&app, &browser).unwrap();
+    let list = app.get("/list-accounts", Auth::Cookie(&token)).await;
+    let id = list.body[0]["id"].as_str().unwrap().to_owned();
+    assert!(!list.body.to_string().contains("refresh"), "{}", list.body);
+    let first = app
+        .post(
+            "/get-access-token",
+            Auth::Cookie(&token),
+            json!({"accountId": id}),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let access = first.body["accessToken"].as_str().unwrap().to_owned();
+    assert!(
+        first.body.get("refreshToken").is_none(),
+        "the refresh token stays here"
+    );
+    // At rest: sealed, not the token.
+    let mut db = app.db().await;
+    let row = sqlx::query("SELECT sealed_access_token, sealed_refresh_token FROM accounts")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    let sealed: String = sqlx::Row::get(&row, "sealed_access_token");
+    let sealed_refresh: Option<String> = sqlx::Row::get(&row, "sealed_refresh_token");
+    assert!(!sealed.contains(&access) && sealed_refresh.is_some());
+    // Near its expiry (the server clock), the provider refreshes it.
+    app.clock.advance(Duration::from_secs(3600));
+    let second = app
+        .post(
+            "/get-access-token",
+            Auth::Cookie(&token),
+            json!({"providerId": "acme"}),
+        )
+        .await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_ne!(
+        second.body["accessToken"],
+        access.as_str(),
+        "a refreshed token"
+    );
+    // Another user's account, or none at all.
+    let (_, _, stranger) = app.new_user().await;
+    app.post(
+        "/get-access-token",
+        Auth::Cookie(&stranger),
+        json!({"accountId": id}),
+    )
+    .await
+    .assert_error(400, "ACCOUNT_NOT_FOUND");
+    app.post("/get-access-token", Auth::None, json!({"accountId": id}))
+        .await
+        .assert_error(401, "UNAUTHORIZED");
 }

@@ -83,7 +83,7 @@ server.on('request', async (req, res) => {
       const client = JSON.parse(await readBody(req));
       await provider.Client.adapter.upsert(client.client_id, {
         token_endpoint_auth_method: 'client_secret_post',
-        grant_types: ['authorization_code'],
+        grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
         ...client,
       });

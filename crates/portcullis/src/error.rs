@@ -113,6 +113,9 @@ error_codes! {
     SignUpDisabled = FORBIDDEN, "SIGNUP_DISABLED", "Sign-up is disabled";
     AccountNotFound = BAD_REQUEST, "ACCOUNT_NOT_FOUND", "Account not found";
     FailedToUnlinkLastAccount = BAD_REQUEST, "FAILED_TO_UNLINK_LAST_ACCOUNT", "You can't unlink your last account";
+    /// No stored provider token (social.store_provider_tokens is off, or the provider gave none),
+    /// or the provider refused to refresh it.
+    FailedToGetAccessToken = BAD_REQUEST, "FAILED_TO_GET_ACCESS_TOKEN", "Failed to get a valid access token";
 }
 
 #[derive(Debug)]

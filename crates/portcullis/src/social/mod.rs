@@ -837,3 +837,100 @@ pub async fn account_info(state: &AppState, user: &User, account_id: &str) -> Ap
         "data": data,
     }))
 }
+
+/// A provider access token handed to the app's backend.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessTokenView {
+    pub access_token: String,
+    pub access_token_expires_at: Option<Timestamp>,
+    pub scopes: Vec<String>,
+}
+
+/// Refreshed when it expires within this long.
+const REFRESH_BEFORE_MS: i64 = 60_000;
+
+/// The provider's access token of one of the user's accounts (`social.store_provider_tokens`),
+/// refreshed with the stored refresh token when it is about to expire. The refresh token itself
+/// never leaves the server.
+pub async fn access_token(
+    state: &AppState,
+    user: &User,
+    account_id: Option<&str>,
+    provider_id: Option<&str>,
+) -> ApiResult<AccessTokenView> {
+    let failed = || ApiError::from(ErrorCode::FailedToGetAccessToken);
+    let accounts = store::accounts_of_user(&state.db, &user.id).await?;
+    let mut account = accounts
+        .into_iter()
+        .find(|a| {
+            account_id.is_none_or(|id| a.id == id)
+                && provider_id.is_none_or(|p| a.provider_id == p)
+                && (account_id.is_some() || provider_id.is_some())
+        })
+        .ok_or_else(|| ApiError::from(ErrorCode::AccountNotFound))?;
+    if !state.config.social.store_provider_tokens {
+        return Err(failed());
+    }
+    let sealer = &state.social.sealer;
+    let open = |sealed: &Option<String>, kind: &str| {
+        sealed
+            .as_deref()
+            .and_then(|s| sealer.open(s, &format!("{kind}:{}", account.id)))
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+    };
+    let mut access = open(&account.sealed_access_token, "access").ok_or_else(failed)?;
+    let now = state.clock.now_ms();
+    let expiring = account
+        .access_token_expires_at
+        .is_some_and(|at| at - now < REFRESH_BEFORE_MS);
+    if expiring {
+        let refresh = open(&account.sealed_refresh_token, "refresh").ok_or_else(failed)?;
+        let provider = state
+            .social
+            .provider(&account.provider_id)
+            .ok_or_else(failed)?;
+        let endpoints = state
+            .social
+            .endpoints(&provider)
+            .await
+            .map_err(|fault| unavailable(&provider, &fault))?;
+        let secret = client_secret(state, &provider)?;
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+            ("client_id", provider.settings.client_id.as_str()),
+        ];
+        if let Some(secret) = secret.as_deref() {
+            form.push(("client_secret", secret));
+        }
+        let answer = state
+            .social
+            .post_form(&endpoints.token, &form)
+            .await
+            .map_err(|fault| match fault {
+                Fault::Refused(_) => failed(),
+                fault => unavailable(&provider, &fault),
+            })?;
+        let tokens: TokenSet = serde_json::from_value(answer).map_err(|_| failed())?;
+        let new_access = tokens.access_token.clone().ok_or_else(failed)?;
+        let (sealed_access, expires, sealed_refresh) =
+            token_fields(state, &account.id, &tokens, now);
+        account.sealed_access_token = sealed_access;
+        account.access_token_expires_at = expires;
+        account.sealed_refresh_token = sealed_refresh;
+        account.updated_at = now;
+        store::refresh_account(&state.db, &account).await?;
+        access = new_access;
+    }
+    Ok(AccessTokenView {
+        access_token: access,
+        access_token_expires_at: account.access_token_expires_at.map(Timestamp),
+        scopes: account
+            .scopes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}

@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(unlink_account))
         .routes(routes!(account_info))
         .routes(routes!(error_landing))
+        .routes(routes!(get_access_token))
 }
 
 /// better-auth's `idToken` object: a token the app got from the provider natively.
@@ -345,4 +346,37 @@ async fn error_landing(QueryParams(query): QueryParams<ErrorQuery>) -> Json<Erro
     Json(ErrorLanding {
         error: super::provider_error_code(query.error.as_deref().unwrap_or("unknown")),
     })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessTokenBody {
+    /// The account's `id` (from list-accounts).
+    #[schema(max_length = 64)]
+    account_id: Option<String>,
+    /// Or the provider id (the user's first account there).
+    #[schema(max_length = 32)]
+    provider_id: Option<String>,
+}
+
+api_errors!(AccessTokenErrors, POST_JSON; Unauthorized, AccountNotFound, FailedToGetAccessToken, ProviderUnavailable);
+
+/// The provider's access token of one of the user's accounts, for the app's backend (only with
+/// `social.store_provider_tokens`); refreshed when it is about to expire. Never the refresh token.
+#[utoipa::path(post, path = "/get-access-token", tag = "social", request_body = AccessTokenBody,
+    responses((status = 200, description = "The access token", body = super::AccessTokenView), AccessTokenErrors))]
+async fn get_access_token(
+    State(state): State<AppState>,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<AccessTokenBody>,
+) -> ApiResult<Json<super::AccessTokenView>> {
+    Ok(Json(
+        super::access_token(
+            &state,
+            &auth.user,
+            body.account_id.as_deref(),
+            body.provider_id.as_deref(),
+        )
+        .await?,
+    ))
 }
