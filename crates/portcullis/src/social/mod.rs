@@ -393,13 +393,6 @@ pub async fn start_session(
     client: &ClientInfo,
     trusted_device: Option<&str>,
 ) -> ApiResult<Outcome> {
-    let second_factor = if state.config.social.skip_two_factor {
-        SecondFactor::Passed {
-            trust_device: false,
-        }
-    } else {
-        SecondFactor::NotShown { trusted_device }
-    };
     start::start(
         state,
         SignIn {
@@ -408,10 +401,22 @@ pub async fn start_session(
             channel,
             persistent: true,
             client,
-            second_factor,
+            second_factor: second_factor(state, trusted_device),
         },
     )
     .await
+}
+
+/// The second-factor rule of a social sign-in: as for a password, unless
+/// `two_factor.skip_for_social`.
+pub fn second_factor<'a>(state: &AppState, trusted_device: Option<&'a str>) -> SecondFactor<'a> {
+    if state.config.social.skip_two_factor {
+        SecondFactor::Passed {
+            trust_device: false,
+        }
+    } else {
+        SecondFactor::NotShown { trusted_device }
+    }
 }
 
 /// Apple sends the name only on the first authorization, as `user` = `{"name": {"firstName",

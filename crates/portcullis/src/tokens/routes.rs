@@ -275,15 +275,7 @@ async fn id_token_grant(
     };
     let (user, method) =
         social::id_token_user(state, provider, id_token, request.nonce.as_deref(), client).await?;
-    let second_factor = if state.config.social.skip_two_factor {
-        SecondFactor::Passed {
-            trust_device: false,
-        }
-    } else {
-        SecondFactor::NotShown {
-            trusted_device: None,
-        }
-    };
+    let second_factor = social::second_factor(state, None);
     signed_in(state, client, user, method, second_factor, &request).await
 }
 
