@@ -33,6 +33,7 @@ both_backends!(
     form_post_callback,
     official_client_signs_in_links_and_unlinks,
     provider_tokens_are_sealed_and_refreshed,
+    sign_in_rate_limits_cover_the_social_routes,
 );
 
 fn provider_dir() -> PathBuf {
@@ -1197,11 +1198,15 @@ async fn form_post_callback(backend: Backend) {
     .await;
     let mut browser = Browser::new();
     let email = random_email();
+    // A provider that sends no name in its token, and (like Apple on the first authorization)
+    // the user's name as a `user` form field.
+    let mut nameless = person(&email, true);
+    nameless.as_object_mut().unwrap().remove("name");
     let reply = browser
         .post_json(
             &app,
             "/sign-in/social",
-            json!({"provider": "acme", "loginHint": hint(person(&email, true))}),
+            json!({"provider": "acme", "loginHint": hint(nameless)}),
         )
         .await;
     let url = reply.body["url"].as_str().unwrap().to_owned();
@@ -1216,17 +1221,51 @@ async fn form_post_callback(backend: Backend) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    let mut fields_with_user = fields.clone();
+    fields_with_user.push((
+        "user".to_owned(),
+        r#"{"name":{"firstName":"Ada","lastName":"Byron"},"email":"x@example.com"}"#.to_owned(),
+    ));
     let posted = client
         .post(&action)
         .header("origin", "https://appleid.apple.com")
-        .form(&fields)
+        .form(&fields_with_user)
         .send()
         .await
         .unwrap();
     let get = location(&posted);
     assert!(get.starts_with(&app.api("/callback/acme?")), "{get}");
     assert_eq!(location(&browser.get(&get).await), "/");
-    assert!(session_of(&app, &browser).is_some());
+    let token = session_of(&app, &browser).unwrap();
+    let session = app.get("/get-session", Auth::Cookie(&token)).await;
+    assert_eq!(session.body["user"]["name"], "Ada Byron");
+    // The POST carried no session cookie and changed nothing by itself: without the browser's
+    // state cookie the GET it leads to fails.
+    let posted = client
+        .post(app.api("/callback/nobody"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(&location(&posted)), "oauth_provider_not_found");
+}
+
+async fn sign_in_rate_limits_cover_the_social_routes(backend: Backend) {
+    let idp = Idp::start().await;
+    let app = spawn(backend, &idp, &["acme"], &[("rate_limits.sign_in", "3/1m")]).await;
+    for _ in 0..3 {
+        let reply = app
+            .post("/sign-in/social", Auth::None, json!({"provider": "acme"}))
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    app.post("/sign-in/social", Auth::None, json!({"provider": "acme"}))
+        .await
+        .assert_error(429, "TOO_MANY_REQUESTS");
+    let callback = Browser::new()
+        .get(&app.api("/callback/acme?state=x&code=y"))
+        .await;
+    assert_eq!(callback.status().as_u16(), 429, "the callback counts too");
 }
 
 /// The official better-auth client (tests/compat/social.test.mjs): `signIn.social`, `linkSocial`,

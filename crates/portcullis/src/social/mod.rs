@@ -181,27 +181,22 @@ fn printable(text: &str) -> bool {
     !text.is_empty() && text.len() <= MAX_PARAM_LEN && text.chars().all(|c| c.is_ascii_graphic())
 }
 
-/// What the provider sent back to the callback.
+/// What the provider sent back to the callback. Lengths are not limited here: a browser landing
+/// never answers 400; oversized values simply fail the checks (`state_mismatch`, ...).
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackParams {
     /// The authorization code.
-    #[param(max_length = 2048)]
     pub code: Option<String>,
     /// The state this server sent.
-    #[param(max_length = 256)]
     pub state: Option<String>,
     /// The provider's error code (`access_denied`, ...).
-    #[param(max_length = 256)]
     pub error: Option<String>,
     /// Ignored: provider text is never shown.
-    #[param(max_length = 2048)]
     pub error_description: Option<String>,
     /// RFC 9207: the issuer of this response.
-    #[param(max_length = 2048)]
     pub iss: Option<String>,
     /// Apple's first-authorization user (JSON with the name).
-    #[param(max_length = 4096)]
     pub user: Option<String>,
 }
 

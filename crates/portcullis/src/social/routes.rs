@@ -217,7 +217,7 @@ async fn callback_get(
 /// redirect, so the browser sends its SameSite=Lax state cookie again).
 #[utoipa::path(post, path = "/callback/{provider}", tag = "social",
     params(("provider" = String, Path, description = "The provider id", max_length = 32)),
-    request_body(content = CallbackParams, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = Option<CallbackParams>, content_type = "application/x-www-form-urlencoded"),
     responses((status = 302, description = "To the GET callback with the same parameters"), CallbackErrors))]
 async fn callback_post(
     State(state): State<AppState>,
@@ -326,8 +326,7 @@ async fn account_info(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ErrorQuery {
-    /// The error code of a failed social sign-in.
-    #[param(max_length = 64)]
+    /// The error code of a failed social sign-in (anything else shows as `oauth_provider_error`).
     error: Option<String>,
 }
 
