@@ -8,7 +8,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use url::Url;
 
 use super::providers::{Endpoints, Fault, Provider, Social};
 use super::settings::{Kind, Mapping};
@@ -218,7 +217,10 @@ pub async fn verify_id_token(
     let claims = jsonwebtoken::decode::<IdClaims>(token, &key, &validation)
         .map_err(|_| IdTokenError::Invalid("signature or claims"))?
         .claims;
-    if claims.iss != expected.issuer {
+    // Google documents both spellings of its issuer in ID tokens.
+    let google_short =
+        expected.issuer == "https://accounts.google.com" && claims.iss == "accounts.google.com";
+    if claims.iss != expected.issuer && !google_short {
         return Err(IdTokenError::Invalid("issuer"));
     }
     let audiences: Vec<&str> = match &claims.aud {
@@ -443,18 +445,6 @@ impl From<Fault> for ProfileError {
     fn from(fault: Fault) -> Self {
         ProfileError::Fault(fault)
     }
-}
-
-/// Whether `url` is the provider's issuer (RFC 9207's `iss`, compared exactly).
-pub fn same_issuer(expected: &str, given: &str) -> bool {
-    expected == given
-}
-
-/// The URL joined for display in logs without its query (which may carry codes).
-pub fn without_query(url: &Url) -> String {
-    let mut url = url.clone();
-    url.set_query(None);
-    url.to_string()
 }
 
 #[cfg(test)]

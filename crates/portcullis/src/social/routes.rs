@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::{begin, callback, Begin, CallbackParams, Landing};
 use crate::api_errors;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, QueryParams};
@@ -176,7 +176,7 @@ api_errors!(CallbackErrors, ANY; ValidationError);
 /// `newUserCallbackURL` for a new user) with the session cookie, or to `errorCallbackURL` (else
 /// `/api/auth/error`) with `?error=<code>`.
 #[utoipa::path(get, path = "/callback/{provider}", tag = "social",
-    params(("provider" = String, Path, description = "The provider id", max_length = 32), CallbackParams),
+    params(("provider" = String, Path, description = "The provider id"), CallbackParams),
     responses((status = 302, description = "To the application, signed in, or to the error URL with ?error="), CallbackErrors))]
 async fn callback_get(
     State(state): State<AppState>,
@@ -216,8 +216,8 @@ async fn callback_get(
 /// `form_post` providers (Apple) post the answer here; it is handed to the GET callback (a
 /// redirect, so the browser sends its SameSite=Lax state cookie again).
 #[utoipa::path(post, path = "/callback/{provider}", tag = "social",
-    params(("provider" = String, Path, description = "The provider id", max_length = 32)),
-    request_body(content = Option<CallbackParams>, content_type = "application/x-www-form-urlencoded"),
+    params(("provider" = String, Path, description = "The provider id")),
+    request_body(content = CallbackParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 302, description = "To the GET callback with the same parameters"), CallbackErrors))]
 async fn callback_post(
     State(state): State<AppState>,
@@ -225,6 +225,17 @@ async fn callback_post(
     body: Bytes,
 ) -> ApiResult<Response> {
     const FIELDS: &[&str] = &["code", "state", "error", "iss", "user"];
+    let malformed = body.is_empty()
+        || match std::str::from_utf8(&body) {
+            Ok(text) => text
+                .split('&')
+                .any(|pair| !pair.is_empty() && !pair.contains('=')),
+            Err(_) => true,
+        };
+    if malformed {
+        return Err(ApiError::from(ErrorCode::ValidationError)
+            .with_message("The body must be an application/x-www-form-urlencoded form"));
+    }
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .filter(|(name, _)| FIELDS.contains(&name.as_ref()))
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
