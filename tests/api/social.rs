@@ -34,6 +34,7 @@ both_backends!(
     official_client_signs_in_links_and_unlinks,
     provider_tokens_are_sealed_and_refreshed,
     sign_in_rate_limits_cover_the_social_routes,
+    sign_up_can_be_limited_to_explicit_requests,
 );
 
 fn provider_dir() -> PathBuf {
@@ -776,7 +777,7 @@ async fn provider_down_or_slow_is_a_clear_error(backend: Backend) {
     let app = spawn(
         backend,
         &idp,
-        &[],
+        &["acme"],
         &[
             ("social.down.issuer", down.as_str()),
             ("social.down.client_id", "x"),
@@ -807,6 +808,23 @@ async fn provider_down_or_slow_is_a_clear_error(backend: Backend) {
             .await;
         assert!(reply.status < 500, "{provider}: {}", reply.body);
     }
+    // The provider goes down between the redirect and the callback: the code exchange fails,
+    // the browser lands on the error URL at once.
+    let mut browser = Browser::new();
+    let callback = to_callback(
+        &app,
+        &mut browser,
+        "acme",
+        person(&random_email(), true),
+        json!({}),
+    )
+    .await;
+    drop(idp);
+    let started = Instant::now();
+    let landing = location(&browser.get(&callback).await);
+    assert_eq!(error_of(&landing), "unable_to_get_user_info");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(session_of(&app, &browser).is_none());
 }
 
 async fn github_gives_the_verified_primary_address(backend: Backend) {
@@ -1363,4 +1381,31 @@ async fn provider_tokens_are_sealed_and_refreshed(backend: Backend) {
     app.post("/get-access-token", Auth::None, json!({"accountId": id}))
         .await
         .assert_error(401, "UNAUTHORIZED");
+}
+
+async fn sign_up_can_be_limited_to_explicit_requests(backend: Backend) {
+    let idp = Idp::start().await;
+    let app = spawn(
+        backend,
+        &idp,
+        &["acme"],
+        &[("social.acme.disable_sign_up", "true")],
+    )
+    .await;
+    let email = random_email();
+    let mut browser = Browser::new();
+    let landing = social_sign_in(&app, &mut browser, "acme", person(&email, true)).await;
+    assert_eq!(error_of(&landing), "signup_disabled");
+    assert_eq!(app.count("users").await, 0);
+    let mut browser = Browser::new();
+    let body = json!({"requestSignUp": true});
+    let callback = to_callback(&app, &mut browser, "acme", person(&email, true), body).await;
+    assert_eq!(location(&browser.get(&callback).await), "/dashboard");
+    assert_eq!(app.count("users").await, 1);
+    // Once the user exists, signing in needs no request.
+    let mut browser = Browser::new();
+    assert_eq!(
+        social_sign_in(&app, &mut browser, "acme", person(&email, true)).await,
+        "/dashboard"
+    );
 }
