@@ -1409,3 +1409,49 @@ async fn sign_up_can_be_limited_to_explicit_requests(backend: Backend) {
         "/dashboard"
     );
 }
+
+/// `PORTCULLIS_SOCIAL_<ID>_<KEY>` sets a provider; a typo, in a provider key or a shared one, and
+/// an incomplete provider stop start-up naming the setting.
+#[test]
+fn provider_settings_come_from_the_environment_and_typos_stop_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |vars: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        command.current_dir(dir.path()).arg("migrate");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PORTCULLIS_") {
+                command.env_remove(key);
+            }
+        }
+        let output = command.envs(vars.iter().copied()).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code().unwrap_or(-1), text)
+    };
+    let (code, text) = run(&[
+        ("PORTCULLIS_SOCIAL_GOOGLE_CLIENT_ID", "id"),
+        ("PORTCULLIS_SOCIAL_GOOGLE_CLIENT_SECRET", "secret"),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = run(&[("PORTCULLIS_SOCIAL_GOOGLE_CLIENT_SECRT", "secret")]);
+    assert_ne!(code, 0);
+    assert!(
+        text.contains("PORTCULLIS_SOCIAL_GOOGLE_CLIENT_SECRT"),
+        "{text}"
+    );
+    let (code, text) = run(&[("PORTCULLIS_SOCIAL_ALOW_INSECURE_LOOPBACK", "true")]);
+    assert_ne!(code, 0);
+    assert!(
+        text.contains("did you mean PORTCULLIS_SOCIAL_ALLOW_INSECURE_LOOPBACK"),
+        "{text}"
+    );
+    let (code, text) = run(&[
+        ("PORTCULLIS_SOCIAL_ACME_CLIENT_ID", "id"),
+        ("PORTCULLIS_SOCIAL_ACME_CLIENT_SECRET", "secret"),
+    ]);
+    assert_ne!(code, 0);
+    assert!(text.contains("social.acme.issuer"), "{text}");
+}

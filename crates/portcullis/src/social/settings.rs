@@ -439,4 +439,37 @@ mod tests {
         values.insert("social.acme.issuer", "http://idp.example/", Source::Given);
         assert!(load_providers(&values, true).is_err());
     }
+
+    #[test]
+    fn apple_needs_its_key_and_posts_its_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("AuthKey_TEST.p8");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let mut values = Values::default();
+        values.insert("social.apple.client_id", "com.example.web", Source::Given);
+        values.insert("social.apple.team_id", "TEAM", Source::Given);
+        let err = load_providers(&values, false).unwrap_err();
+        assert_eq!(err.key, "social.apple.private_key_file");
+        values.insert("social.apple.key_id", "KEY", Source::Given);
+        values.insert(
+            "social.apple.private_key_file",
+            key.display().to_string(),
+            Source::Given,
+        );
+        let apple = load_providers(&values, false).unwrap().remove(0);
+        assert!(apple.form_post && apple.client_secret.is_none());
+        assert!(apple.scopes.contains(&"name".to_owned()));
+        assert!(
+            matches!(&apple.kind, Kind::Oidc { issuer } if issuer.as_str() == "https://appleid.apple.com/")
+        );
+        assert!(format!("{apple:?}").contains("TEAM"));
+        assert!(
+            !format!("{apple:?}").contains("PRIVATE KEY"),
+            "the key never prints"
+        );
+    }
 }
