@@ -1,6 +1,6 @@
 //! Starting a session for a user who proved who they are: the one path every way in takes
-//! (password sign-in, the password grant, sign-up, both second-factor completions; social sign-in
-//! and impersonation next). It applies the second-factor rule (a challenge instead of a session,
+//! (password sign-in, the password grant, sign-up, both second-factor completions, social sign-in;
+//! impersonation next). It applies the second-factor rule (a challenge instead of a session,
 //! unless this browser is trusted), creates the session, trusts the device when asked, and writes
 //! the audit event, so no way in can forget one of them.
 
