@@ -600,6 +600,15 @@ fn token_fields(
     )
 }
 
+/// Stored scopes (comma-separated) as a list.
+fn scope_list(stored: &str) -> Vec<String> {
+    stored
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn scopes_of(tokens: &TokenSet) -> String {
     tokens
         .scope
@@ -778,12 +787,7 @@ pub async fn list_accounts(state: &AppState, user: &User) -> ApiResult<Vec<Accou
     }
     for account in store::accounts_of_user(&state.db, &user.id).await? {
         views.push(AccountView {
-            scopes: account
-                .scopes
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            scopes: scope_list(&account.scopes),
             id: account.id,
             provider_id: account.provider_id,
             account_id: account.account_id,
@@ -926,11 +930,6 @@ pub async fn access_token(
     Ok(AccessTokenView {
         access_token: access,
         access_token_expires_at: account.access_token_expires_at.map(Timestamp),
-        scopes: account
-            .scopes
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        scopes: scope_list(&account.scopes),
     })
 }
