@@ -1121,6 +1121,32 @@ async fn id_token_sign_in(backend: Backend) {
     sign_in(other_issuer, "n-1")
         .await
         .assert_error(401, "INVALID_TOKEN");
+    // link-social with an ID token: added to the signed-in user at once, if the address is theirs.
+    let (owner_email, _, owner) = app.new_user().await;
+    let link = |token: String, session: String| async move {
+        let body = json!({"provider": "acme", "idToken": {"token": token}});
+        app.post("/link-social", Auth::Cookie(&session), body).await
+    };
+    let mut owned = claims("ios-client", now + 600, "n-1");
+    owned["sub"] = json!("native-link");
+    owned["email"] = json!(owner_email);
+    let owned = idp.mint(owned, false).await;
+    let reply = link(owned.clone(), owner.clone()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["status"], true);
+    assert_eq!(reply.body["redirect"], false);
+    let list = app.get("/list-accounts", Auth::Cookie(&owner)).await;
+    assert_eq!(list.body.as_array().unwrap().len(), 2, "{}", list.body);
+    let (_, _, other) = app.new_user().await;
+    link(owned, other.clone())
+        .await
+        .assert_error(409, "SOCIAL_ACCOUNT_ALREADY_LINKED");
+    let mut foreign = claims("ios-client", now + 600, "n-1");
+    foreign["sub"] = json!("native-foreign");
+    let foreign = idp.mint(foreign, false).await;
+    link(foreign, other)
+        .await
+        .assert_error(400, "EMAIL_DOES_NOT_MATCH");
     // Token mode: grant_type=id_token (Supabase's signInWithIdToken shape) → access + refresh.
     let grant = |token: String, nonce: &'static str| async move {
         let response = app

@@ -115,6 +115,8 @@ error_codes! {
     FailedToUnlinkLastAccount = BAD_REQUEST, "FAILED_TO_UNLINK_LAST_ACCOUNT", "You can't unlink your last account";
     /// No stored provider token (social.store_provider_tokens is off, or the provider gave none),
     /// or the provider refused to refresh it.
+    SocialAccountAlreadyLinked = CONFLICT, "SOCIAL_ACCOUNT_ALREADY_LINKED", "Social account already linked to another user";
+    EmailDoesNotMatch = BAD_REQUEST, "EMAIL_DOES_NOT_MATCH", "The provider's email is not this user's";
     FailedToGetAccessToken = BAD_REQUEST, "FAILED_TO_GET_ACCESS_TOKEN", "Failed to get a valid access token";
 }
 

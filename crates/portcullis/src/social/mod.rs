@@ -695,6 +695,68 @@ pub async fn id_token_user(
     nonce: Option<&str>,
     client: &ClientInfo,
 ) -> ApiResult<(User, Method)> {
+    let (provider, profile) = verified_id_token(state, provider_id, token, nonce).await?;
+    let settled = settle(
+        state,
+        &provider,
+        None,
+        false,
+        &profile,
+        &TokenSet::default(),
+        client,
+    )
+    .await?;
+    match settled {
+        Ok(Settled::Returning(user)) => Ok((user, Method::Social)),
+        Ok(Settled::Created(user)) => Ok((user, Method::SocialSignUp)),
+        Ok(Settled::Linked) => Err(ApiError::internal("social: a sign-in cannot link")),
+        Err("account_not_linked") => Err(ErrorCode::AccountNotLinked.into()),
+        Err("email_not_found") => Err(ErrorCode::UserEmailNotFound.into()),
+        Err("signup_disabled") => Err(ErrorCode::SignUpDisabled.into()),
+        Err(code) => Err(ApiError::internal(format!(
+            "social: id token sign-in: {code}"
+        ))),
+    }
+}
+
+/// Links the provider account of a native app's ID token to the signed-in user (its email must
+/// be the user's).
+pub async fn link_id_token(
+    state: &AppState,
+    user: &User,
+    provider_id: &str,
+    token: &str,
+    nonce: Option<&str>,
+    client: &ClientInfo,
+) -> ApiResult<()> {
+    let (provider, profile) = verified_id_token(state, provider_id, token, nonce).await?;
+    let settled = settle(
+        state,
+        &provider,
+        Some(&user.id),
+        false,
+        &profile,
+        &TokenSet::default(),
+        client,
+    )
+    .await?;
+    match settled {
+        Ok(_) => Ok(()),
+        Err("account_already_linked_to_different_user") => {
+            Err(ErrorCode::SocialAccountAlreadyLinked.into())
+        }
+        Err("email_does_not_match") => Err(ErrorCode::EmailDoesNotMatch.into()),
+        Err(code) => Err(ApiError::internal(format!("social: id token link: {code}"))),
+    }
+}
+
+/// A native app's ID token, verified: the provider and the profile it names.
+async fn verified_id_token(
+    state: &AppState,
+    provider_id: &str,
+    token: &str,
+    nonce: Option<&str>,
+) -> ApiResult<(std::sync::Arc<Provider>, Profile)> {
     let provider = provider_or_404(state, provider_id)?;
     if !matches!(provider.settings.kind, settings::Kind::Oidc { .. }) {
         return Err(ErrorCode::IdTokenNotSupported.into());
@@ -728,28 +790,7 @@ pub async fn id_token_user(
                 .with_status(axum::http::StatusCode::UNAUTHORIZED)
         }
     })?;
-    let profile = Profile::from_id_claims(&claims);
-    let settled = settle(
-        state,
-        &provider,
-        None,
-        false,
-        &profile,
-        &TokenSet::default(),
-        client,
-    )
-    .await?;
-    match settled {
-        Ok(Settled::Returning(user)) => Ok((user, Method::Social)),
-        Ok(Settled::Created(user)) => Ok((user, Method::SocialSignUp)),
-        Ok(Settled::Linked) => Err(ApiError::internal("social: a sign-in cannot link")),
-        Err("account_not_linked") => Err(ErrorCode::AccountNotLinked.into()),
-        Err("email_not_found") => Err(ErrorCode::UserEmailNotFound.into()),
-        Err("signup_disabled") => Err(ErrorCode::SignUpDisabled.into()),
-        Err(code) => Err(ApiError::internal(format!(
-            "social: id token sign-in: {code}"
-        ))),
-    }
+    Ok((provider, Profile::from_id_claims(&claims)))
 }
 
 /// A provider account as `list-accounts` shows it (never tokens).

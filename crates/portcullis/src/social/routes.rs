@@ -103,6 +103,9 @@ pub struct SocialAnswer {
     token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<User>,
+    /// link-social with an ID token: linked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<bool>,
 }
 
 api_errors!(SocialErrors, POST_JSON; InvalidCallbackUrl, ProviderNotFound, IdTokenNotSupported, ProviderUnavailable, InvalidToken = 401, AccountNotLinked, UserEmailNotFound, SignUpDisabled);
@@ -138,6 +141,7 @@ async fn sign_in_social(
                     redirect: false,
                     token: Some(started.token.clone()),
                     user: Some(started.user.clone()),
+                    status: None,
                 })
                 .into_response();
                 started.set_cookies(&state, response.headers_mut());
@@ -165,6 +169,7 @@ fn redirect_answer(state: &AppState, started: super::Redirect, disable_redirect:
             redirect: !disable_redirect,
             token: None,
             user: None,
+            status: None,
         }),
     )
         .into_response()
@@ -256,17 +261,38 @@ async fn callback_post(
     )))
 }
 
-api_errors!(LinkSocialErrors, POST_JSON; Unauthorized, InvalidCallbackUrl, ProviderNotFound, ProviderUnavailable);
+api_errors!(LinkSocialErrors, POST_JSON; Unauthorized, InvalidCallbackUrl, ProviderNotFound, ProviderUnavailable, IdTokenNotSupported, InvalidToken = 401, SocialAccountAlreadyLinked, EmailDoesNotMatch);
 
 /// Adds a provider to the signed-in user: answers the provider's URL like `/sign-in/social`; the
-/// callback links the provider account (its email must be the user's).
+/// callback links the provider account (its email must be the user's). With `idToken`, links the
+/// token's account at once (`{status: true}`).
 #[utoipa::path(post, path = "/link-social", tag = "social", request_body = SocialBody,
     responses((status = 200, description = "The provider URL", body = SocialAnswer), LinkSocialErrors))]
 async fn link_social(
     State(state): State<AppState>,
+    client: ClientInfo,
     CurrentSession(auth): CurrentSession,
     JsonBody(body): JsonBody<SocialBody>,
 ) -> ApiResult<Response> {
+    if let Some(id_token) = &body.id_token {
+        super::link_id_token(
+            &state,
+            &auth.user,
+            &body.provider,
+            &id_token.token,
+            id_token.nonce.as_deref(),
+            &client,
+        )
+        .await?;
+        return Ok(Json(SocialAnswer {
+            url: Some(String::new()),
+            redirect: false,
+            token: None,
+            user: None,
+            status: Some(true),
+        })
+        .into_response());
+    }
     let disable_redirect = body.disable_redirect.unwrap_or(false);
     let started = begin(&state, body.into_begin(Some(auth.user.id.clone()))).await?;
     Ok(redirect_answer(&state, started, disable_redirect))
