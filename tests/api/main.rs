@@ -13,6 +13,7 @@ mod email;
 mod operations;
 mod schema;
 mod sessions;
+mod social;
 mod tokens;
 mod two_factor;
 mod verify;

@@ -22,6 +22,10 @@ pub enum Event {
     TwoFactorFailed,
     BackupCodeUsed,
     BackupCodesGenerated,
+    SocialSignIn,
+    SocialSignUp,
+    AccountLinked,
+    AccountUnlinked,
 }
 
 impl Event {
@@ -42,6 +46,10 @@ impl Event {
             Event::TwoFactorFailed => "two_factor_failed",
             Event::BackupCodeUsed => "backup_code_used",
             Event::BackupCodesGenerated => "backup_codes_generated",
+            Event::SocialSignIn => "sign_in_social",
+            Event::SocialSignUp => "sign_up_social",
+            Event::AccountLinked => "account_linked",
+            Event::AccountUnlinked => "account_unlinked",
         }
     }
 }

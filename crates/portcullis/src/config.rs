@@ -29,6 +29,7 @@ use crate::settings::{
 };
 use crate::settings_group;
 use crate::sign_in::settings::ThrottleSettings;
+use crate::social::settings::{self as social, ProviderSettings, SocialSettings};
 use crate::tokens::settings::RefreshSettings;
 use crate::two_factor::settings::TwoFactorSettings;
 use crate::users::settings::PasswordPolicy;
@@ -92,6 +93,7 @@ pub fn registry() -> Vec<Setting> {
         RefreshSettings::settings(),
         RevocationSettings::settings(),
         TwoFactorSettings::settings(),
+        SocialSettings::settings(),
     ]
     .concat()
 }
@@ -120,6 +122,9 @@ pub struct Config {
     pub tokens: RefreshSettings,
     pub revocations: RevocationSettings,
     pub two_factor: TwoFactorSettings,
+    pub social: SocialSettings,
+    /// The `[social.<id>]` tables (keys outside the registry, see `social::settings`).
+    pub social_providers: Vec<ProviderSettings>,
 }
 
 impl Config {
@@ -170,6 +175,15 @@ impl Config {
             tokens: RefreshSettings::load(&values)?,
             revocations: RevocationSettings::load(&values)?,
             two_factor: TwoFactorSettings::load(&values)?,
+            social: SocialSettings::load(&values)?,
+            social_providers: Vec::new(),
+        };
+        let config = Config {
+            social_providers: social::load_providers(
+                &values,
+                config.social.allow_insecure_loopback,
+            )?,
+            ..config
         };
         config.session.check()?;
         config.password.check()?;
@@ -233,6 +247,10 @@ pub fn gather(file: Option<&Path>) -> anyhow::Result<Values> {
         .filter(|(name, _)| !name.starts_with(TEST_SUITE_PREFIX) && name != CONFIG_FILE_VARIABLE)
         .collect();
     for (name, value) in environment {
+        if let Some(key) = social::provider_key_from_env(&name) {
+            values.insert(&key, value, Source::Environment);
+            continue;
+        }
         let Some(setting) = known.iter().find(|s| s.env_name() == name) else {
             let names: Vec<String> = known.iter().map(Setting::env_name).collect();
             let hint = closest(&name, names.iter().map(String::as_str))
@@ -249,7 +267,8 @@ pub fn gather(file: Option<&Path>) -> anyhow::Result<Values> {
 }
 
 fn check_known_key(key: &str, known: &[Setting], context: &str) -> anyhow::Result<()> {
-    if known.iter().any(|s| s.key == key) {
+    // `social.<id>.<key>`: a provider table, whose keys `social::settings` checks.
+    if known.iter().any(|s| s.key == key) || social::is_provider_key(key) {
         return Ok(());
     }
     let hint = closest(key, known.iter().map(|s| s.key))

@@ -100,6 +100,22 @@ error_codes! {
     InvalidBackupCode = UNAUTHORIZED, "INVALID_BACKUP_CODE", "Invalid backup code";
     InvalidTwoFactorCookie = UNAUTHORIZED, "INVALID_TWO_FACTOR_COOKIE", "Invalid two factor cookie";
     TooManyAttemptsRequestNewCode = UNAUTHORIZED, "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE", "Too many attempts. Please sign in again.";
+    // Social sign-in.
+    ProviderNotFound = NOT_FOUND, "PROVIDER_NOT_FOUND", "Provider not found";
+    IdTokenNotSupported = NOT_FOUND, "ID_TOKEN_NOT_SUPPORTED", "id_token not supported";
+    /// The provider cannot be reached (down, slow, discovery failed): try again later. Not a 5xx:
+    /// this server is fine.
+    ProviderUnavailable = FAILED_DEPENDENCY, "PROVIDER_UNAVAILABLE", "The sign-in provider cannot be reached; try again shortly";
+    AccountNotLinked = UNAUTHORIZED, "ACCOUNT_NOT_LINKED", "This email belongs to an account that is not linked to the provider; sign in and link it";
+    UserEmailNotFound = BAD_REQUEST, "USER_EMAIL_NOT_FOUND", "User email not found";
+    SignUpDisabled = FORBIDDEN, "SIGNUP_DISABLED", "Sign-up is disabled";
+    AccountNotFound = BAD_REQUEST, "ACCOUNT_NOT_FOUND", "Account not found";
+    FailedToUnlinkLastAccount = BAD_REQUEST, "FAILED_TO_UNLINK_LAST_ACCOUNT", "You can't unlink your last account";
+    /// No stored provider token (social.store_provider_tokens is off, or the provider gave none),
+    /// or the provider refused to refresh it.
+    SocialAccountAlreadyLinked = CONFLICT, "SOCIAL_ACCOUNT_ALREADY_LINKED", "Social account already linked to another user";
+    EmailDoesNotMatch = BAD_REQUEST, "EMAIL_DOES_NOT_MATCH", "The provider's email is not this user's";
+    FailedToGetAccessToken = BAD_REQUEST, "FAILED_TO_GET_ACCESS_TOKEN", "Failed to get a valid access token";
 }
 
 #[derive(Debug)]

@@ -22,6 +22,7 @@ pub mod router;
 pub mod sessions;
 pub mod settings;
 pub mod sign_in;
+pub mod social;
 pub mod state;
 pub mod tokens;
 pub mod two_factor;
@@ -93,6 +94,7 @@ impl Server {
             tokio::spawn(
                 Arc::clone(&state.session_cache).follow_revocations(state.revocations.clone()),
             ),
+            tokio::spawn(Arc::clone(&state.social).discover_all()),
         ];
         let stopping = Arc::clone(&state.stopping);
         let shutdown = async move {

@@ -22,7 +22,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::{
     access_tokens, accounts, health, http, password_reset, rate_limit, revocations, sessions,
-    sign_in, tokens, two_factor, verification,
+    sign_in, social, tokens, two_factor, verification,
 };
 
 /// Bodies are small JSON documents; anything bigger is refused before it is read.
@@ -124,6 +124,7 @@ fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(verification::router())
         .merge(password_reset::router())
         .merge(two_factor::router())
+        .merge(social::router())
         .merge(health::auth_router())
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -16,6 +16,7 @@ use crate::mail::Mailer;
 use crate::rate_limit::Limits;
 use crate::revocations::Hub;
 use crate::sessions::cache::SessionCache;
+use crate::social::Social;
 
 /// Cloned for every middleware layer and handler of every request, so a clone is one reference
 /// count: the handles live once, in `Shared`.
@@ -53,6 +54,8 @@ pub struct Shared {
     pub trusted_origins: Arc<Vec<String>>,
     /// Flips to true when the server begins to shut down (long-lived streams end on it).
     pub stopping: Arc<watch::Sender<bool>>,
+    /// Social sign-in: the configured providers, their HTTP client, the state cookie.
+    pub social: Arc<Social>,
 }
 
 impl AppState {
@@ -73,6 +76,12 @@ impl AppState {
         let mut trusted_origins = vec![config.base_origin()];
         trusted_origins.extend(config.trusted_origins.iter().cloned());
         Ok(Self(Arc::new(Shared {
+            social: Arc::new(Social::new(
+                &config.social,
+                &config.social_providers,
+                CredentialCookie::social_state(&config),
+                master.sealer(Purpose::SealSocial),
+            )?),
             session_cookie: Arc::new(CredentialCookie::session(&config)),
             refresh_cookie: Arc::new(CredentialCookie::refresh(&config)),
             challenge_cookie: Arc::new(CredentialCookie::two_factor_challenge(&config)),

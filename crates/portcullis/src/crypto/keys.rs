@@ -16,6 +16,8 @@ pub enum Purpose {
     SealSigningKeys,
     RefreshTokens,
     SealTotpSecrets,
+    /// Social sign-in: PKCE verifiers and nonces in flight, stored provider tokens.
+    SealSocial,
 }
 
 impl Purpose {
@@ -24,6 +26,7 @@ impl Purpose {
             Purpose::SealSigningKeys => b"portcullis v1 seal signing keys",
             Purpose::RefreshTokens => b"portcullis v1 refresh tokens",
             Purpose::SealTotpSecrets => b"portcullis v1 seal totp secrets",
+            Purpose::SealSocial => b"portcullis v1 seal social secrets",
         }
     }
 }

@@ -8,6 +8,8 @@
 //!   to the two-factor endpoints; `__Secure-` over https.
 //! - The trusted-device cookie (skips the second factor): SameSite=Lax, sent to the auth API
 //!   only; `__Secure-` over https.
+//! - The social sign-in state cookie (between the redirect to a provider and its callback):
+//!   SameSite=Lax, sent only to the callback; `__Secure-` over https.
 
 use std::time::Duration;
 
@@ -58,6 +60,16 @@ impl CredentialCookie {
             config,
             "trusted_device",
             "Path=/api/auth; HttpOnly; SameSite=Lax",
+        )
+    }
+
+    /// Binds a social sign-in's state to the browser that started it: sent only to the
+    /// callback, SameSite=Lax (the provider's redirect back is a top-level navigation).
+    pub fn social_state(config: &Config) -> Self {
+        Self::secure_prefixed(
+            config,
+            "social_state",
+            "Path=/api/auth/callback; HttpOnly; SameSite=Lax",
         )
     }
 

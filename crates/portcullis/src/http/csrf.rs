@@ -24,10 +24,20 @@ pub async fn require_trusted_origin(
     request: Request,
     next: Next,
 ) -> Response {
+    if is_provider_callback(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
     if let Err(refusal) = check(&state, request.method(), request.headers()) {
         return refusal.into_response();
     }
     next.run(request).await
+}
+
+/// A provider's `form_post` answer (Apple) comes from the provider's origin. It changes nothing:
+/// it is handed on, by a redirect, to the GET callback, whose state is bound to the browser.
+fn is_provider_callback(method: &Method, path: &str) -> bool {
+    *method == Method::POST
+        && (path.starts_with("/callback/") || path.starts_with("/api/auth/callback/"))
 }
 
 fn check(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {

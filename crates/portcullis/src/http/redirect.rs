@@ -37,3 +37,12 @@ fn is_safe_target(state: &AppState, target: &str) -> bool {
 pub fn redirect(to: &str) -> Response {
     (StatusCode::FOUND, [(LOCATION, to.to_owned())]).into_response()
 }
+
+/// `base` with `params` added to its query string.
+pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}{encoded}")
+}

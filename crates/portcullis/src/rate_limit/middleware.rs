@@ -36,7 +36,8 @@ fn class_of(method: &Method, path: &str) -> Option<Class> {
         return None;
     }
     Some(match path.trim_end_matches('/') {
-        "/api/auth/sign-in/email" => Class::SignIn,
+        "/api/auth/sign-in/email" | "/api/auth/sign-in/social" => Class::SignIn,
+        _ if path.starts_with("/api/auth/callback/") => Class::SignIn,
         "/api/auth/sign-up/email" => Class::SignUp,
         "/api/auth/request-password-reset" | "/api/auth/reset-password" => Class::PasswordReset,
         "/api/auth/send-verification-email" | "/api/auth/change-email" => Class::VerificationMail,

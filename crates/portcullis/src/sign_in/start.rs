@@ -1,6 +1,6 @@
 //! Starting a session for a user who proved who they are: the one path every way in takes
-//! (password sign-in, the password grant, sign-up, both second-factor completions; social sign-in
-//! and impersonation next). It applies the second-factor rule (a challenge instead of a session,
+//! (password sign-in, the password grant, sign-up, both second-factor completions, social sign-in;
+//! impersonation next). It applies the second-factor rule (a challenge instead of a session,
 //! unless this browser is trusted), creates the session, trusts the device when asked, and writes
 //! the audit event, so no way in can forget one of them.
 
@@ -23,6 +23,10 @@ pub enum Method {
     Password,
     /// A new account, signed in by its sign-up.
     SignUp,
+    /// A provider's callback or ID token (social sign-in).
+    Social,
+    /// A new account made by a social sign-in.
+    SocialSignUp,
 }
 
 /// Where the second factor stands.
@@ -106,6 +110,8 @@ pub async fn start(state: &AppState, sign_in: SignIn<'_>) -> ApiResult<Outcome> 
     let event = match method {
         Method::SignUp => Event::SignUp,
         Method::Password => Event::SignIn,
+        Method::Social => Event::SocialSignIn,
+        Method::SocialSignUp => Event::SocialSignUp,
     };
     audit::record(state, event, Some(&user.id), Some(&session.id), client).await;
     Ok(Outcome::Started(Box::new(Started {

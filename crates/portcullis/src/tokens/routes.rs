@@ -29,6 +29,7 @@ use crate::sign_in::challenge::Refusal;
 use crate::sign_in::credentials;
 use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn};
 use crate::sign_in::Channel;
+use crate::social;
 use crate::state::AppState;
 use crate::two_factor::factors::{self, Factor};
 use crate::users::User;
@@ -150,11 +151,13 @@ enum GrantType {
     RefreshToken,
     MfaTotp,
     MfaBackupCode,
+    IdToken,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
-    /// `password`, `refresh_token`, or after `mfa_required`: `mfa_totp` or `mfa_backup_code`.
+    /// `password`, `refresh_token`, `id_token` (a social provider's ID token), or after
+    /// `mfa_required`: `mfa_totp` or `mfa_backup_code`.
     #[schema(value_type = GrantType)]
     grant_type: String,
     #[schema(format = Email, min_length = 3, max_length = 254)]
@@ -170,6 +173,15 @@ pub struct TokenRequest {
     /// `cookie`: deliver the refresh token in an HttpOnly cookie scoped to this endpoint instead of
     /// the body (browser clients).
     refresh_token_delivery: Option<String>,
+    /// For `id_token`: a configured social provider (`google`, `apple`, ...).
+    #[schema(max_length = 32)]
+    provider: Option<String>,
+    /// For `id_token`: the provider's ID token, as a native app got it.
+    #[schema(max_length = 8192)]
+    id_token: Option<String>,
+    /// For `id_token`: the nonce the app sent to the provider (checked when given).
+    #[schema(max_length = 256)]
+    nonce: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -204,10 +216,11 @@ async fn token_grant(
         "password" => password_grant(&state, &client, request).await,
         "refresh_token" => refresh_grant(&state, &client, &headers, request).await,
         "mfa_totp" | "mfa_backup_code" => mfa_grant(&state, &client, request).await,
+        "id_token" => id_token_grant(&state, &client, request).await,
         other => Err(OAuthError::new(
             "unsupported_grant_type",
             format!(
-                "grant_type `{other}` is not supported; use password, refresh_token, mfa_totp or mfa_backup_code"
+                "grant_type `{other}` is not supported; use password, refresh_token, id_token, mfa_totp or mfa_backup_code"
             ),
         )),
     }
@@ -236,7 +249,34 @@ async fn password_grant(
     let second_factor = SecondFactor::NotShown {
         trusted_device: None,
     };
-    signed_in(state, client, user, second_factor, &request).await
+    signed_in(
+        state,
+        client,
+        user,
+        Method::Password,
+        second_factor,
+        &request,
+    )
+    .await
+}
+
+/// `grant_type=id_token`: a native app's ID token from a social provider (verified as for
+/// `/sign-in/social` with `idToken`), exchanged for this server's tokens.
+async fn id_token_grant(
+    state: &AppState,
+    client: &ClientInfo,
+    request: TokenRequest,
+) -> Result<Response, OAuthError> {
+    let (Some(provider), Some(id_token)) = (&request.provider, &request.id_token) else {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "provider and id_token are required",
+        ));
+    };
+    let (user, method) =
+        social::id_token_user(state, provider, id_token, request.nonce.as_deref(), client).await?;
+    let second_factor = social::second_factor(state, None);
+    signed_in(state, client, user, method, second_factor, &request).await
 }
 
 /// Starts a session for a user who proved who they are (or opens the second-factor challenge
@@ -245,12 +285,13 @@ async fn signed_in(
     state: &AppState,
     client: &ClientInfo,
     user: User,
+    method: Method,
     second_factor: SecondFactor<'_>,
     request: &TokenRequest,
 ) -> Result<Response, OAuthError> {
     let sign_in = SignIn {
         user,
-        method: Method::Password,
+        method,
         channel: Channel::Token,
         persistent: true,
         client,
@@ -334,7 +375,15 @@ async fn mfa_grant(
     let second_factor = SecondFactor::Passed {
         trust_device: false,
     };
-    signed_in(state, client, user, second_factor, &request).await
+    signed_in(
+        state,
+        client,
+        user,
+        Method::Password,
+        second_factor,
+        &request,
+    )
+    .await
 }
 
 async fn refresh_grant(

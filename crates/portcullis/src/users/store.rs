@@ -46,6 +46,27 @@ pub async fn insert(db: &Db, user: &User, password_hash: &str) -> Result<(), DbE
     Ok(())
 }
 
+/// Inserts a user without a password (made by a social sign-in), inside the caller's
+/// transaction. A duplicate email fails with a unique violation.
+pub async fn insert_without_password(conn: &mut AnyConnection, user: &User) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO users (id, name, email, email_verified, image, role, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&user.id)
+    .bind(&user.name)
+    .bind(&user.email)
+    .bind(i64::from(user.email_verified))
+    .bind(user.image.as_deref())
+    .bind(&user.role)
+    .bind(user.created_at.0)
+    .bind(user.updated_at.0)
+    .execute(&mut *conn)
+    .await
+    .context("users: insert without password")?;
+    Ok(())
+}
+
 /// A user and their password hash, by normalised email.
 pub async fn find_by_email(
     db: &Db,

@@ -216,11 +216,4 @@ pub async fn send_verification(
     .await
 }
 
-/// `base` with `params` appended to its query string (for redirects to the application).
-pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
-    let encoded: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}{encoded}")
-}
+pub use crate::http::redirect::with_query;
