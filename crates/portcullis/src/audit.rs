@@ -22,6 +22,18 @@ pub enum Event {
     TwoFactorFailed,
     BackupCodeUsed,
     BackupCodesGenerated,
+    OrganizationCreated,
+    OrganizationUpdated,
+    OrganizationDeleted,
+    MemberAdded,
+    MemberRemoved,
+    MemberRoleChanged,
+    InvitationSent,
+    InvitationAccepted,
+    InvitationRejected,
+    InvitationCanceled,
+    TeamChanged,
+    RoleChanged,
 }
 
 impl Event {
@@ -42,6 +54,18 @@ impl Event {
             Event::TwoFactorFailed => "two_factor_failed",
             Event::BackupCodeUsed => "backup_code_used",
             Event::BackupCodesGenerated => "backup_codes_generated",
+            Event::OrganizationCreated => "organization_created",
+            Event::OrganizationUpdated => "organization_updated",
+            Event::OrganizationDeleted => "organization_deleted",
+            Event::MemberAdded => "member_added",
+            Event::MemberRemoved => "member_removed",
+            Event::MemberRoleChanged => "member_role_changed",
+            Event::InvitationSent => "invitation_sent",
+            Event::InvitationAccepted => "invitation_accepted",
+            Event::InvitationRejected => "invitation_rejected",
+            Event::InvitationCanceled => "invitation_canceled",
+            Event::TeamChanged => "team_changed",
+            Event::RoleChanged => "role_changed",
         }
     }
 }

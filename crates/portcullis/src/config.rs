@@ -19,6 +19,7 @@ use crate::access_tokens::settings::AccessTokenSettings;
 use crate::crypto::settings::HashingSettings;
 use crate::http::settings::ServerSettings;
 use crate::mail::settings::MailSettings;
+use crate::organizations::settings::OrganizationSettings;
 use crate::rate_limit::settings::RateLimitSettings;
 use crate::revocations::settings::RevocationSettings;
 use crate::sessions::settings::SessionSettings;
@@ -92,6 +93,7 @@ pub fn registry() -> Vec<Setting> {
         RefreshSettings::settings(),
         RevocationSettings::settings(),
         TwoFactorSettings::settings(),
+        OrganizationSettings::settings(),
     ]
     .concat()
 }
@@ -120,6 +122,7 @@ pub struct Config {
     pub tokens: RefreshSettings,
     pub revocations: RevocationSettings,
     pub two_factor: TwoFactorSettings,
+    pub organization: OrganizationSettings,
 }
 
 impl Config {
@@ -170,6 +173,7 @@ impl Config {
             tokens: RefreshSettings::load(&values)?,
             revocations: RevocationSettings::load(&values)?,
             two_factor: TwoFactorSettings::load(&values)?,
+            organization: OrganizationSettings::load(&values)?,
         };
         config.session.check()?;
         config.password.check()?;

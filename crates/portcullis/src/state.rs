@@ -13,6 +13,7 @@ use crate::crypto::passwords::PasswordHasher;
 use crate::db::Db;
 use crate::http::cookies::CredentialCookie;
 use crate::mail::Mailer;
+use crate::organizations::access::AccessControl;
 use crate::rate_limit::Limits;
 use crate::revocations::Hub;
 use crate::sessions::cache::SessionCache;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub trusted_origins: Arc<Vec<String>>,
     /// Flips to true when the server begins to shut down (long-lived streams end on it).
     pub stopping: Arc<watch::Sender<bool>>,
+    /// Organization statements and roles (built-in and from settings).
+    pub access: Arc<AccessControl>,
 }
 
 impl AppState {
@@ -60,7 +63,12 @@ impl AppState {
         .await?;
         let mut trusted_origins = vec![config.base_origin()];
         trusted_origins.extend(config.trusted_origins.iter().cloned());
+        let access = AccessControl::new(
+            config.organization.statements.as_ref(),
+            config.organization.roles.as_ref(),
+        )?;
         Ok(Self {
+            access: Arc::new(access),
             session_cookie: Arc::new(CredentialCookie::session(&config)),
             refresh_cookie: Arc::new(CredentialCookie::refresh(&config)),
             challenge_cookie: Arc::new(CredentialCookie::two_factor_challenge(&config)),
