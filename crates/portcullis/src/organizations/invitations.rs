@@ -48,6 +48,7 @@ pub async fn invite(
     let organization_id = named_or_active(invite.organization_id, &auth.session)?;
     let now = state.clock.now_ms();
     let mut tx = state.db.begin("organizations: invite").await?;
+    store::lock_organization(&mut tx, &organization_id).await?;
     let me = membership(
         &mut tx,
         &organization_id,
@@ -77,7 +78,6 @@ pub async fn invite(
             teams.push(team.id);
         }
     }
-    store::lock_organization(&mut tx, &organization_id).await?;
     if store::find_member_by_id_or_email(&mut tx, &organization_id, email)
         .await?
         .is_some_and(|m| m.user.is_some_and(|u| u.email == email))
@@ -183,9 +183,8 @@ pub async fn accept(
     id: &str,
 ) -> ApiResult<(Invitation, Member)> {
     let now = state.clock.now_ms();
-    let mut tx = state.db.begin("organizations: accept invitation").await?;
     let invitation = addressed_to_caller(
-        &mut tx,
+        &mut *connection(state).await?,
         auth,
         id,
         now,
@@ -193,6 +192,9 @@ pub async fn accept(
     )
     .await?;
     let organization_id = invitation.organization_id.clone();
+    let mut tx = state.db.begin("organizations: accept invitation").await?;
+    // The lock first: the member count and the settled invitation below see every concurrent
+    // accept.
     store::lock_organization(&mut tx, &organization_id).await?;
     let count = store::count_members(&mut tx, &organization_id).await?;
     if u64::try_from(count).unwrap_or(u64::MAX) >= state.config.organization.membership_limit {

@@ -238,6 +238,9 @@ pub async fn remove(
 ) -> ApiResult<Member> {
     let organization_id = named_or_active(organization_id, &auth.session)?;
     let mut tx = state.db.begin("organizations: remove member").await?;
+    // The lock comes first: owner counts below see every concurrent change, and SQLite's
+    // transaction is a writer from its first statement.
+    store::lock_organization(&mut tx, &organization_id).await?;
     let me = membership(
         &mut tx,
         &organization_id,
@@ -254,7 +257,6 @@ pub async fn remove(
         ErrorCode::YouAreNotAllowedToDeleteThisMember,
     )
     .await?;
-    store::lock_organization(&mut tx, &organization_id).await?;
     let target = store::find_member_by_id_or_email(&mut tx, &organization_id, member_id_or_email)
         .await?
         .ok_or(ErrorCode::MemberNotFound)?;
@@ -288,6 +290,7 @@ pub async fn update_role(
 ) -> ApiResult<Member> {
     let organization_id = named_or_active(organization_id, &auth.session)?;
     let mut tx = state.db.begin("organizations: update member role").await?;
+    store::lock_organization(&mut tx, &organization_id).await?;
     let me = membership(
         &mut tx,
         &organization_id,
@@ -307,7 +310,6 @@ pub async fn update_role(
         .await?;
     }
     let role = checked_roles(state, &mut tx, &organization_id, roles).await?;
-    store::lock_organization(&mut tx, &organization_id).await?;
     let target = store::find_member_by_id_or_email(&mut tx, &organization_id, member_id)
         .await?
         .filter(|m| m.id == member_id)
@@ -336,10 +338,10 @@ pub async fn leave(
     organization_id: &str,
 ) -> ApiResult<Member> {
     let mut tx = state.db.begin("organizations: leave").await?;
+    store::lock_organization(&mut tx, organization_id).await?;
     let me = store::find_member(&mut tx, organization_id, &auth.user.id)
         .await?
         .ok_or(ErrorCode::MemberNotFound)?;
-    store::lock_organization(&mut tx, organization_id).await?;
     if access::is_owner(&me.role) && owner_count(&mut tx, organization_id).await? <= 1 {
         return Err(ErrorCode::YouCannotLeaveTheOrganizationAsTheOnlyOwner.into());
     }
