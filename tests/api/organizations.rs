@@ -26,6 +26,7 @@ both_backends!(
     teams_and_organization_roles,
     remember_active_picks_the_last_organization_at_sign_in,
     deleting_a_user_or_an_organization_removes_memberships,
+    the_official_organization_client_drives_the_whole_flow,
 );
 
 /// A test server whose sessions are never answered from memory (tests change users directly).
@@ -1744,4 +1745,28 @@ async fn deleting_a_user_or_an_organization_removes_memberships(backend: Backend
             "{table}"
         );
     }
+}
+
+/// better-auth's own `organizationClient()` (tests/compat/organizations.test.mjs) against the
+/// server, with a real SMTP server for the invitation and verification mails.
+async fn the_official_organization_client_drives_the_whole_flow(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = spawn(backend, &[("smtp_url", smtp.as_str())]).await;
+    let mailbox = crate::compat::serve_mailbox(sink).await;
+    let run = crate::compat::run_node_args(
+        &["--test", "organizations.test.mjs"],
+        &[
+            ("PORTCULLIS_URL", &app.url),
+            ("PORTCULLIS_MAILBOX_URL", &mailbox),
+        ],
+    )
+    .await;
+    assert!(
+        run.success,
+        "organizationClient flow failed:\n{}",
+        run.report
+    );
+    assert!(run.report.contains("# pass 1"), "{}", run.report);
+    assert!(run.report.contains("# fail 0"), "{}", run.report);
 }

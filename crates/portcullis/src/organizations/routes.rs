@@ -94,7 +94,7 @@ fn statements(value: serde_json::Value) -> ApiResult<Statements> {
 pub struct CreateBody {
     #[schema(min_length = 1, max_length = 256)]
     name: String,
-    #[schema(min_length = 1, max_length = 128, pattern = r"^[\p{L}\p{N}._-]+$")]
+    #[schema(min_length = 1, max_length = 128)]
     slug: String,
     logo: Option<String>,
     #[schema(value_type = Option<Object>)]
