@@ -352,6 +352,7 @@ async fn bad_organization_inputs_are_refused_with_their_codes(backend: Backend) 
             json!({"invitationId": "unknown"}),
             "INVITATION_NOT_FOUND",
         ),
+        ("check-slug", json!({"slug": ""}), "VALIDATION_ERROR"),
     ] {
         post(&app, &owner, path, body.clone())
             .await
@@ -367,6 +368,8 @@ async fn bad_organization_inputs_are_refused_with_their_codes(backend: Backend) 
         "list-members?filterField=role",
         "list-members?filterField=role&filterValue=x&filterOperator=like",
         "list-user-invitations?email=someone@example.com",
+        "get-full-organization?membersLimit=0",
+        "get-full-organization?membersLimit=1001",
     ] {
         get(&app, &owner, query)
             .await

@@ -4,9 +4,7 @@
 
 use super::members::visible_invitations;
 use super::model::{Invitation, InvitationStatus, Member};
-use super::{
-    access, checked_roles, connection, membership, named_or_active, record, require, store,
-};
+use super::{access, authorized, checked_roles, connection, named_or_active, record, store, Needs};
 use crate::audit::Event;
 use crate::crypto::tokens::random_id;
 use crate::db::{millis, Context as _};
@@ -49,20 +47,17 @@ pub async fn invite(
     let now = state.clock.now_ms();
     let mut tx = state.db.begin("organizations: invite").await?;
     store::lock_organization(&mut tx, &organization_id).await?;
-    let me = membership(
+    let me = authorized(
+        state,
         &mut tx,
         &organization_id,
         &auth.user.id,
         ErrorCode::YouAreNotAMemberOfThisOrganization,
-    )
-    .await?;
-    require(
-        state,
-        &mut tx,
-        &me,
-        "invitation",
-        "create",
-        ErrorCode::YouAreNotAllowedToInviteUsersToThisOrganization,
+        Needs {
+            resource: "invitation",
+            action: "create",
+            denied: ErrorCode::YouAreNotAllowedToInviteUsersToThisOrganization,
+        },
     )
     .await?;
     let role = checked_roles(state, &mut tx, &organization_id, invite.roles).await?;
@@ -289,20 +284,17 @@ pub async fn cancel(
     let invitation = store::find_invitation(&mut conn, id)
         .await?
         .ok_or(ErrorCode::InvitationNotFound)?;
-    let me = membership(
+    authorized(
+        state,
         &mut conn,
         &invitation.organization_id,
         &auth.user.id,
         ErrorCode::YouAreNotAllowedToCancelThisInvitation,
-    )
-    .await?;
-    require(
-        state,
-        &mut conn,
-        &me,
-        "invitation",
-        "cancel",
-        ErrorCode::YouAreNotAllowedToCancelThisInvitation,
+        Needs {
+            resource: "invitation",
+            action: "cancel",
+            denied: ErrorCode::YouAreNotAllowedToCancelThisInvitation,
+        },
     )
     .await?;
     let canceled = store::cancel_invitation(&mut conn, &invitation.organization_id, id)
@@ -353,20 +345,17 @@ pub async fn list(
 ) -> ApiResult<Vec<Invitation>> {
     let organization_id = named_or_active(organization_id, &auth.session)?;
     let mut conn = connection(state).await?;
-    let me = membership(
+    let me = authorized(
+        state,
         &mut conn,
         &organization_id,
         &auth.user.id,
         ErrorCode::YouAreNotAMemberOfThisOrganization,
-    )
-    .await?;
-    require(
-        state,
-        &mut conn,
-        &me,
-        "invitation",
-        "create",
-        ErrorCode::YouAreNotAllowedToListInvitations,
+        Needs {
+            resource: "invitation",
+            action: "create",
+            denied: ErrorCode::YouAreNotAllowedToListInvitations,
+        },
     )
     .await?;
     visible_invitations(state, &mut conn, &me).await

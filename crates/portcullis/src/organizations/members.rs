@@ -6,8 +6,8 @@ use portcullis_access::Request;
 use super::model::{Invitation, Member, Organization, Team};
 use super::store::{FilterOperator, MemberField, MemberFilter, MemberPage};
 use super::{
-    access, checked_roles, connection, may, membership, named_or_active, owner_count, record,
-    require, store,
+    access, authorized, checked_roles, checked_slug, connection, may, membership, named_or_active,
+    owner_count, record, require, store, Needs,
 };
 use crate::audit::Event;
 use crate::db::Context as _;
@@ -73,7 +73,10 @@ pub async fn full(
     let organization = store::find_organization(&mut conn, &organization_id)
         .await?
         .ok_or(ErrorCode::OrganizationNotFound)?;
-    let limit = members_limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let limit = members_limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(invalid("membersLimit must be 1 to 1000"));
+    }
     let (members, _) = store::list_members(
         &mut conn,
         &organization_id,
@@ -124,8 +127,9 @@ pub async fn list_organizations(
 
 /// 400 ORGANIZATION_SLUG_ALREADY_TAKEN if taken.
 pub async fn check_slug(state: &AppState, slug: &str) -> ApiResult<()> {
+    let slug = checked_slug(slug)?;
     let mut conn = connection(state).await?;
-    if store::find_organization_by_slug(&mut conn, slug.trim())
+    if store::find_organization_by_slug(&mut conn, &slug)
         .await?
         .is_some()
     {
@@ -241,20 +245,17 @@ pub async fn remove(
     // The lock comes first: owner counts below see every concurrent change, and SQLite's
     // transaction is a writer from its first statement.
     store::lock_organization(&mut tx, &organization_id).await?;
-    let me = membership(
+    let me = authorized(
+        state,
         &mut tx,
         &organization_id,
         &auth.user.id,
         ErrorCode::YouAreNotAMemberOfThisOrganization,
-    )
-    .await?;
-    require(
-        state,
-        &mut tx,
-        &me,
-        "member",
-        "delete",
-        ErrorCode::YouAreNotAllowedToDeleteThisMember,
+        Needs {
+            resource: "member",
+            action: "delete",
+            denied: ErrorCode::YouAreNotAllowedToDeleteThisMember,
+        },
     )
     .await?;
     let target = store::find_member_by_id_or_email(&mut tx, &organization_id, member_id_or_email)

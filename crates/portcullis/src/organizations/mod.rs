@@ -119,6 +119,36 @@ pub async fn require(
     }
 }
 
+/// What an operation needs: a permission, and the code that refuses it.
+pub struct Needs<'a> {
+    pub resource: &'a str,
+    pub action: &'a str,
+    pub denied: ErrorCode,
+}
+
+/// The caller's membership of `organization_id` (403 `not_member` without one), allowed what
+/// `needs` names (403 `needs.denied` otherwise).
+pub async fn authorized(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    organization_id: &str,
+    user_id: &str,
+    not_member: ErrorCode,
+    needs: Needs<'_>,
+) -> ApiResult<Member> {
+    let member = membership(conn, organization_id, user_id, not_member).await?;
+    require(
+        state,
+        conn,
+        &member,
+        needs.resource,
+        needs.action,
+        needs.denied,
+    )
+    .await?;
+    Ok(member)
+}
+
 /// Roles as sent (`"admin"` or `["admin", "sales"]`), checked and joined as stored: every name
 /// valid, known to the settings or defined by the organization.
 pub async fn checked_roles(
@@ -298,20 +328,17 @@ pub async fn update(
 ) -> ApiResult<Organization> {
     let organization_id = named_or_active(organization_id, &auth.session)?;
     let mut conn = connection(state).await?;
-    let member = membership(
+    authorized(
+        state,
         &mut conn,
         &organization_id,
         &auth.user.id,
         ErrorCode::UserIsNotAMemberOfTheOrganization,
-    )
-    .await?;
-    require(
-        state,
-        &mut conn,
-        &member,
-        "organization",
-        "update",
-        ErrorCode::YouAreNotAllowedToUpdateThisOrganization,
+        Needs {
+            resource: "organization",
+            action: "update",
+            denied: ErrorCode::YouAreNotAllowedToUpdateThisOrganization,
+        },
     )
     .await?;
     let current = store::find_organization(&mut conn, &organization_id)
@@ -367,20 +394,17 @@ pub async fn delete(
     organization_id: &str,
 ) -> ApiResult<Organization> {
     let mut conn = connection(state).await?;
-    let member = membership(
+    authorized(
+        state,
         &mut conn,
         organization_id,
         &auth.user.id,
         ErrorCode::UserIsNotAMemberOfTheOrganization,
-    )
-    .await?;
-    require(
-        state,
-        &mut conn,
-        &member,
-        "organization",
-        "delete",
-        ErrorCode::YouAreNotAllowedToDeleteThisOrganization,
+        Needs {
+            resource: "organization",
+            action: "delete",
+            denied: ErrorCode::YouAreNotAllowedToDeleteThisOrganization,
+        },
     )
     .await?;
     let organization = store::find_organization(&mut conn, organization_id)

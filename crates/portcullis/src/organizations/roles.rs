@@ -5,7 +5,7 @@
 use portcullis_access::Statements;
 
 use super::model::OrganizationRole;
-use super::{access, connection, may, membership, named_or_active, record, require, store};
+use super::{access, authorized, connection, may, named_or_active, record, store, Needs};
 use crate::audit::Event;
 use crate::crypto::tokens::random_id;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -33,14 +33,19 @@ async fn acting(
     denied: ErrorCode,
 ) -> ApiResult<super::model::Member> {
     let organization_id = named_or_active(organization_id, &auth.session)?;
-    let me = membership(
+    let me = authorized(
+        state,
         conn,
         &organization_id,
         &auth.user.id,
         ErrorCode::YouAreNotAMemberOfThisOrganization,
+        Needs {
+            resource: "ac",
+            action,
+            denied,
+        },
     )
     .await?;
-    require(state, conn, &me, "ac", action, denied).await?;
     Ok(me)
 }
 

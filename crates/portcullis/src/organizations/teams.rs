@@ -1,7 +1,7 @@
 //! Teams inside an organization, their members, and each session's active team.
 
 use super::model::{Team, TeamMember};
-use super::{connection, membership, named_or_active, record, require, store};
+use super::{authorized, connection, membership, named_or_active, record, require, store, Needs};
 use crate::audit::Event;
 use crate::crypto::tokens::random_id;
 use crate::error::{ApiResult, ErrorCode};
@@ -21,20 +21,17 @@ pub async fn create(
     let name = checked_name(name)?;
     let organization_id = named_or_active(organization_id, &auth.session)?;
     let mut conn = connection(state).await?;
-    let me = membership(
+    authorized(
+        state,
         &mut conn,
         &organization_id,
         &auth.user.id,
         ErrorCode::YouAreNotAMemberOfThisOrganization,
-    )
-    .await?;
-    require(
-        state,
-        &mut conn,
-        &me,
-        "team",
-        "create",
-        ErrorCode::YouAreNotAllowedToCreateTeamsInThisOrganization,
+        Needs {
+            resource: "team",
+            action: "create",
+            denied: ErrorCode::YouAreNotAllowedToCreateTeamsInThisOrganization,
+        },
     )
     .await?;
     let count = store::count_teams(&mut conn, &organization_id).await?;
@@ -66,14 +63,19 @@ async fn managing(
     denied: ErrorCode,
 ) -> ApiResult<String> {
     let organization_id = named_or_active(organization_id, &auth.session)?;
-    let me = membership(
+    authorized(
+        state,
         conn,
         &organization_id,
         &auth.user.id,
         ErrorCode::YouAreNotAMemberOfThisOrganization,
+        Needs {
+            resource: "team",
+            action,
+            denied,
+        },
     )
     .await?;
-    require(state, conn, &me, "team", action, denied).await?;
     Ok(organization_id)
 }
 
