@@ -227,6 +227,17 @@ async fn organizations_are_created_updated_listed_and_deleted(backend: Backend) 
     let full = get(&app, &owner, "get-full-organization").await;
     assert_eq!(ok(&full), &Value::Null, "no active organization: null");
     assert_eq!(app.count("organization_members").await, 1);
+    for (kind, n) in [
+        ("organization_created", 2),
+        ("organization_updated", 1),
+        ("organization_deleted", 1),
+    ] {
+        let query = format!(
+            "audit_events WHERE kind = '{kind}' AND user_id = '{}'",
+            owner.id
+        );
+        assert_eq!(app.count(&query).await, n, "{kind}");
+    }
 }
 
 async fn bad_organization_inputs_are_refused_with_their_codes(backend: Backend) {
@@ -652,6 +663,20 @@ async fn invitations_travel_by_mail_and_only_their_recipient_can_use_them(backen
         &json!([])
     );
     assert_eq!(app.count("organization_members").await, 2);
+    for kind in [
+        "invitation_sent",
+        "invitation_accepted",
+        "member_added",
+        "invitation_rejected",
+        "invitation_canceled",
+    ] {
+        assert!(
+            app.count(&format!("audit_events WHERE kind = '{kind}'"))
+                .await
+                >= 1,
+            "{kind}"
+        );
+    }
 }
 
 async fn invitations_expire_are_single_use_and_resend_replaces_them(backend: Backend) {
