@@ -19,6 +19,7 @@ both_backends!(
     invitations_expire_are_single_use_and_resend_replaces_them,
     two_concurrent_accepts_make_one_member,
     every_endpoint_checks_the_callers_permission,
+    team_role_and_invitation_endpoints_check_the_callers_permission,
     ids_of_another_organization_find_nothing,
     the_last_owner_stays_and_only_owners_handle_owners,
     a_role_change_applies_on_the_next_request_and_token,
@@ -1797,4 +1798,138 @@ async fn the_official_organization_client_drives_the_whole_flow(backend: Backend
     );
     assert!(run.report.contains("# pass 1"), "{}", run.report);
     assert!(run.report.contains("# fail 0"), "{}", run.report);
+}
+
+async fn team_role_and_invitation_endpoints_check_the_callers_permission(backend: Backend) {
+    let app = spawn(backend, &CUSTOM_ROLES).await;
+    let c = cast(&app).await;
+    let org = c.org.as_str();
+    let who = [
+        ("owner", &c.owner),
+        ("admin", &c.admin),
+        ("member", &c.member),
+        ("deployer", &c.deployer),
+        ("outsider", &c.outsider),
+    ];
+    let team = post(
+        &app,
+        &c.owner,
+        "create-team",
+        json!({"organizationId": org, "name": "T"}),
+    )
+    .await;
+    let team = ok(&team)["id"].as_str().unwrap().to_owned();
+    let role = json!({"organizationId": org, "role": "r1", "permission": {"ac": ["read"]}});
+    ok(&post(&app, &c.owner, "create-role", role).await);
+
+    // (endpoint, body, allowed, code for members without the permission, status for outsiders)
+    let rows: Vec<(&str, Value, &[&str], &str, u16)> = vec![
+        (
+            "update-team",
+            json!({"teamId": team, "data": {"organizationId": org, "name": "T2"}}),
+            &["owner", "admin"],
+            "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_TEAM",
+            403,
+        ),
+        (
+            "add-team-member",
+            json!({"teamId": team, "userId": c.member.id}),
+            &["owner", "admin"],
+            "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER",
+            400,
+        ),
+        (
+            "update-role",
+            json!({"organizationId": org, "roleName": "r1", "data": {"permission": {"ac": ["read"]}}}),
+            &["owner", "admin"],
+            "YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE",
+            403,
+        ),
+        (
+            "set-active",
+            json!({"organizationId": org}),
+            &["owner", "admin", "member", "deployer"],
+            "",
+            403,
+        ),
+        (
+            "has-permission",
+            json!({"organizationId": org, "permissions": {"ac": ["read"]}}),
+            &["owner", "admin", "member", "deployer"],
+            "",
+            403,
+        ),
+    ];
+    for (path, body, allowed, code, outsider) in &rows {
+        for (name, caller) in who {
+            let reply = post(&app, caller, path, body.clone()).await;
+            if allowed.contains(&name) {
+                assert_eq!(reply.status, 200, "{name} {path}: {}", reply.body);
+            } else if name == "outsider" {
+                assert_eq!(reply.status, *outsider, "{name} {path}: {}", reply.body);
+                assert!(reply.body.get("code").is_some());
+            } else {
+                reply.assert_error(403, code);
+            }
+        }
+    }
+    for (query, allowed, code) in [
+        (
+            format!("list-invitations?organizationId={org}"),
+            &["owner", "admin"][..],
+            "YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS",
+        ),
+        (
+            format!("get-role?organizationId={org}&roleName=r1"),
+            &["owner", "admin", "member", "deployer"][..],
+            "",
+        ),
+        (
+            format!("list-team-members?teamId={team}"),
+            &["member"][..],
+            "USER_IS_NOT_A_MEMBER_OF_THE_TEAM",
+        ),
+    ] {
+        for (name, caller) in who {
+            let reply = get(&app, caller, &query).await;
+            if allowed.contains(&name) {
+                assert_eq!(reply.status, 200, "{name} {query}: {}", reply.body);
+            } else if name == "outsider" || code.is_empty() {
+                assert_eq!(reply.status, 403, "{name} {query}: {}", reply.body);
+            } else {
+                reply.assert_error(403, code);
+            }
+        }
+    }
+    // Destructive ones last: members without the permission first, then one who has it.
+    for (path, body, code) in [
+        (
+            "remove-team-member",
+            json!({"teamId": team, "userId": c.member.id}),
+            "YOU_ARE_NOT_ALLOWED_TO_REMOVE_A_TEAM_MEMBER",
+        ),
+        (
+            "remove-team",
+            json!({"organizationId": org, "teamId": team}),
+            "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_TEAM",
+        ),
+        (
+            "delete-role",
+            json!({"organizationId": org, "roleName": "r1"}),
+            "YOU_ARE_NOT_ALLOWED_TO_DELETE_A_ROLE",
+        ),
+    ] {
+        for caller in [&c.member, &c.deployer] {
+            post(&app, caller, path, body.clone())
+                .await
+                .assert_error(403, code);
+        }
+        let reply = post(&app, &c.outsider, path, body.clone()).await;
+        assert!(
+            [400, 403].contains(&reply.status),
+            "outsider {path}: {}",
+            reply.body
+        );
+        ok(&post(&app, &c.admin, path, body.clone()).await);
+    }
 }
