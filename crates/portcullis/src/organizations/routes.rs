@@ -576,9 +576,9 @@ async fn has_permission(
         ApiError::from(ErrorCode::ValidationError)
             .with_message("permissions must be an object of resources to lists of actions")
     })?;
-    let success = !request.is_empty()
-        && members::has_permission(&state, &auth, body.organization_id.as_deref(), &request)
-            .await?;
+    // An empty request is no permission (`Roles::allow` says so), but membership is checked first.
+    let success =
+        members::has_permission(&state, &auth, body.organization_id.as_deref(), &request).await?;
     Ok(Json(PermissionAnswer {
         error: None,
         success,
