@@ -46,6 +46,45 @@ pub struct Claims {
     pub extra: serde_json::Map<String, Value>,
 }
 
+impl Claims {
+    fn extra_str(&self, name: &str) -> Option<&str> {
+        self.extra.get(name).and_then(Value::as_str)
+    }
+
+    /// The session's active organization, if it has one (`org_id`).
+    pub fn org_id(&self) -> Option<&str> {
+        self.extra_str("org_id")
+    }
+
+    /// The active organization's slug (`org_slug`).
+    pub fn org_slug(&self) -> Option<&str> {
+        self.extra_str("org_slug")
+    }
+
+    /// The user's roles in the active organization, comma-separated as stored (`org_role`).
+    pub fn org_role(&self) -> Option<&str> {
+        self.extra_str("org_role")
+    }
+
+    /// The session's active team (`team_id`).
+    pub fn team_id(&self) -> Option<&str> {
+        self.extra_str("team_id")
+    }
+
+    /// Whether the token's roles in its active organization allow `request`, by `roles` (e.g.
+    /// [`access::organization::default_roles`](crate::access::organization::default_roles) plus
+    /// the application's own): false without an active organization. Roles an organization
+    /// defined for itself through the API are not in the token; ask the server for those.
+    pub fn has_permission(
+        &self,
+        roles: &portcullis_access::Roles,
+        request: &portcullis_access::Request,
+    ) -> bool {
+        self.org_role()
+            .is_some_and(|role_list| roles.allow(role_list, request))
+    }
+}
+
 mod audience {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -147,4 +186,38 @@ pub(crate) fn validate(c: BTreeMap<String, Value>, e: &Expect<'_>) -> Result<Cla
     };
     serde_json::from_value(Value::Object(map))
         .map_err(|err| VerifyError::Malformed(format!("claims: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_access::{organization, Request};
+
+    fn claims(extra: Value) -> Claims {
+        let mut base = serde_json::json!({
+            "iss": "https://auth.example.com", "sub": "u1", "aud": "api", "exp": 2, "iat": 1, "sid": "s1"
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn organization_claims_and_permissions_read_offline() {
+        let roles = organization::default_roles();
+        let invite = Request::all([("invitation", ["create"])]);
+        let admin = claims(serde_json::json!({
+            "org_id": "o1", "org_slug": "acme", "org_role": "member,admin", "team_id": "t1"
+        }));
+        assert_eq!(admin.org_id(), Some("o1"));
+        assert_eq!(admin.org_slug(), Some("acme"));
+        assert_eq!(admin.team_id(), Some("t1"));
+        assert!(admin.has_permission(&roles, &invite));
+        let member = claims(serde_json::json!({"org_id": "o1", "org_role": "member"}));
+        assert!(!member.has_permission(&roles, &invite));
+        let none = claims(serde_json::json!({}));
+        assert_eq!(none.org_id(), None);
+        assert!(!none.has_permission(&roles, &invite));
+    }
 }

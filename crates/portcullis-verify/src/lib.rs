@@ -47,4 +47,6 @@ pub use error::VerifyError;
 pub use extract::{AccessToken, AccessTokenRejection};
 pub use jwk::{Alg, Jwk};
 pub use jws::{verify_signature_only, MAX_KID_LEN, MAX_TOKEN_LEN};
+/// Roles and permission statements (the organization plugin's), to evaluate `org_role` offline.
+pub use portcullis_access as access;
 pub use verifier::Verifier;

@@ -26,6 +26,18 @@ pub enum Event {
     SocialSignUp,
     AccountLinked,
     AccountUnlinked,
+    OrganizationCreated,
+    OrganizationUpdated,
+    OrganizationDeleted,
+    MemberAdded,
+    MemberRemoved,
+    MemberRoleChanged,
+    InvitationSent,
+    InvitationAccepted,
+    InvitationRejected,
+    InvitationCanceled,
+    TeamChanged,
+    RoleChanged,
 }
 
 impl Event {
@@ -50,6 +62,18 @@ impl Event {
             Event::SocialSignUp => "sign_up_social",
             Event::AccountLinked => "account_linked",
             Event::AccountUnlinked => "account_unlinked",
+            Event::OrganizationCreated => "organization_created",
+            Event::OrganizationUpdated => "organization_updated",
+            Event::OrganizationDeleted => "organization_deleted",
+            Event::MemberAdded => "member_added",
+            Event::MemberRemoved => "member_removed",
+            Event::MemberRoleChanged => "member_role_changed",
+            Event::InvitationSent => "invitation_sent",
+            Event::InvitationAccepted => "invitation_accepted",
+            Event::InvitationRejected => "invitation_rejected",
+            Event::InvitationCanceled => "invitation_canceled",
+            Event::TeamChanged => "team_changed",
+            Event::RoleChanged => "role_changed",
         }
     }
 }

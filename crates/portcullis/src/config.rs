@@ -19,6 +19,7 @@ use crate::access_tokens::settings::AccessTokenSettings;
 use crate::crypto::settings::HashingSettings;
 use crate::http::settings::ServerSettings;
 use crate::mail::settings::MailSettings;
+use crate::organizations::settings::OrganizationSettings;
 use crate::rate_limit::settings::RateLimitSettings;
 use crate::revocations::settings::RevocationSettings;
 use crate::sessions::settings::SessionSettings;
@@ -94,6 +95,7 @@ pub fn registry() -> Vec<Setting> {
         RevocationSettings::settings(),
         TwoFactorSettings::settings(),
         SocialSettings::settings(),
+        OrganizationSettings::settings(),
     ]
     .concat()
 }
@@ -125,6 +127,7 @@ pub struct Config {
     pub social: SocialSettings,
     /// The `[social.<id>]` tables (keys outside the registry, see `social::settings`).
     pub social_providers: Vec<ProviderSettings>,
+    pub organization: OrganizationSettings,
 }
 
 impl Config {
@@ -176,6 +179,7 @@ impl Config {
             revocations: RevocationSettings::load(&values)?,
             two_factor: TwoFactorSettings::load(&values)?,
             social: SocialSettings::load(&values)?,
+            organization: OrganizationSettings::load(&values)?,
             social_providers: Vec::new(),
         };
         let config = Config {

@@ -116,6 +116,55 @@ error_codes! {
     SocialAccountAlreadyLinked = CONFLICT, "SOCIAL_ACCOUNT_ALREADY_LINKED", "Social account already linked to another user";
     EmailDoesNotMatch = BAD_REQUEST, "EMAIL_DOES_NOT_MATCH", "The provider's email is not this user's";
     FailedToGetAccessToken = BAD_REQUEST, "FAILED_TO_GET_ACCESS_TOKEN", "Failed to get a valid access token";
+    // Organizations (better-auth's organization plugin; a signed-in caller without the permission gets 403).
+    OrganizationAlreadyExists = BAD_REQUEST, "ORGANIZATION_ALREADY_EXISTS", "Organization already exists";
+    OrganizationSlugAlreadyTaken = BAD_REQUEST, "ORGANIZATION_SLUG_ALREADY_TAKEN", "Organization slug already taken";
+    OrganizationNotFound = BAD_REQUEST, "ORGANIZATION_NOT_FOUND", "Organization not found";
+    UserIsNotAMemberOfTheOrganization = FORBIDDEN, "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", "User is not a member of the organization";
+    YouAreNotAMemberOfThisOrganization = FORBIDDEN, "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", "You are not a member of this organization";
+    YouAreNotAllowedToCreateANewOrganization = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_ORGANIZATION", "You are not allowed to create a new organization";
+    YouHaveReachedTheMaximumNumberOfOrganizations = FORBIDDEN, "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS", "You have reached the maximum number of organizations";
+    YouAreNotAllowedToUpdateThisOrganization = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION", "You are not allowed to update this organization";
+    YouAreNotAllowedToDeleteThisOrganization = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION", "You are not allowed to delete this organization";
+    NoActiveOrganization = BAD_REQUEST, "NO_ACTIVE_ORGANIZATION", "No active organization";
+    MemberNotFound = BAD_REQUEST, "MEMBER_NOT_FOUND", "Member not found";
+    RoleNotFound = BAD_REQUEST, "ROLE_NOT_FOUND", "Role not found";
+    YouCannotLeaveTheOrganizationAsTheOnlyOwner = BAD_REQUEST, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER", "You cannot leave the organization as the only owner";
+    YouCannotLeaveTheOrganizationWithoutAnOwner = BAD_REQUEST, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER", "You cannot leave the organization without an owner";
+    YouAreNotAllowedToDeleteThisMember = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER", "You are not allowed to delete this member";
+    YouAreNotAllowedToUpdateThisMember = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER", "You are not allowed to update this member";
+    OrganizationMembershipLimitReached = FORBIDDEN, "ORGANIZATION_MEMBERSHIP_LIMIT_REACHED", "Organization membership limit reached";
+    YouAreNotAllowedToInviteUsersToThisOrganization = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION", "You are not allowed to invite users to this organization";
+    YouAreNotAllowedToInviteUserWithThisRole = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE", "You are not allowed to invite a user with this role";
+    UserIsAlreadyAMemberOfThisOrganization = BAD_REQUEST, "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION", "User is already a member of this organization";
+    UserIsAlreadyInvitedToThisOrganization = BAD_REQUEST, "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION", "User is already invited to this organization";
+    InvitationNotFound = BAD_REQUEST, "INVITATION_NOT_FOUND", "Invitation not found";
+    InvitationLimitReached = FORBIDDEN, "INVITATION_LIMIT_REACHED", "Invitation limit reached";
+    YouAreNotTheRecipientOfTheInvitation = FORBIDDEN, "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", "You are not the recipient of the invitation";
+    EmailVerificationRequiredBeforeAcceptingOrRejectingInvitation = FORBIDDEN, "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION", "Email verification required before accepting or rejecting invitation";
+    EmailVerificationRequiredForInvitation = FORBIDDEN, "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION", "Email verification required to view or list invitations for the session email";
+    YouAreNotAllowedToCancelThisInvitation = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION", "You are not allowed to cancel this invitation";
+    YouAreNotAllowedToListInvitations = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS", "You are not allowed to list invitations for this organization";
+    InviterIsNoLongerAMemberOfTheOrganization = BAD_REQUEST, "INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION", "Inviter is no longer a member of the organization";
+    TeamNotFound = BAD_REQUEST, "TEAM_NOT_FOUND", "Team not found";
+    YouAreNotAllowedToCreateTeamsInThisOrganization = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION", "You are not allowed to create teams in this organization";
+    YouHaveReachedTheMaximumNumberOfTeams = BAD_REQUEST, "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS", "You have reached the maximum number of teams";
+    YouAreNotAllowedToUpdateThisTeam = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_TEAM", "You are not allowed to update this team";
+    YouAreNotAllowedToDeleteThisTeam = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_TEAM", "You are not allowed to delete this team";
+    UserIsNotAMemberOfTheTeam = FORBIDDEN, "USER_IS_NOT_A_MEMBER_OF_THE_TEAM", "User is not a member of the team";
+    YouDoNotHaveAnActiveTeam = BAD_REQUEST, "YOU_DO_NOT_HAVE_AN_ACTIVE_TEAM", "You do not have an active team";
+    YouAreNotAllowedToCreateANewTeamMember = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER", "You are not allowed to create a new member";
+    YouAreNotAllowedToRemoveATeamMember = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_REMOVE_A_TEAM_MEMBER", "You are not allowed to remove a team member";
+    YouAreNotAllowedToCreateARole = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE", "You are not allowed to create a role";
+    YouAreNotAllowedToUpdateARole = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE", "You are not allowed to update a role";
+    YouAreNotAllowedToDeleteARole = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_DELETE_A_ROLE", "You are not allowed to delete a role";
+    YouAreNotAllowedToReadARole = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_READ_A_ROLE", "You are not allowed to read a role";
+    YouAreNotAllowedToListARole = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_LIST_A_ROLE", "You are not allowed to list a role";
+    TooManyRoles = BAD_REQUEST, "TOO_MANY_ROLES", "This organization has too many roles";
+    InvalidResource = BAD_REQUEST, "INVALID_RESOURCE", "The provided permission includes an invalid resource";
+    RoleNameIsAlreadyTaken = BAD_REQUEST, "ROLE_NAME_IS_ALREADY_TAKEN", "That role name is already taken";
+    CannotDeleteAPreDefinedRole = BAD_REQUEST, "CANNOT_DELETE_A_PRE_DEFINED_ROLE", "Cannot delete a pre-defined role";
+    RoleIsAssignedToMembers = BAD_REQUEST, "ROLE_IS_ASSIGNED_TO_MEMBERS", "Cannot delete a role that is assigned to members. Please reassign the members to a different role first";
 }
 
 #[derive(Debug)]

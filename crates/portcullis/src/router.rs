@@ -21,8 +21,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::{
-    access_tokens, accounts, health, http, password_reset, rate_limit, revocations, sessions,
-    sign_in, social, tokens, two_factor, verification,
+    access_tokens, accounts, health, http, organizations, password_reset, rate_limit, revocations,
+    sessions, sign_in, social, tokens, two_factor, verification,
 };
 
 /// Bodies are small JSON documents; anything bigger is refused before it is read.
@@ -125,6 +125,7 @@ fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(password_reset::router())
         .merge(two_factor::router())
         .merge(social::router())
+        .merge(organizations::router())
         .merge(health::auth_router())
         .layer(middleware::from_fn_with_state(
             state.clone(),

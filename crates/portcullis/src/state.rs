@@ -13,6 +13,7 @@ use crate::crypto::passwords::PasswordHasher;
 use crate::db::Db;
 use crate::http::cookies::CredentialCookie;
 use crate::mail::Mailer;
+use crate::organizations::access::AccessControl;
 use crate::rate_limit::Limits;
 use crate::revocations::Hub;
 use crate::sessions::cache::SessionCache;
@@ -56,6 +57,8 @@ pub struct Shared {
     pub stopping: Arc<watch::Sender<bool>>,
     /// Social sign-in: the configured providers, their HTTP client, the state cookie.
     pub social: Arc<Social>,
+    /// Organization statements and roles (built-in and from settings).
+    pub access: Arc<AccessControl>,
 }
 
 impl AppState {
@@ -75,7 +78,12 @@ impl AppState {
         .await?;
         let mut trusted_origins = vec![config.base_origin()];
         trusted_origins.extend(config.trusted_origins.iter().cloned());
+        let access = AccessControl::new(
+            config.organization.statements.as_ref(),
+            config.organization.roles.as_ref(),
+        )?;
         Ok(Self(Arc::new(Shared {
+            access: Arc::new(access),
             social: Arc::new(Social::new(
                 &config.social,
                 &config.social_providers,

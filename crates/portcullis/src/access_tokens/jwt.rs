@@ -28,6 +28,26 @@ pub struct AccessClaims {
     pub email: String,
     pub email_verified: bool,
     pub role: String,
+    /// The session's active organization (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_slug: Option<String>,
+    /// The member's roles in it, comma-separated, as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_role: Option<String>,
+    /// The session's active team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+}
+
+/// What a token says about the session's active organization (read when it is issued).
+#[derive(Debug, Clone)]
+pub struct OrganizationClaims {
+    pub org_id: String,
+    pub org_slug: String,
+    pub org_role: String,
+    pub team_id: Option<String>,
 }
 
 /// Signs an access token for the live session `session_id` of `user`, which ends at
@@ -38,6 +58,7 @@ pub async fn issue(
     session_id: &str,
     session_ends_at: i64,
     user: &User,
+    organization: Option<OrganizationClaims>,
 ) -> anyhow::Result<(String, AccessClaims)> {
     let keys = state.keys.keys().await;
     let now_secs = state.clock.now_secs();
@@ -54,6 +75,10 @@ pub async fn issue(
         email: user.email.clone(),
         email_verified: user.email_verified,
         role: user.role.clone(),
+        org_id: organization.as_ref().map(|o| o.org_id.clone()),
+        org_slug: organization.as_ref().map(|o| o.org_slug.clone()),
+        org_role: organization.as_ref().map(|o| o.org_role.clone()),
+        team_id: organization.and_then(|o| o.team_id),
     };
     let mut header = Header::new(keys.signing.alg);
     header.typ = Some(TYPE.to_owned());

@@ -17,16 +17,18 @@ pub enum Kind {
     ChangeEmailConfirm,
     ChangeEmailNotice,
     SignUpExisting,
+    OrganizationInvitation,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::VerifyEmail,
         Kind::ResetPassword,
         Kind::PasswordChanged,
         Kind::ChangeEmailConfirm,
         Kind::ChangeEmailNotice,
         Kind::SignUpExisting,
+        Kind::OrganizationInvitation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +39,7 @@ impl Kind {
             Kind::ChangeEmailConfirm => "change_email_confirm",
             Kind::ChangeEmailNotice => "change_email_notice",
             Kind::SignUpExisting => "sign_up_existing",
+            Kind::OrganizationInvitation => "organization_invitation",
         }
     }
 
@@ -57,6 +60,7 @@ impl Kind {
             Kind::ChangeEmailConfirm => parts!("change_email_confirm"),
             Kind::ChangeEmailNotice => parts!("change_email_notice"),
             Kind::SignUpExisting => parts!("sign_up_existing"),
+            Kind::OrganizationInvitation => parts!("organization_invitation"),
         }
     }
 }
@@ -71,6 +75,10 @@ pub struct Context<'a> {
     /// Always built from the configured base URL.
     pub link: Option<&'a str>,
     pub expires_in: Option<String>,
+    /// Invitations: the organization's name, who invited, and the invitation id.
+    pub organization: Option<&'a str>,
+    pub inviter: Option<&'a str>,
+    pub code: Option<&'a str>,
 }
 
 pub struct Rendered {
@@ -138,6 +146,9 @@ mod tests {
                     new_email: None,
                     link: Some("https://auth.example.com/api/auth/verify-email?token=abc"),
                     expires_in: Some("24 hours".into()),
+                    organization: None,
+                    inviter: None,
+                    code: None,
                 },
             )
             .unwrap();
@@ -165,6 +176,9 @@ mod tests {
             new_email: None,
             link: None,
             expires_in: None,
+            organization: None,
+            inviter: None,
+            code: None,
         };
         assert_eq!(
             templates

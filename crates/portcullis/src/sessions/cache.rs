@@ -150,6 +150,8 @@ mod tests {
             last_active_at: 0,
             expires_at: i64::MAX,
             absolute_expires_at: i64::MAX,
+            active_organization_id: None,
+            active_team_id: None,
         };
         let user = User {
             id: user_id.into(),

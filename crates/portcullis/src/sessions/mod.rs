@@ -38,6 +38,10 @@ pub struct Session {
     pub last_active_at: i64,
     pub expires_at: i64,
     pub absolute_expires_at: i64,
+    /// The organization this session works in (organizations feature), if any.
+    pub active_organization_id: Option<String>,
+    /// The team this session works in, if any.
+    pub active_team_id: Option<String>,
 }
 
 impl Session {
@@ -106,6 +110,10 @@ pub struct SessionView {
     pub user_agent: Option<String>,
     /// True for the session that made this request.
     pub current: bool,
+    /// The session's active organization (organization plugin).
+    pub active_organization_id: Option<String>,
+    /// The session's active team (organization plugin).
+    pub active_team_id: Option<String>,
 }
 
 impl SessionView {
@@ -121,6 +129,8 @@ impl SessionView {
             ip_address: session.ip_address.clone(),
             user_agent: session.user_agent.clone(),
             current,
+            active_organization_id: session.active_organization_id.clone(),
+            active_team_id: session.active_team_id.clone(),
         }
     }
 }
@@ -150,6 +160,8 @@ pub async fn start(
         last_active_at: now,
         expires_at: now + millis(lifetime),
         absolute_expires_at: now + millis(absolute),
+        active_organization_id: None,
+        active_team_id: None,
     };
     let token = random_secret();
     store::insert(&state.db, &session, &hash_secret(&token)).await?;

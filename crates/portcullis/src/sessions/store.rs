@@ -9,7 +9,8 @@ use crate::users::store::{user_from_row, USER_COLUMNS};
 use crate::users::User;
 
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.persistent, s.ip_address, s.user_agent, \
-     s.created_at, s.updated_at, s.last_active_at, s.expires_at, s.absolute_expires_at";
+     s.created_at, s.updated_at, s.last_active_at, s.expires_at, s.absolute_expires_at, \
+     s.active_organization_id, s.active_team_id";
 
 fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     Ok(Session {
@@ -23,6 +24,8 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
         last_active_at: row.try_get("last_active_at")?,
         expires_at: row.try_get("expires_at")?,
         absolute_expires_at: row.try_get("absolute_expires_at")?,
+        active_organization_id: row.try_get("active_organization_id")?,
+        active_team_id: row.try_get("active_team_id")?,
     })
 }
 
@@ -197,4 +200,60 @@ pub async fn delete_expired(db: &Db, now: i64, limit: i64) -> Result<u64, DbErro
     .await
     .context("sessions: delete expired")?;
     Ok(done.rows_affected())
+}
+
+/// Sets a session's active organization and team (both may be none).
+pub async fn set_active(
+    conn: &mut AnyConnection,
+    id: &str,
+    organization_id: Option<&str>,
+    team_id: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE sessions SET active_organization_id = $1, active_team_id = $2 WHERE id = $3",
+    )
+    .bind(organization_id)
+    .bind(team_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .context("sessions: set active organization")?;
+    Ok(())
+}
+
+/// Sets a session's active team, keeping its organization.
+pub async fn set_active_team(
+    conn: &mut AnyConnection,
+    id: &str,
+    team_id: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE sessions SET active_team_id = $1 WHERE id = $2")
+        .bind(team_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .context("sessions: set active team")?;
+    Ok(())
+}
+
+/// Clears the active organization (and team) of a user's sessions that have `organization_id`
+/// active (the user left or was removed); answers the ids of the sessions changed.
+pub async fn clear_active_organization(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    organization_id: &str,
+) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query(
+        "UPDATE sessions SET active_organization_id = NULL, active_team_id = NULL
+         WHERE user_id = $1 AND active_organization_id = $2 RETURNING id",
+    )
+    .bind(user_id)
+    .bind(organization_id)
+    .fetch_all(&mut *conn)
+    .await
+    .context("sessions: clear active organization")?;
+    rows.iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, sqlx::Error>>()
+        .context("sessions: clear active organization")
 }

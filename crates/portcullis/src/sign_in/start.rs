@@ -12,6 +12,7 @@ use super::Channel;
 use crate::audit::{self, Event};
 use crate::error::ApiResult;
 use crate::http::client::ClientInfo;
+use crate::organizations;
 use crate::sessions::{self, Session};
 use crate::state::AppState;
 use crate::users::User;
@@ -106,7 +107,10 @@ pub async fn start(state: &AppState, sign_in: SignIn<'_>) -> ApiResult<Outcome> 
         }
         SecondFactor::Passed { .. } => None,
     };
-    let (token, session) = sessions::start(state, &user.id, persistent, client).await?;
+    let (token, mut session) = sessions::start(state, &user.id, persistent, client).await?;
+    // organization.remember_active: the organization last worked in is active again.
+    session.active_organization_id =
+        organizations::remember_active(state, &session.id, &user.id).await?;
     let event = match method {
         Method::SignUp => Event::SignUp,
         Method::Password => Event::SignIn,

@@ -21,6 +21,7 @@ use crate::db::duration_of;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
+use crate::organizations;
 use crate::rate_limit::{Class, Subject};
 use crate::revocations::service_token;
 use crate::sessions::extract::CurrentSession;
@@ -433,9 +434,13 @@ async fn answer(
     refresh_token: String,
     in_cookie: bool,
 ) -> Result<Response, OAuthError> {
-    let (access_token, claims) = access::issue(state, &session.id, session.ends_at(), &user)
-        .await
-        .map_err(|e| OAuthError::from(ApiError::caused_by(e.context("sign an access token"))))?;
+    let organization = organizations::token_claims(state, session).await?;
+    let (access_token, claims) =
+        access::issue(state, &session.id, session.ends_at(), &user, organization)
+            .await
+            .map_err(|e| {
+                OAuthError::from(ApiError::caused_by(e.context("sign an access token")))
+            })?;
     let body = TokenAnswer {
         access_token,
         token_type: "Bearer",
@@ -466,9 +471,16 @@ async fn session_token(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
 ) -> Result<Json<SessionTokenAnswer>, ApiError> {
-    let (token, _) = access::issue(&state, &auth.session.id, auth.session.ends_at(), &auth.user)
-        .await
-        .map_err(ApiError::internal)?;
+    let organization = organizations::token_claims(&state, &auth.session).await?;
+    let (token, _) = access::issue(
+        &state,
+        &auth.session.id,
+        auth.session.ends_at(),
+        &auth.user,
+        organization,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     Ok(Json(SessionTokenAnswer { token }))
 }
 

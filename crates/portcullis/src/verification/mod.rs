@@ -96,6 +96,9 @@ pub async fn send_link(state: &AppState, mail: LinkMail<'_>) -> ApiResult<()> {
                 new_email: mail.new_email,
                 link: Some(&link),
                 expires_in: Some(mail::human_duration(mail.ttl)),
+                organization: None,
+                inviter: None,
+                code: None,
             },
         )
         .map_err(ApiError::internal)?;
@@ -140,6 +143,9 @@ pub async fn send_notice(
                 new_email,
                 link: None,
                 expires_in: None,
+                organization: None,
+                inviter: None,
+                code: None,
             },
         )
         .map_err(ApiError::internal)?;

@@ -1,0 +1,418 @@
+//! Members: the full organization, member pages, roles, removal, leaving, the active member, and
+//! permission questions.
+
+use portcullis_access::Request;
+
+use super::model::{Invitation, Member, Organization, Team};
+use super::store::{FilterOperator, MemberField, MemberFilter, MemberPage};
+use super::{
+    access, authorized, checked_roles, checked_slug, connection, may, membership, named_or_active,
+    owner_count, record, require, store, Needs,
+};
+use crate::audit::Event;
+use crate::db::Context as _;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::client::ClientInfo;
+use crate::sessions::{self, Authenticated};
+use crate::state::AppState;
+
+/// Members a page shows unless asked otherwise (better-auth's default).
+pub const DEFAULT_PAGE: i64 = 100;
+/// The most members one page may show.
+pub const MAX_PAGE: i64 = 1000;
+
+pub struct FullOrganization {
+    pub organization: Organization,
+    pub members: Vec<Member>,
+    pub invitations: Vec<Invitation>,
+    pub teams: Vec<Team>,
+}
+
+/// Which organization a read names: a slug, an id, or the session's active one (`None` when
+/// there is none).
+pub async fn resolve(
+    conn: &mut sqlx::AnyConnection,
+    auth: &Authenticated,
+    id: Option<&str>,
+    slug: Option<&str>,
+) -> ApiResult<Option<String>> {
+    if let Some(slug) = slug.filter(|s| !s.is_empty()) {
+        return Ok(Some(
+            store::find_organization_by_slug(conn, slug)
+                .await?
+                .ok_or(ErrorCode::OrganizationNotFound)?
+                .id,
+        ));
+    }
+    Ok(id
+        .filter(|i| !i.is_empty())
+        .map(str::to_owned)
+        .or_else(|| auth.session.active_organization_id.clone()))
+}
+
+/// The organization with its first members (and their users), its invitations (for those who
+/// may invite; invitations granting the owner role only for owners) and its teams.
+pub async fn full(
+    state: &AppState,
+    auth: &Authenticated,
+    id: Option<&str>,
+    slug: Option<&str>,
+    members_limit: Option<i64>,
+) -> ApiResult<Option<FullOrganization>> {
+    let mut conn = connection(state).await?;
+    let Some(organization_id) = resolve(&mut conn, auth, id, slug).await? else {
+        return Ok(None);
+    };
+    let me = membership(
+        &mut conn,
+        &organization_id,
+        &auth.user.id,
+        ErrorCode::UserIsNotAMemberOfTheOrganization,
+    )
+    .await?;
+    let organization = store::find_organization(&mut conn, &organization_id)
+        .await?
+        .ok_or(ErrorCode::OrganizationNotFound)?;
+    let limit = members_limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(invalid("membersLimit must be 1 to 1000"));
+    }
+    let (members, _) = store::list_members(
+        &mut conn,
+        &organization_id,
+        &MemberPage {
+            limit,
+            offset: 0,
+            sort: MemberField::CreatedAt,
+            descending: false,
+            filter: None,
+        },
+    )
+    .await?;
+    let invitations = visible_invitations(state, &mut conn, &me).await?;
+    let teams = store::list_teams(&mut conn, &organization_id).await?;
+    Ok(Some(FullOrganization {
+        organization,
+        members,
+        invitations,
+        teams,
+    }))
+}
+
+/// The organization's invitations as `me` may see them: none without `invitation: create`;
+/// those granting the owner role only to owners.
+pub async fn visible_invitations(
+    state: &AppState,
+    conn: &mut sqlx::AnyConnection,
+    me: &Member,
+) -> ApiResult<Vec<Invitation>> {
+    if !may(state, conn, me, &access::ask("invitation", "create")).await? {
+        return Ok(Vec::new());
+    }
+    let owner = access::is_owner(&me.role);
+    Ok(store::list_invitations(conn, &me.organization_id)
+        .await?
+        .into_iter()
+        .filter(|i| owner || !access::is_owner(&i.role))
+        .collect())
+}
+
+pub async fn list_organizations(
+    state: &AppState,
+    auth: &Authenticated,
+) -> ApiResult<Vec<Organization>> {
+    let mut conn = connection(state).await?;
+    Ok(store::list_organizations_of_user(&mut conn, &auth.user.id).await?)
+}
+
+/// 400 ORGANIZATION_SLUG_ALREADY_TAKEN if taken.
+pub async fn check_slug(state: &AppState, slug: &str) -> ApiResult<()> {
+    let slug = checked_slug(slug)?;
+    let mut conn = connection(state).await?;
+    if store::find_organization_by_slug(&mut conn, &slug)
+        .await?
+        .is_some()
+    {
+        return Err(ErrorCode::OrganizationSlugAlreadyTaken.into());
+    }
+    Ok(())
+}
+
+/// A members page as asked (better-auth's `list-members` query).
+pub struct PageQuery<'a> {
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    pub sort_by: Option<&'a str>,
+    pub descending: bool,
+    pub filter_field: Option<&'a str>,
+    pub filter_value: Option<&'a str>,
+    pub filter_operator: Option<&'a str>,
+}
+
+fn invalid(message: &'static str) -> ApiError {
+    ApiError::from(ErrorCode::ValidationError).with_message(message)
+}
+
+impl PageQuery<'_> {
+    fn checked(&self) -> ApiResult<MemberPage> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(invalid("limit must be 1 to 1000"));
+        }
+        let offset = self.offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(invalid("offset must not be negative"));
+        }
+        let sort = match self.sort_by {
+            None => MemberField::CreatedAt,
+            Some(field) => MemberField::parse(field).ok_or_else(|| {
+                invalid("sortBy must be id, userId, role, createdAt, email or name")
+            })?,
+        };
+        let filter = match self.filter_field {
+            None => None,
+            Some(field) => {
+                let field = MemberField::parse(field).ok_or_else(|| {
+                    invalid("filterField must be id, userId, role, createdAt, email or name")
+                })?;
+                let operator = match self.filter_operator {
+                    None => FilterOperator::Eq,
+                    Some(op) => FilterOperator::parse(op).ok_or_else(|| {
+                        invalid("filterOperator must be eq, ne, lt, lte, gt, gte, in, not_in, contains, starts_with or ends_with")
+                    })?,
+                };
+                let value = self
+                    .filter_value
+                    .ok_or_else(|| invalid("filterValue is required with filterField"))?;
+                let values = if matches!(operator, FilterOperator::In | FilterOperator::NotIn) {
+                    value.split(',').map(|v| v.trim().to_owned()).collect()
+                } else {
+                    vec![value.to_owned()]
+                };
+                if values.len() > 100 {
+                    return Err(invalid("filterValue lists at most 100 values"));
+                }
+                Some(MemberFilter {
+                    field,
+                    operator,
+                    values,
+                })
+            }
+        };
+        Ok(MemberPage {
+            limit,
+            offset,
+            sort,
+            descending: self.descending,
+            filter,
+        })
+    }
+}
+
+/// A page of members with their users, and how many match in all.
+pub async fn list_members(
+    state: &AppState,
+    auth: &Authenticated,
+    id: Option<&str>,
+    slug: Option<&str>,
+    query: &PageQuery<'_>,
+) -> ApiResult<(Vec<Member>, i64)> {
+    let page = query.checked()?;
+    let mut conn = connection(state).await?;
+    let organization_id = resolve(&mut conn, auth, id, slug)
+        .await?
+        .ok_or(ErrorCode::NoActiveOrganization)?;
+    membership(
+        &mut conn,
+        &organization_id,
+        &auth.user.id,
+        ErrorCode::YouAreNotAMemberOfThisOrganization,
+    )
+    .await?;
+    Ok(store::list_members(&mut conn, &organization_id, &page).await?)
+}
+
+/// Removes a member (`member: delete`). Only owners remove owners; the last owner stays.
+pub async fn remove(
+    state: &AppState,
+    auth: &Authenticated,
+    client: &ClientInfo,
+    organization_id: Option<&str>,
+    member_id_or_email: &str,
+) -> ApiResult<Member> {
+    let organization_id = named_or_active(organization_id, &auth.session)?;
+    let mut tx = state.db.begin("organizations: remove member").await?;
+    // The lock comes first: owner counts below see every concurrent change, and SQLite's
+    // transaction is a writer from its first statement.
+    store::lock_organization(&mut tx, &organization_id).await?;
+    let me = authorized(
+        state,
+        &mut tx,
+        &organization_id,
+        &auth.user.id,
+        ErrorCode::YouAreNotAMemberOfThisOrganization,
+        Needs {
+            resource: "member",
+            action: "delete",
+            denied: ErrorCode::YouAreNotAllowedToDeleteThisMember,
+        },
+    )
+    .await?;
+    let target = store::find_member_by_id_or_email(&mut tx, &organization_id, member_id_or_email)
+        .await?
+        .ok_or(ErrorCode::MemberNotFound)?;
+    if access::is_owner(&target.role) {
+        if !access::is_owner(&me.role) {
+            return Err(ErrorCode::YouAreNotAllowedToDeleteThisMember.into());
+        }
+        if owner_count(&mut tx, &organization_id).await? <= 1 {
+            return Err(ErrorCode::YouCannotLeaveTheOrganizationAsTheOnlyOwner.into());
+        }
+    }
+    store::delete_member(&mut tx, &organization_id, &target.id, &target.user_id).await?;
+    let cleared =
+        sessions::store::clear_active_organization(&mut tx, &target.user_id, &organization_id)
+            .await?;
+    tx.commit().await.context("organizations: remove member")?;
+    state.session_cache.forget_sessions(&cleared);
+    record(state, Event::MemberRemoved, auth, client).await;
+    Ok(target)
+}
+
+/// Changes a member's roles (`member: update`; owners always may). Only owners grant or change
+/// the owner role; the last owner keeps it.
+pub async fn update_role(
+    state: &AppState,
+    auth: &Authenticated,
+    client: &ClientInfo,
+    organization_id: Option<&str>,
+    member_id: &str,
+    roles: &[String],
+) -> ApiResult<Member> {
+    let organization_id = named_or_active(organization_id, &auth.session)?;
+    let mut tx = state.db.begin("organizations: update member role").await?;
+    store::lock_organization(&mut tx, &organization_id).await?;
+    let me = membership(
+        &mut tx,
+        &organization_id,
+        &auth.user.id,
+        ErrorCode::YouAreNotAMemberOfThisOrganization,
+    )
+    .await?;
+    if !access::is_owner(&me.role) {
+        require(
+            state,
+            &mut tx,
+            &me,
+            "member",
+            "update",
+            ErrorCode::YouAreNotAllowedToUpdateThisMember,
+        )
+        .await?;
+    }
+    let role = checked_roles(state, &mut tx, &organization_id, roles).await?;
+    let target = store::find_member_by_id_or_email(&mut tx, &organization_id, member_id)
+        .await?
+        .filter(|m| m.id == member_id)
+        .ok_or(ErrorCode::MemberNotFound)?;
+    let was_owner = access::is_owner(&target.role);
+    let becomes_owner = access::is_owner(&role);
+    if (was_owner || becomes_owner) && !access::is_owner(&me.role) {
+        return Err(ErrorCode::YouAreNotAllowedToUpdateThisMember.into());
+    }
+    if was_owner && !becomes_owner && owner_count(&mut tx, &organization_id).await? <= 1 {
+        return Err(ErrorCode::YouCannotLeaveTheOrganizationWithoutAnOwner.into());
+    }
+    store::update_member_role(&mut tx, &organization_id, &target.id, &role).await?;
+    tx.commit()
+        .await
+        .context("organizations: update member role")?;
+    record(state, Event::MemberRoleChanged, auth, client).await;
+    Ok(Member { role, ..target })
+}
+
+/// Leaves an organization; the last owner cannot.
+pub async fn leave(
+    state: &AppState,
+    auth: &Authenticated,
+    client: &ClientInfo,
+    organization_id: &str,
+) -> ApiResult<Member> {
+    let mut tx = state.db.begin("organizations: leave").await?;
+    store::lock_organization(&mut tx, organization_id).await?;
+    let me = store::find_member(&mut tx, organization_id, &auth.user.id)
+        .await?
+        .ok_or(ErrorCode::MemberNotFound)?;
+    if access::is_owner(&me.role) && owner_count(&mut tx, organization_id).await? <= 1 {
+        return Err(ErrorCode::YouCannotLeaveTheOrganizationAsTheOnlyOwner.into());
+    }
+    store::delete_member(&mut tx, organization_id, &me.id, &me.user_id).await?;
+    let cleared =
+        sessions::store::clear_active_organization(&mut tx, &auth.user.id, organization_id).await?;
+    tx.commit().await.context("organizations: leave")?;
+    state.session_cache.forget_sessions(&cleared);
+    record(state, Event::MemberRemoved, auth, client).await;
+    Ok(me)
+}
+
+/// The caller's membership of the active organization.
+pub async fn active_member(state: &AppState, auth: &Authenticated) -> ApiResult<Member> {
+    let organization_id = named_or_active(None, &auth.session)?;
+    let mut conn = connection(state).await?;
+    Ok(
+        store::find_member(&mut conn, &organization_id, &auth.user.id)
+            .await?
+            .ok_or(ErrorCode::MemberNotFound)?,
+    )
+}
+
+/// The roles of the caller (or of `user_id`, a member too) in an organization.
+pub async fn member_role(
+    state: &AppState,
+    auth: &Authenticated,
+    user_id: Option<&str>,
+    id: Option<&str>,
+    slug: Option<&str>,
+) -> ApiResult<String> {
+    let mut conn = connection(state).await?;
+    let organization_id = resolve(&mut conn, auth, id, slug)
+        .await?
+        .ok_or(ErrorCode::NoActiveOrganization)?;
+    let me = membership(
+        &mut conn,
+        &organization_id,
+        &auth.user.id,
+        ErrorCode::YouAreNotAMemberOfThisOrganization,
+    )
+    .await?;
+    match user_id.filter(|u| *u != auth.user.id) {
+        None => Ok(me.role),
+        Some(other) => Ok(membership(
+            &mut conn,
+            &organization_id,
+            other,
+            ErrorCode::YouAreNotAMemberOfThisOrganization,
+        )
+        .await?
+        .role),
+    }
+}
+
+/// Whether the caller may do `request` in an organization.
+pub async fn has_permission(
+    state: &AppState,
+    auth: &Authenticated,
+    organization_id: Option<&str>,
+    request: &Request,
+) -> ApiResult<bool> {
+    let organization_id = named_or_active(organization_id, &auth.session)?;
+    let mut conn = connection(state).await?;
+    let me = membership(
+        &mut conn,
+        &organization_id,
+        &auth.user.id,
+        ErrorCode::UserIsNotAMemberOfTheOrganization,
+    )
+    .await?;
+    may(state, &mut conn, &me, request).await
+}
