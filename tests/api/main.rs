@@ -11,6 +11,7 @@ mod cli;
 mod compat;
 mod email;
 mod operations;
+mod pages;
 mod schema;
 mod sessions;
 mod tokens;

@@ -19,6 +19,7 @@ use crate::access_tokens::settings::AccessTokenSettings;
 use crate::crypto::settings::HashingSettings;
 use crate::http::settings::ServerSettings;
 use crate::mail::settings::MailSettings;
+use crate::pages::settings::UiSettings;
 use crate::rate_limit::settings::RateLimitSettings;
 use crate::revocations::settings::RevocationSettings;
 use crate::sessions::settings::SessionSettings;
@@ -92,6 +93,7 @@ pub fn registry() -> Vec<Setting> {
         RefreshSettings::settings(),
         RevocationSettings::settings(),
         TwoFactorSettings::settings(),
+        UiSettings::settings(),
     ]
     .concat()
 }
@@ -120,6 +122,7 @@ pub struct Config {
     pub tokens: RefreshSettings,
     pub revocations: RevocationSettings,
     pub two_factor: TwoFactorSettings,
+    pub ui: UiSettings,
 }
 
 impl Config {
@@ -170,6 +173,7 @@ impl Config {
             tokens: RefreshSettings::load(&values)?,
             revocations: RevocationSettings::load(&values)?,
             two_factor: TwoFactorSettings::load(&values)?,
+            ui: UiSettings::load(&values)?,
         };
         config.session.check()?;
         config.password.check()?;
@@ -188,6 +192,12 @@ impl Config {
     /// The `iss` of access tokens: the base URL without a trailing slash.
     pub fn issuer(&self) -> String {
         issuer_of(&self.base_url)
+    }
+
+    /// The path of a hosted page (`/sign-in`, ...) under `ui.path_prefix`, if the pages are on.
+    /// Mail links lead there when the application gave no URL of its own.
+    pub fn page_path(&self, page: &str) -> Option<String> {
+        self.ui.enabled.then(|| self.ui.path(page))
     }
 
     pub fn is_sqlite(&self) -> bool {

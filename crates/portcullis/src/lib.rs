@@ -15,6 +15,7 @@ pub mod health;
 pub mod http;
 pub mod mail;
 pub mod maintenance;
+pub mod pages;
 pub mod password_reset;
 pub mod rate_limit;
 pub mod revocations;

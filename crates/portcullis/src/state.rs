@@ -13,6 +13,7 @@ use crate::crypto::passwords::PasswordHasher;
 use crate::db::Db;
 use crate::http::cookies::CredentialCookie;
 use crate::mail::Mailer;
+use crate::pages::Pages;
 use crate::rate_limit::Limits;
 use crate::revocations::Hub;
 use crate::sessions::cache::SessionCache;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub trusted_origins: Arc<Vec<String>>,
     /// Flips to true when the server begins to shut down (long-lived streams end on it).
     pub stopping: Arc<watch::Sender<bool>>,
+    /// The hosted pages' templates, form-token key and cookies.
+    pub pages: Arc<Pages>,
 }
 
 impl AppState {
@@ -73,6 +76,7 @@ impl AppState {
             mailer: Mailer::new(&config.mail, clock.clone())?,
             limits: Limits::start(&config.rate_limits).await?,
             stopping: Arc::new(watch::channel(false).0),
+            pages: Arc::new(Pages::load(&config, master)?),
             config: Arc::new(config),
             clock,
             db,

@@ -16,6 +16,8 @@ pub enum Purpose {
     SealSigningKeys,
     RefreshTokens,
     SealTotpSecrets,
+    /// The hosted pages' form tokens (CSRF).
+    PageForms,
 }
 
 impl Purpose {
@@ -24,6 +26,7 @@ impl Purpose {
             Purpose::SealSigningKeys => b"portcullis v1 seal signing keys",
             Purpose::RefreshTokens => b"portcullis v1 refresh tokens",
             Purpose::SealTotpSecrets => b"portcullis v1 seal totp secrets",
+            Purpose::PageForms => b"portcullis v1 page forms",
         }
     }
 }
