@@ -76,7 +76,7 @@ pub async fn run_node(script: &str, env: &[(&str, &str)]) -> NodeRun {
 }
 
 /// Serves what the SMTP sink received as JSON, for the Node test to read its links.
-async fn serve_mailbox(sink: SmtpSink) -> String {
+pub async fn serve_mailbox(sink: SmtpSink) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mails", listener.local_addr().unwrap());
     let app = axum::Router::new().route(

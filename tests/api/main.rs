@@ -12,6 +12,7 @@ mod compat;
 mod email;
 mod operations;
 mod pages;
+mod pages_browser;
 mod schema;
 mod sessions;
 mod tokens;

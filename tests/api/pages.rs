@@ -534,7 +534,7 @@ async fn two_factor_enrolment_and_sign_in_with_totp_backup_code_and_trusted_devi
         )
         .await;
     assert_eq!(wrong_password.status, 422);
-    assert!(wrong_password.body.contains("current_password-error"));
+    assert!(wrong_password.body.contains("tfa_password-error"));
 
     let enrolment = browser
         .submit(
