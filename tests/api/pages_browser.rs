@@ -47,11 +47,17 @@ async fn hosted_pages_in_chromium(backend: Backend) {
     let smtp_url = sink.url();
     let app = TestApp::spawn_with(backend, &[("smtp_url", &smtp_url)]).await;
     let mailbox = serve_mailbox(sink).await;
-    let server_time = app.clock.now_secs().to_string();
+    // The server's clock runs with the wall clock plus whatever a test moved it by (nothing here):
+    // the browser test computes TOTP codes from its own wall clock plus this offset.
+    let wall_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let clock_offset = (app.clock.now_ms() - wall_ms).to_string();
     let mut env = vec![
         ("PORTCULLIS_URL".to_owned(), app.url.clone()),
         ("PORTCULLIS_MAILBOX_URL".to_owned(), mailbox),
-        ("PORTCULLIS_SERVER_TIME".to_owned(), server_time),
+        ("PORTCULLIS_CLOCK_OFFSET_MS".to_owned(), clock_offset),
         ("CHROMIUM".to_owned(), chromium),
     ];
     if let Ok(dir) = std::env::var("PORTCULLIS_TEST_SCREENSHOTS") {

@@ -2,8 +2,8 @@
 // package-lock.json), against a server the Rust test (tests/api/pages_browser.rs) started.
 //
 // Environment: PORTCULLIS_URL (the server), PORTCULLIS_MAILBOX_URL (what the SMTP sink received,
-// as JSON), PORTCULLIS_SERVER_TIME (the server's clock, unix seconds: tests move it, so TOTP codes
-// are computed from it), CHROMIUM (default /usr/bin/chromium), SCREENSHOTS (a directory: if set,
+// as JSON), PORTCULLIS_CLOCK_OFFSET_MS (how far the server's clock is from the wall clock: TOTP
+// codes are computed for the server's time), CHROMIUM (default /usr/bin/chromium), SCREENSHOTS (a directory: if set,
 // each main page is saved there at 375 px and 1280 px wide).
 
 import { test, before, after } from "node:test";
@@ -15,7 +15,9 @@ import puppeteer from "puppeteer-core";
 
 const BASE = process.env.PORTCULLIS_URL;
 const MAILBOX = process.env.PORTCULLIS_MAILBOX_URL;
-const SERVER_TIME = Number(process.env.PORTCULLIS_SERVER_TIME);
+const CLOCK_OFFSET_MS = Number(process.env.PORTCULLIS_CLOCK_OFFSET_MS || 0);
+/// The server's current 30-second TOTP step.
+const serverStep = () => Math.floor((Date.now() + CLOCK_OFFSET_MS) / 30_000);
 const SCREENSHOTS = process.env.SCREENSHOTS;
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -205,8 +207,9 @@ test("sign-up, sign-in, two-factor enrolment, sign-out, sign-in with a TOTP code
   const key = await page.$eval("#totp-secret", (c) => c.textContent.trim());
   assert.equal(await page.$$eval("#backup-codes li", (l) => l.length), 10);
   assert.ok(await page.$(".qr svg"), "the QR code is shown");
-  const step = Math.floor(SERVER_TIME / 30);
-  await fill(page, { "Code from the app": totp(key, step - 1) });
+  // Each code works once, and only later steps after it: enrol with the previous step's code,
+  // sign in with the current one (a later step than the first, however long this takes).
+  await fill(page, { "Code from the app": totp(key, serverStep() - 1) });
   await submit(page, "Turn on two-factor");
   assert.match(await page.$eval("main", (m) => m.textContent), /is\s+on/);
 
@@ -215,7 +218,7 @@ test("sign-up, sign-in, two-factor enrolment, sign-out, sign-in with a TOTP code
   assert.equal(path(page), "/two-factor");
   await accessible(page);
   await screenshot(page, "two-factor");
-  await fill(page, { Code: totp(key, step) });
+  await fill(page, { Code: totp(key, serverStep()) });
   await submit(page, "Verify");
   assert.equal(path(page), "/account");
   assert.deepEqual(page.problems, []);

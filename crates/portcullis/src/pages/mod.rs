@@ -49,7 +49,6 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/reset_password.html"),
     ),
     ("notice.html", include_str!("templates/notice.html")),
-    ("error.html", include_str!("templates/error.html")),
     ("account.html", include_str!("templates/account.html")),
     (
         "account_security.html",

@@ -215,6 +215,29 @@ fn require_session(
     }
 }
 
+/// The session and the form checks of a signed-in page's form, or the answer instead (to sign
+/// in, or the refusal).
+fn signed_in_form(
+    state: &AppState,
+    visit: &mut Visit,
+    here: &str,
+    form: &Fields,
+) -> Result<Authenticated, Box<Response>> {
+    let auth = require_session(state, visit, here)?;
+    if let Err(refusal) = visit.check_form(state, form.csrf.as_deref()) {
+        return Err(Box::new(refused(state, visit, refusal)));
+    }
+    Ok(auth)
+}
+
+/// A signed-in page that shows the session's user only.
+fn signed_in_page(state: &AppState, visit: &mut Visit, here: &str, template: &str) -> Response {
+    match require_session(state, visit, here) {
+        Ok(_) => page(state, visit, StatusCode::OK, template, json!({})),
+        Err(redirect) => *redirect,
+    }
+}
+
 /// The trusted-device token inside a `Set-Cookie` value from `sign_in::trusted_devices`, moved
 /// into the pages' own cookie (the API's is scoped to `/api/auth`).
 fn page_trust_cookie(state: &AppState, api_cookie: &HeaderValue) -> Option<HeaderValue> {
@@ -783,16 +806,7 @@ async fn error_page(
 // ---- account -----------------------------------------------------------------------------------
 
 async fn account_page(State(state): State<AppState>, mut visit: Visit) -> Response {
-    match require_session(&state, &mut visit, "/account") {
-        Ok(_) => page(
-            &state,
-            &mut visit,
-            StatusCode::OK,
-            "account.html",
-            json!({}),
-        ),
-        Err(redirect) => *redirect,
-    }
+    signed_in_page(&state, &mut visit, "/account", "account.html")
 }
 
 async fn account_submit(
@@ -800,13 +814,10 @@ async fn account_submit(
     mut visit: Visit,
     PageForm(form): PageForm,
 ) -> ApiResult<Response> {
-    let auth = match require_session(&state, &mut visit, "/account") {
+    let auth = match signed_in_form(&state, &mut visit, "/account", &form) {
         Ok(auth) => auth,
-        Err(redirect) => return Ok(*redirect),
+        Err(answer) => return Ok(*answer),
     };
-    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
-        return Ok(refused(&state, &mut visit, refusal));
-    }
     let values =
         json!({ "form_name": form.name, "form_image": form.image, "new_email": form.email });
     match Fields::text(&form.action) {
@@ -859,16 +870,12 @@ struct Enrolling {
 }
 
 async fn security_page(State(state): State<AppState>, mut visit: Visit) -> Response {
-    match require_session(&state, &mut visit, "/account/security") {
-        Ok(_) => page(
-            &state,
-            &mut visit,
-            StatusCode::OK,
-            "account_security.html",
-            json!({}),
-        ),
-        Err(redirect) => *redirect,
-    }
+    signed_in_page(
+        &state,
+        &mut visit,
+        "/account/security",
+        "account_security.html",
+    )
 }
 
 async fn security_submit(
@@ -876,13 +883,10 @@ async fn security_submit(
     mut visit: Visit,
     PageForm(form): PageForm,
 ) -> ApiResult<Response> {
-    let auth = match require_session(&state, &mut visit, "/account/security") {
+    let auth = match signed_in_form(&state, &mut visit, "/account/security", &form) {
         Ok(auth) => auth,
-        Err(redirect) => return Ok(*redirect),
+        Err(answer) => return Ok(*answer),
     };
-    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
-        return Ok(refused(&state, &mut visit, refusal));
-    }
     let template = "account_security.html";
     let action = Fields::text(&form.action);
     let values = json!({ "action": action });
@@ -1027,13 +1031,10 @@ async fn sessions_submit(
     mut visit: Visit,
     PageForm(form): PageForm,
 ) -> ApiResult<Response> {
-    let auth = match require_session(&state, &mut visit, "/account/sessions") {
+    let auth = match signed_in_form(&state, &mut visit, "/account/sessions", &form) {
         Ok(auth) => auth,
-        Err(redirect) => return Ok(*redirect),
+        Err(answer) => return Ok(*answer),
     };
-    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
-        return Ok(refused(&state, &mut visit, refusal));
-    }
     let client = visit.client.clone();
     match Fields::text(&form.action) {
         "revoke" => {
