@@ -23,6 +23,7 @@ both_backends!(
     the_sessions_page_revokes_another_session_and_all_others,
     account_pages_need_a_session_and_update_the_profile,
     pages_follow_the_path_prefix_and_can_be_turned_off,
+    theming_settings_and_template_overrides_change_the_pages,
 );
 
 /// A browser without JavaScript: a cookie jar, forms posted with its `Origin`.
@@ -994,4 +995,67 @@ async fn pages_follow_the_path_prefix_and_can_be_turned_off(backend: Backend) {
     let gone = browser.get("/sign-in").await;
     assert_eq!(gone.status, 404);
     assert!(gone.body.contains("NOT_FOUND"));
+}
+
+async fn theming_settings_and_template_overrides_change_the_pages(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sign_up.html"),
+        "{% extends \"base.html\" %}{% block content %}<h1>Join {{ product }}</h1>\
+         <p>{{ min_length }}</p>{% endblock %}",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("style.css"), "body { color: teal; }").unwrap();
+    let templates = dir.path().display().to_string();
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("ui.templates_dir", templates.as_str()),
+            ("ui.primary_color", "#0F766E"),
+            ("ui.logo_url", "https://cdn.acme.example/logo.svg"),
+            ("ui.stylesheet_url", "https://cdn.acme.example/brand.css"),
+            ("mail.product_name", "Acme <Cloud>"),
+        ],
+    )
+    .await;
+    let mut browser = Visitor::new(&app);
+    let page = browser.get("/sign-in").await;
+    let nonce = page.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        page.body.contains(&format!(
+            "<style nonce=\"{nonce}\">:root {{ --primary: #0f766e; }}</style>"
+        )),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("<img src=\"https://cdn.acme.example/logo.svg\" alt=\"Acme &lt;Cloud&gt;\""));
+    assert!(page
+        .body
+        .contains("href=\"https://cdn.acme.example/brand.css\""));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("style-src 'self' 'nonce-"), "{csp}");
+    assert!(csp.contains("https://cdn.acme.example; img-src"), "{csp}");
+    let overridden = browser.get("/sign-up").await;
+    assert!(
+        overridden
+            .body
+            .contains("<h1>Join Acme &lt;Cloud&gt;</h1><p>8</p>"),
+        "{}",
+        overridden.body
+    );
+    assert_eq!(
+        browser.get("/assets/style.css").await.body,
+        "body { color: teal; }"
+    );
 }

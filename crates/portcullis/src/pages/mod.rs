@@ -127,6 +127,10 @@ struct Common<'a> {
     csrf: &'a str,
     /// The signed-in user's name and email, if any.
     user: Option<UserView<'a>>,
+    /// Theming settings (`ui.logo_url`, `ui.primary_color`, `ui.stylesheet_url`).
+    logo_url: Option<&'a str>,
+    primary_color: Option<&'a str>,
+    stylesheet_url: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -147,9 +151,16 @@ fn content_security_policy(state: &AppState, nonce: &str) -> String {
         form_action.push(' ');
         form_action.push_str(origin);
     }
+    let ui = &state.config.ui;
+    let origin_of = |url: &Option<url::Url>| {
+        url.as_ref()
+            .map(|u| format!(" {}", u.origin().ascii_serialization()))
+            .unwrap_or_default()
+    };
+    let (styles, logo) = (origin_of(&ui.stylesheet_url), origin_of(&ui.logo_url));
     format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; \
-         img-src 'self' https: data:; form-action {form_action}; frame-ancestors 'none'; \
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'{styles}; \
+         img-src 'self' https: data:{logo}; form-action {form_action}; frame-ancestors 'none'; \
          base-uri 'none'; connect-src 'self'"
     )
 }
@@ -176,6 +187,14 @@ pub fn page(
         nonce: &visit.nonce,
         csrf: &csrf,
         user,
+        logo_url: state.config.ui.logo_url.as_ref().map(url::Url::as_str),
+        primary_color: state.config.ui.primary_color.as_deref(),
+        stylesheet_url: state
+            .config
+            .ui
+            .stylesheet_url
+            .as_ref()
+            .map(url::Url::as_str),
     };
     let context = minijinja::context! {
         ..Value::from(Serde(&common)),
@@ -236,4 +255,30 @@ pub fn see_other(
         headers.append(SET_COOKIE, cookie);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> Config {
+        let dir = dir.display().to_string();
+        Config::from_pairs([("ui.templates_dir", dir.as_str())]).unwrap()
+    }
+
+    #[test]
+    fn files_in_the_templates_dir_override_and_a_broken_one_stops_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = MasterKey::new(&[7u8; 32]);
+        std::fs::write(dir.path().join("style.css"), "body { color: teal; }").unwrap();
+        std::fs::write(dir.path().join("notice.html"), "<p>{{ message }}</p>").unwrap();
+        let pages = Pages::load(&config(dir.path()), &master).unwrap();
+        assert_eq!(pages.stylesheet, "body { color: teal; }");
+        let html = pages
+            .render("notice.html", minijinja::context! { message => "<b>" })
+            .unwrap();
+        assert_eq!(html, "<p>&lt;b&gt;</p>", "overrides are escaped too");
+        std::fs::write(dir.path().join("sign_in.html"), "{% if %}").unwrap();
+        assert!(Pages::load(&config(dir.path()), &master).is_err());
+    }
 }
