@@ -881,6 +881,18 @@ async fn account_pages_need_a_session_and_update_the_profile(backend: Backend) {
     }
     let (email, password) = (random_email(), strong_password(16));
     assert_eq!(browser.sign_up("Ada", &email, &password).await.status, 303);
+    let account = browser.get("/account").await;
+    for link in [
+        "/account",
+        "/account/security",
+        "/account/sessions",
+        "/sign-out",
+    ] {
+        assert!(
+            account.body.contains(&format!("<a href=\"{link}\">")),
+            "{link}"
+        );
+    }
     let saved = browser
         .submit(
             "/account",

@@ -127,10 +127,40 @@ struct Common<'a> {
     csrf: &'a str,
     /// The signed-in user's name and email, if any.
     user: Option<UserView<'a>>,
+    /// The account portal's navigation, when signed in.
+    nav: Vec<NavLink>,
     /// Theming settings (`ui.logo_url`, `ui.primary_color`, `ui.stylesheet_url`).
     logo_url: Option<&'a str>,
     primary_color: Option<&'a str>,
     stylesheet_url: Option<&'a str>,
+}
+
+/// A page of the account portal's navigation.
+#[derive(Serialize)]
+pub struct NavLink {
+    /// The page's path under the prefix (`/account/security`).
+    pub path: &'static str,
+    pub label: &'static str,
+}
+
+/// The account portal's pages, in the order the navigation shows them. Extension point: a
+/// feature with pages of its own adds its entry here (organizations, issue 12:
+/// `/account/organizations`), its routes in `routes.rs`.
+pub fn account_nav(_state: &AppState) -> Vec<NavLink> {
+    vec![
+        NavLink {
+            path: "/account",
+            label: "Profile",
+        },
+        NavLink {
+            path: "/account/security",
+            label: "Security",
+        },
+        NavLink {
+            path: "/account/sessions",
+            label: "Sessions",
+        },
+    ]
 }
 
 #[derive(Serialize)]
@@ -186,6 +216,11 @@ pub fn page(
         prefix: &state.config.ui.path_prefix,
         nonce: &visit.nonce,
         csrf: &csrf,
+        nav: if user.is_some() {
+            account_nav(state)
+        } else {
+            Vec::new()
+        },
         user,
         logo_url: state.config.ui.logo_url.as_ref().map(url::Url::as_str),
         primary_color: state.config.ui.primary_color.as_deref(),

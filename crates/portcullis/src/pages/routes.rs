@@ -279,8 +279,10 @@ async fn home_page(State(state): State<AppState>, mut visit: Visit) -> Response 
 
 // ---- sign-in -----------------------------------------------------------------------------------
 
-/// Extension point: the social sign-in buttons (issue 11) fill this list, one per configured
-/// provider; the template shows the block only when it is not empty.
+/// Extension point: social sign-in (issue 11) fills this list, one entry per configured provider:
+/// `{"name": "GitHub", "action": "<path of the POST that starts that provider's sign-in>"}`.
+/// `sign_in.html` (block `social`) shows one form per entry, with the form token and `return_to`,
+/// and nothing while the list is empty.
 fn social_providers(_state: &AppState) -> Vec<serde_json::Value> {
     Vec::new()
 }
