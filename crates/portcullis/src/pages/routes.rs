@@ -143,6 +143,14 @@ fn with_return_to(state: &AppState, path: &str, return_to: Option<&str>) -> Stri
     }
 }
 
+/// The per-IP limit of the API endpoint a form stands for (the same bucket).
+async fn limit(state: &AppState, visit: &Visit, class: Class) -> ApiResult<()> {
+    state
+        .limits
+        .check(class, Subject::Ip(visit.client.ip))
+        .await
+}
+
 /// `?return_to=...` for links between the sign-in and sign-up pages.
 fn return_query(back: Option<&str>) -> String {
     back.map(|target| verification::with_query("", &[("return_to", target)]))
@@ -329,10 +337,7 @@ async fn sign_in_submit(
         return Ok(refused(&state, &mut visit, refusal));
     }
     let checked = async {
-        state
-            .limits
-            .check(Class::SignIn, Subject::Ip(visit.client.ip))
-            .await?;
+        limit(&state, &visit, Class::SignIn).await?;
         credentials::check(&state, email, Fields::text(&form.password), &visit.client).await
     };
     let user = match checked.await {
@@ -344,20 +349,9 @@ async fn sign_in_submit(
         .trusted_device_cookie
         .read(&visit.headers)
         .map(str::to_owned);
-    let outcome = start::start(
-        &state,
-        SignIn {
-            user,
-            method: Method::Password,
-            channel: Channel::Cookie,
-            persistent: remember,
-            client: &visit.client,
-            second_factor: SecondFactor::NotShown {
-                trusted_device: trusted_device.as_deref(),
-            },
-        },
-    )
-    .await?;
+    let client = &visit.client;
+    let outcome =
+        start::after_password(&state, user, remember, client, trusted_device.as_deref()).await?;
     match outcome {
         Outcome::Started(started) => {
             let to = destination(&state, back.as_deref());
@@ -429,11 +423,7 @@ async fn two_factor_submit(
         let to = with_return_to(&state, "/sign-in", back.as_deref());
         return Ok(see_other(&state, &mut visit, &to, []));
     };
-    if let Err(e) = state
-        .limits
-        .check(Class::TwoFactor, Subject::Ip(visit.client.ip))
-        .await
-    {
+    if let Err(e) = limit(&state, &visit, Class::TwoFactor).await {
         return again(&state, &mut visit, "two_factor.html", e, "password", values);
     }
     let code = Fields::text(&form.code);
@@ -557,10 +547,7 @@ async fn sign_up_submit(
         remember_me: true,
     };
     let signed_up = async {
-        state
-            .limits
-            .check(Class::SignUp, Subject::Ip(visit.client.ip))
-            .await?;
+        limit(&state, &visit, Class::SignUp).await?;
         accounts::sign_up(&state, &visit.client, new).await
     };
     match signed_up.await {
@@ -646,10 +633,7 @@ async fn forgot_password_submit(
         return Ok(refused(&state, &mut visit, refusal));
     }
     let requested = async {
-        state
-            .limits
-            .check(Class::PasswordReset, Subject::Ip(visit.client.ip))
-            .await?;
+        limit(&state, &visit, Class::PasswordReset).await?;
         password_reset::request(&state, email, None).await
     };
     match requested.await {
@@ -707,10 +691,7 @@ async fn reset_password_submit(
         return Ok(refused(&state, &mut visit, refusal));
     }
     let completed = async {
-        state
-            .limits
-            .check(Class::PasswordReset, Subject::Ip(visit.client.ip))
-            .await?;
+        limit(&state, &visit, Class::PasswordReset).await?;
         password_reset::complete(
             &state,
             token,
