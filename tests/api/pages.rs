@@ -24,6 +24,7 @@ both_backends!(
     account_pages_need_a_session_and_update_the_profile,
     pages_follow_the_path_prefix_and_can_be_turned_off,
     theming_settings_and_template_overrides_change_the_pages,
+    an_unverified_user_gets_a_new_link_from_the_account_page,
 );
 
 /// A browser without JavaScript: a cookie jar, forms posted with its `Origin`.
@@ -1069,5 +1070,37 @@ async fn theming_settings_and_template_overrides_change_the_pages(backend: Backe
     assert_eq!(
         browser.get("/assets/style.css").await.body,
         "body { color: teal; }"
+    );
+}
+
+async fn an_unverified_user_gets_a_new_link_from_the_account_page(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = TestApp::spawn_with(backend, &[("smtp_url", smtp.as_str())]).await;
+    let (email, password) = (random_email(), strong_password(16));
+    let mut browser = Visitor::new(&app);
+    assert_eq!(browser.sign_up("Ada", &email, &password).await.status, 303);
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("not verified yet"));
+    let sent = browser.submit("/account", &[("action", "verify")]).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let mail = sink.wait_for(&email, 1).await.remove(0);
+    let link = link_in(
+        &mail.text,
+        &format!("{}/api/auth/verify-email?token=", app.url),
+    );
+    let landing = browser.get(&link).await;
+    assert_eq!(browser.get(landing.location()).await.status, 200);
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("verified"));
+    assert!(!account.body.contains("not verified yet"));
+    assert!(!account.body.contains("name=\"action\" value=\"verify\""));
+    // Verified now: asking again is refused next to nothing, as the API refuses it.
+    let again = browser.submit("/account", &[("action", "verify")]).await;
+    assert_eq!(again.status, 422);
+    assert!(
+        again.body.contains("Email is already verified"),
+        "{}",
+        again.body
     );
 }

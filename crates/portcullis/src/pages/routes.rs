@@ -828,6 +828,24 @@ async fn account_submit(
                 false,
             ))
         }
+        "verify" => {
+            let sent = async {
+                limit(&state, &visit, Class::VerificationMail).await?;
+                verification::request_verification(&state, &auth.user.email, Some(&auth.user), None)
+                    .await
+            };
+            if let Err(e) = sent.await {
+                return again(&state, &mut visit, "account.html", e, "password", values);
+            }
+            Ok(notice(
+                &state,
+                &mut visit,
+                StatusCode::OK,
+                "Check your email",
+                "We sent a new link to confirm your address.",
+                false,
+            ))
+        }
         _ => Ok(unknown_action(&state, &mut visit)),
     }
 }

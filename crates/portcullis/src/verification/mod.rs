@@ -204,6 +204,44 @@ pub fn verify_link(state: &AppState, token: &str, callback: Option<&str>) -> Str
     )
 }
 
+/// Asks for a verification mail to `raw_email` (`callback` already checked). From a signed-in
+/// user the address must be theirs and unverified; otherwise the answer comes before the lookup,
+/// so neither it nor its timing says whether the address has an account.
+pub async fn request_verification(
+    state: &AppState,
+    raw_email: &str,
+    signed_in: Option<&User>,
+    callback: Option<&str>,
+) -> ApiResult<()> {
+    let email = Email::parse(raw_email)?;
+    if let Some(user) = signed_in {
+        if user.email != email.as_str() {
+            return Err(ApiError::from(ErrorCode::EmailMismatch));
+        }
+        if user.email_verified {
+            return Err(ApiError::from(ErrorCode::EmailAlreadyVerified));
+        }
+    }
+    state
+        .limits
+        .check(Class::VerificationMail, Subject::Account(email.as_str()))
+        .await?;
+    let (state, callback) = (state.clone(), callback.map(str::to_owned));
+    tokio::spawn(async move {
+        let result = match users_store::find_by_email(&state.db, email.as_str()).await {
+            Ok(Some((user, _))) if !user.email_verified => {
+                send_verification(&state, &user, callback.as_deref()).await
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not send a verification mail");
+        }
+    });
+    Ok(())
+}
+
 /// Sends (or re-sends) an address verification mail; what the answer says never depends on
 /// whether the address has an account.
 pub async fn send_verification(

@@ -8,17 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{send_verification, with_query};
+use super::with_query;
 use crate::api_errors;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::{check_callback, redirect};
-use crate::rate_limit::{Class, Subject};
 use crate::sessions::extract::{CurrentSession, MaybeSession};
 use crate::state::AppState;
-use crate::users::email::Email;
-use crate::users::{store as users_store, User};
+use crate::users::User;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -49,33 +47,9 @@ async fn send_verification_email(
     if let Some(callback) = &body.callback_url {
         check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
-    let email = Email::parse(&body.email)?;
-    if let Some(auth) = &current.auth {
-        if auth.user.email != email.as_str() {
-            return Err(ApiError::from(ErrorCode::EmailMismatch));
-        }
-        if auth.user.email_verified {
-            return Err(ApiError::from(ErrorCode::EmailAlreadyVerified));
-        }
-    }
-    state
-        .limits
-        .check(Class::VerificationMail, Subject::Account(email.as_str()))
+    let signed_in = current.auth.as_ref().map(|auth| &auth.user);
+    super::request_verification(&state, &body.email, signed_in, body.callback_url.as_deref())
         .await?;
-    // Answer first, then look the address up: the answer's timing says nothing about it.
-    let callback = body.callback_url.clone();
-    tokio::spawn(async move {
-        let result = match users_store::find_by_email(&state.db, email.as_str()).await {
-            Ok(Some((user, _))) if !user.email_verified => {
-                send_verification(&state, &user, callback.as_deref()).await
-            }
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "could not send a verification mail");
-        }
-    });
     Ok(Json(StatusAnswer::OK))
 }
 
