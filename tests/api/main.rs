@@ -12,6 +12,8 @@ mod compat;
 mod email;
 mod operations;
 mod organizations;
+mod pages;
+mod pages_browser;
 mod schema;
 mod sessions;
 mod social;

@@ -68,7 +68,7 @@ const THIRTY_DAYS: u64 = 30 * 24 * 3600;
 // ---------------------------------------------------------------------------------------------
 
 /// RFC 4648 base32 (upper or lower case, padding optional).
-fn base32_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base32_decode(text: &str) -> Option<Vec<u8>> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut bits, mut count, mut out) = (0u64, 0u32, Vec::new());
     for c in text.trim_end_matches('=').bytes() {
@@ -104,7 +104,7 @@ fn totp_at(key: &[u8], unix_time: u64, digits: u32) -> String {
 }
 
 /// The 6-digit code of a time step.
-fn code_of_step(key: &[u8], step: i64) -> String {
+pub(crate) fn code_of_step(key: &[u8], step: i64) -> String {
     hotp(key, step as u64, 6)
 }
 

@@ -20,6 +20,7 @@ use crate::crypto::settings::HashingSettings;
 use crate::http::settings::ServerSettings;
 use crate::mail::settings::MailSettings;
 use crate::organizations::settings::OrganizationSettings;
+use crate::pages::settings::UiSettings;
 use crate::rate_limit::settings::RateLimitSettings;
 use crate::revocations::settings::RevocationSettings;
 use crate::sessions::settings::SessionSettings;
@@ -96,6 +97,7 @@ pub fn registry() -> Vec<Setting> {
         TwoFactorSettings::settings(),
         SocialSettings::settings(),
         OrganizationSettings::settings(),
+        UiSettings::settings(),
     ]
     .concat()
 }
@@ -128,6 +130,7 @@ pub struct Config {
     /// The `[social.<id>]` tables (keys outside the registry, see `social::settings`).
     pub social_providers: Vec<ProviderSettings>,
     pub organization: OrganizationSettings,
+    pub ui: UiSettings,
 }
 
 impl Config {
@@ -180,6 +183,7 @@ impl Config {
             two_factor: TwoFactorSettings::load(&values)?,
             social: SocialSettings::load(&values)?,
             organization: OrganizationSettings::load(&values)?,
+            ui: UiSettings::load(&values)?,
             social_providers: Vec::new(),
         };
         let config = Config {
@@ -206,6 +210,12 @@ impl Config {
     /// The `iss` of access tokens: the base URL without a trailing slash.
     pub fn issuer(&self) -> String {
         issuer_of(&self.base_url)
+    }
+
+    /// The path of a hosted page (`/sign-in`, ...) under `ui.path_prefix`, if the pages are on.
+    /// Mail links lead there when the application gave no URL of its own.
+    pub fn page_path(&self, page: &str) -> Option<String> {
+        self.ui.enabled.then(|| self.ui.path(page))
     }
 
     pub fn is_sqlite(&self) -> bool {

@@ -16,6 +16,7 @@ pub mod http;
 pub mod mail;
 pub mod maintenance;
 pub mod organizations;
+pub mod pages;
 pub mod password_reset;
 pub mod rate_limit;
 pub mod revocations;

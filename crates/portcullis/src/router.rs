@@ -21,8 +21,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::{
-    access_tokens, accounts, health, http, organizations, password_reset, rate_limit, revocations,
-    sessions, sign_in, social, tokens, two_factor, verification,
+    access_tokens, accounts, health, http, organizations, pages, password_reset, rate_limit,
+    revocations, sessions, sign_in, social, tokens, two_factor, verification,
 };
 
 /// Bodies are small JSON documents; anything bigger is refused before it is read.
@@ -44,7 +44,9 @@ pub fn build(state: AppState) -> Router {
         .nest("/api/auth", auth_routes(&state))
         .merge(health::root_router())
         .split_for_parts();
-    let router = router.merge(access_tokens::routes::well_known());
+    let router = router
+        .merge(access_tokens::routes::well_known())
+        .merge(pages::router(&state));
     let openapi_json = Arc::new(
         api.to_pretty_json()
             .expect("the OpenAPI document serialises"),

@@ -14,6 +14,7 @@ use crate::db::Db;
 use crate::http::cookies::CredentialCookie;
 use crate::mail::Mailer;
 use crate::organizations::access::AccessControl;
+use crate::pages::Pages;
 use crate::rate_limit::Limits;
 use crate::revocations::Hub;
 use crate::sessions::cache::SessionCache;
@@ -59,6 +60,8 @@ pub struct Shared {
     pub social: Arc<Social>,
     /// Organization statements and roles (built-in and from settings).
     pub access: Arc<AccessControl>,
+    /// The hosted pages' templates, form-token key and cookies.
+    pub pages: Arc<Pages>,
 }
 
 impl AppState {
@@ -102,6 +105,7 @@ impl AppState {
             mailer: Mailer::new(&config.mail, clock.clone())?,
             limits: Limits::start(&config.rate_limits).await?,
             stopping: Arc::new(watch::channel(false).0),
+            pages: Arc::new(Pages::load(&config, master)?),
             config: Arc::new(config),
             clock,
             db,

@@ -9,29 +9,20 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::{NewAccount, SignedUp};
 use crate::api_errors;
 use crate::audit::{self, Event};
-use crate::crypto::tokens::random_id;
-use crate::db::Context;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::http::redirect::check_callback;
-use crate::http::timestamp::Timestamp;
-use crate::mail::Kind;
 use crate::revocations;
 use crate::sessions::extract::CurrentSession;
 use crate::sessions::{self, Ending};
-use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn};
-use crate::sign_in::Channel;
 use crate::sign_in::{credentials, TokenAndUser};
 use crate::state::AppState;
-use crate::users::email::Email;
-use crate::users::password_policy::Password;
-use crate::users::profile::{checked_image, checked_name};
-use crate::users::{store, User};
-use crate::verification;
+use crate::users::store;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -71,90 +62,19 @@ async fn sign_up(
     if let Some(callback) = &body.callback_url {
         check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
-    let email = Email::parse(&body.email)?;
-    let name = checked_name(&body.name)?;
-    let image = checked_image(body.image.as_deref())?;
-    let password = Password::new_for(
-        &body.password,
-        &state.config.password,
-        &[email.as_str(), &name],
-    )?;
-    // Hash before touching the database: a taken email costs the same time as a free one.
-    let hash = state.passwords.hash(password.as_str()).await?;
-    let now = Timestamp(state.clock.now_ms());
-    let user = User {
-        id: random_id(),
-        name,
-        email: email.as_str().to_owned(),
-        email_verified: false,
-        image,
-        role: "user".to_owned(),
-        two_factor_enabled: false,
-        created_at: now,
-        updated_at: now,
+    let new = NewAccount {
+        name: &body.name,
+        email: &body.email,
+        password: &body.password,
+        image: body.image.as_deref(),
+        callback: body.callback_url.as_deref(),
+        remember_me: body.remember_me != Some(false),
     };
-    // Look first, so that a taken and a free address do the same work (one read, one write);
-    // the unique constraint still decides between concurrent sign-ups of one address.
-    let taken = store::find_by_email(&state.db, &user.email)
-        .await?
-        .is_some()
-        || match store::insert(&state.db, &user, &hash).await {
-            Ok(()) => false,
-            Err(e) if e.is_unique_violation() => true,
-            Err(e) => return Err(e.into()),
-        };
-    let callback = body.callback_url.as_deref();
-    if state.config.email.require_verification {
-        // No session until the address is verified, and the same answer for a taken address
-        // (whose owner gets a notice instead): sign-up reveals nothing about who has an account.
-        // Timing too: both paths make one durable write before answering (the new user, or an
-        // audit record of the attempt) and send their mail afterwards.
-        if taken {
-            audit::record(&state, Event::SignUpWithTakenEmail, None, None, &client).await;
+    let started = match super::sign_up(&state, &client, new).await? {
+        SignedUp::Started(started) => started,
+        SignedUp::AwaitingVerification(user) => {
+            return Ok(Json(TokenAndUser { token: None, user }).into_response())
         }
-        let background = state.clone();
-        let (user_for_mail, callback) = (user.clone(), body.callback_url.clone());
-        tokio::spawn(async move {
-            let state = background;
-            let sent = if taken {
-                notify_existing_owner(&state, &user_for_mail.email).await
-            } else {
-                audit::record(
-                    &state,
-                    Event::SignUp,
-                    Some(&user_for_mail.id),
-                    None,
-                    &client,
-                )
-                .await;
-                verification::send_verification(&state, &user_for_mail, callback.as_deref()).await
-            };
-            if let Err(e) = sent {
-                tracing::error!(error = %e, "could not send a sign-up mail");
-            }
-        });
-        return Ok(Json(TokenAndUser { token: None, user }).into_response());
-    }
-    if taken {
-        return Err(ApiError::from(ErrorCode::UserAlreadyExistsUseAnotherEmail));
-    }
-    if state.config.email.send_on_sign_up {
-        verification::send_verification(&state, &user, callback).await?;
-    }
-    let sign_in = SignIn {
-        user,
-        method: Method::SignUp,
-        channel: Channel::Cookie,
-        persistent: body.remember_me != Some(false),
-        client: &client,
-        second_factor: SecondFactor::NotShown {
-            trusted_device: None,
-        },
-    };
-    let Outcome::Started(started) = start::start(&state, sign_in).await? else {
-        return Err(ApiError::internal(
-            "a new account asked for a second factor",
-        ));
     };
     let mut response = Json(TokenAndUser {
         token: Some(started.token.clone()),
@@ -163,14 +83,6 @@ async fn sign_up(
     .into_response();
     started.set_cookies(&state, response.headers_mut());
     Ok(response)
-}
-
-/// Tells the owner of an address that someone tried to sign up with it.
-async fn notify_existing_owner(state: &AppState, email: &str) -> ApiResult<()> {
-    if let Some((owner, _)) = store::find_by_email(&state.db, email).await? {
-        verification::send_notice(state, Kind::SignUpExisting, &owner, &owner.email, None).await?;
-    }
-    Ok(())
 }
 
 /// Accepts a field that may be absent, `null` or a value, keeping the three apart.
@@ -207,24 +119,8 @@ async fn update_user(
     if body.email.is_some() {
         return Err(ApiError::from(ErrorCode::EmailCanNotBeUpdated));
     }
-    if body.name.is_none() && body.image.is_none() {
-        return Err(ApiError::from(ErrorCode::NoFieldsToUpdate));
-    }
-    let name = body.name.as_deref().map(checked_name).transpose()?;
-    let image = body
-        .image
-        .as_ref()
-        .map(|image| checked_image(image.as_deref()))
-        .transpose()?;
-    store::update_profile(
-        &state.db,
-        &auth.user.id,
-        name.as_deref(),
-        image.as_ref().map(|i| i.as_deref()),
-        state.clock.now_ms(),
-    )
-    .await?;
-    state.session_cache.forget_user(&auth.user.id);
+    let image = body.image.as_ref().map(|image| image.as_deref());
+    super::update_profile(&state, &auth.user.id, body.name.as_deref(), image).await?;
     Ok(Json(StatusAnswer::OK))
 }
 
@@ -250,51 +146,25 @@ async fn change_password(
     CurrentSession(auth): CurrentSession,
     JsonBody(body): JsonBody<ChangePasswordBody>,
 ) -> ApiResult<Response> {
-    let user = &auth.user;
-    let new_password = Password::new_for(
+    let fresh = super::change_password(
+        &state,
+        &client,
+        &auth,
+        &body.current_password,
         &body.new_password,
-        &state.config.password,
-        &[&user.email, &user.name],
-    )?;
-    credentials::confirm_password(&state, &user.id, &body.current_password).await?;
-    let hash = state.passwords.hash(new_password.as_str()).await?;
-    credentials::set_password(
-        &mut *state
-            .db
-            .pool
-            .acquire()
-            .await
-            .context("accounts: change password")?,
-        &user.id,
-        &hash,
-        state.clock.now_ms(),
+        body.revoke_other_sessions == Some(true),
     )
     .await?;
-    audit::record(
-        &state,
-        Event::PasswordChanged,
-        Some(&user.id),
-        Some(&auth.session.id),
-        &client,
-    )
-    .await;
-    if body.revoke_other_sessions != Some(true) {
-        return Ok(Json(TokenAndUser {
-            token: None,
-            user: user.clone(),
-        })
-        .into_response());
-    }
-    // Every session ends, this one too, and this device gets a brand-new token.
-    sessions::end(&state, Ending::AllOfUser(&user.id)).await?;
-    let (token, session) =
-        sessions::start(&state, &user.id, auth.session.persistent, &client).await?;
+    let user = auth.user.clone();
+    let Some((token, session)) = fresh else {
+        return Ok(Json(TokenAndUser { token: None, user }).into_response());
+    };
     let cookie = sessions::cookie_for(&state, &token, &session);
     Ok((
         [(SET_COOKIE, cookie)],
         Json(TokenAndUser {
             token: Some(token),
-            user: user.clone(),
+            user,
         }),
     )
         .into_response())

@@ -18,6 +18,8 @@ pub enum Purpose {
     SealTotpSecrets,
     /// Social sign-in: PKCE verifiers and nonces in flight, stored provider tokens.
     SealSocial,
+    /// The hosted pages' form tokens (CSRF).
+    PageForms,
 }
 
 impl Purpose {
@@ -27,6 +29,7 @@ impl Purpose {
             Purpose::RefreshTokens => b"portcullis v1 refresh tokens",
             Purpose::SealTotpSecrets => b"portcullis v1 seal totp secrets",
             Purpose::SealSocial => b"portcullis v1 seal social secrets",
+            Purpose::PageForms => b"portcullis v1 page forms",
         }
     }
 }

@@ -73,6 +73,12 @@ impl CredentialCookie {
         )
     }
 
+    /// A cookie of the hosted pages (`suffix` names it): SameSite=Lax, Path=/ (pages live under
+    /// a configurable prefix); `__Secure-` over https.
+    pub fn page(config: &Config, suffix: &str) -> Self {
+        Self::secure_prefixed(config, suffix, "Path=/; HttpOnly; SameSite=Lax")
+    }
+
     fn secure_prefixed(config: &Config, suffix: &str, attributes: &'static str) -> Self {
         let secure = config.is_https();
         let base = format!("{}.{suffix}", config.session.cookie_prefix);

@@ -10,10 +10,12 @@ use crate::db::Context;
 use crate::error::ApiResult;
 use crate::http::client::ClientInfo;
 use crate::mail::Kind;
+use crate::rate_limit::{Class, Subject};
 use crate::revocations;
 use crate::sessions::{self, Ending};
 use crate::sign_in::{credentials, throttle};
 use crate::state::AppState;
+use crate::users::email::Email;
 use crate::users::password_policy::Password;
 use crate::users::{store as users_store, User};
 use crate::verification::{
@@ -22,7 +24,35 @@ use crate::verification::{
 
 pub use routes::router;
 
-/// Mails `user` a reset link leading to `redirect_to` (the application's page).
+/// Mails a reset link if `raw_email` has an account (`redirect_to` already checked). Answers
+/// before the lookup, so neither the answer nor its timing tells whether the address is known.
+pub async fn request(
+    state: &AppState,
+    raw_email: &str,
+    redirect_to: Option<&str>,
+) -> ApiResult<()> {
+    let email = Email::parse(raw_email)?;
+    state
+        .limits
+        .check(Class::PasswordReset, Subject::Account(email.as_str()))
+        .await?;
+    let state = state.clone();
+    let redirect_to = redirect_to.map(str::to_owned);
+    tokio::spawn(async move {
+        let result = match users_store::find_by_email(&state.db, email.as_str()).await {
+            Ok(Some((user, _))) => send_reset_link(&state, &user, redirect_to.as_deref()).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not send a password reset mail");
+        }
+    });
+    Ok(())
+}
+
+/// Mails `user` a reset link leading to `redirect_to` (the application's page; without one, the
+/// hosted reset page when the pages are on).
 pub async fn send_reset_link(
     state: &AppState,
     user: &User,
@@ -39,7 +69,9 @@ pub async fn send_reset_link(
             ttl: state.config.email.reset_ttl,
             link: &|token| {
                 let base = format!("{}/api/auth/reset-password/{token}", state.config.issuer());
-                with_query(&base, &[("callbackURL", redirect_to.unwrap_or("/"))])
+                let page = state.config.page_path("/reset-password");
+                let target = redirect_to.or(page.as_deref()).unwrap_or("/");
+                with_query(&base, &[("callbackURL", target)])
             },
         },
     )

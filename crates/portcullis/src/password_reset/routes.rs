@@ -7,17 +7,14 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{complete, send_reset_link};
+use super::complete;
 use crate::api_errors;
 use crate::error::{ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::{check_callback, redirect};
-use crate::rate_limit::{Class, Subject};
 use crate::state::AppState;
-use crate::users::email::Email;
-use crate::users::store as users_store;
 use crate::verification::{peek, with_query, Purpose};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -55,22 +52,7 @@ async fn request_password_reset(
     if let Some(target) = &body.redirect_to {
         check_callback(&state, target, ErrorCode::InvalidRedirectUrl)?;
     }
-    let email = Email::parse(&body.email)?;
-    state
-        .limits
-        .check(Class::PasswordReset, Subject::Account(email.as_str()))
-        .await?;
-    let redirect_to = body.redirect_to;
-    tokio::spawn(async move {
-        let result = match users_store::find_by_email(&state.db, email.as_str()).await {
-            Ok(Some((user, _))) => send_reset_link(&state, &user, redirect_to.as_deref()).await,
-            Ok(None) => Ok(()),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "could not send a password reset mail");
-        }
-    });
+    super::request(&state, &body.email, body.redirect_to.as_deref()).await?;
     Ok(Json(ResetRequestAnswer {
         status: true,
         message: "If this email exists in our system, check your email for the reset link",

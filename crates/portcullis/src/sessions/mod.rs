@@ -12,6 +12,7 @@ use axum::http::HeaderValue;
 use serde::Serialize;
 
 use crate::access_tokens::jwt as access;
+use crate::audit::{self, Event};
 use crate::crypto::tokens::{hash_secret, random_id, random_secret};
 use crate::db::{duration_of, millis, Context};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -300,4 +301,58 @@ pub fn cookie_for(state: &AppState, token: &str, session: &Session) -> HeaderVal
         .persistent
         .then(|| duration_of(session.ends_at() - state.clock.now_ms()));
     state.session_cookie.set(token, max_age)
+}
+
+/// The user's live sessions, newest first.
+pub async fn list(state: &AppState, user_id: &str) -> ApiResult<Vec<Session>> {
+    Ok(store::list_live(&state.db, user_id, state.clock.now_ms()).await?)
+}
+
+/// Ends one of the user's own sessions, named by its id (or its token); answers the ended ids.
+pub async fn revoke_own(
+    state: &AppState,
+    client: &ClientInfo,
+    auth: &Authenticated,
+    id_or_token: &str,
+) -> ApiResult<Vec<String>> {
+    let token_hash = hash_secret(id_or_token);
+    let which = Ending::Owned {
+        user_id: &auth.user.id,
+        id: id_or_token,
+        token_hash: &token_hash,
+    };
+    let revoked = end(state, which).await?;
+    for id in &revoked {
+        audit::record(
+            state,
+            Event::SessionsRevoked,
+            Some(&auth.user.id),
+            Some(id),
+            client,
+        )
+        .await;
+    }
+    Ok(revoked)
+}
+
+/// Ends every session of the user except the one making the request.
+pub async fn revoke_others(
+    state: &AppState,
+    client: &ClientInfo,
+    auth: &Authenticated,
+) -> ApiResult<()> {
+    let which = Ending::OthersOfUser {
+        user_id: &auth.user.id,
+        keep: &auth.session.id,
+    };
+    end(state, which).await?;
+    audit::record(
+        state,
+        Event::SessionsRevoked,
+        Some(&auth.user.id),
+        Some(&auth.session.id),
+        client,
+    )
+    .await;
+    Ok(())
 }

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{CurrentSession, MaybeSession};
-use super::{store, Ending, SessionView, Via};
+use super::{Ending, SessionView, Via};
 use crate::audit::{self, Event};
 use crate::crypto::tokens::hash_secret;
 
@@ -150,7 +150,7 @@ async fn list_sessions(
     State(state): State<AppState>,
     CurrentSession(auth): CurrentSession,
 ) -> ApiResult<Json<Vec<SessionView>>> {
-    let sessions = store::list_live(&state.db, &auth.user.id, state.clock.now_ms()).await?;
+    let sessions = sessions::list(&state, &auth.user.id).await?;
     Ok(Json(
         sessions
             .iter()
@@ -176,23 +176,7 @@ async fn revoke_session(
     CurrentSession(auth): CurrentSession,
     JsonBody(body): JsonBody<RevokeSessionBody>,
 ) -> ApiResult<Response> {
-    let token_hash = hash_secret(&body.token);
-    let which = Ending::Owned {
-        user_id: &auth.user.id,
-        id: &body.token,
-        token_hash: &token_hash,
-    };
-    let revoked = sessions::end(&state, which).await?;
-    for id in &revoked {
-        audit::record(
-            &state,
-            Event::SessionsRevoked,
-            Some(&auth.user.id),
-            Some(id),
-            &client,
-        )
-        .await;
-    }
+    let revoked = sessions::revoke_own(&state, &client, &auth, &body.token).await?;
     let answer = Json(StatusAnswer::OK);
     if revoked.contains(&auth.session.id) && auth.via == Via::Cookie {
         return Ok(([(SET_COOKIE, state.session_cookie.clear())], answer).into_response());
@@ -236,18 +220,6 @@ async fn revoke_other_sessions(
     client: ClientInfo,
     CurrentSession(auth): CurrentSession,
 ) -> ApiResult<Json<StatusAnswer>> {
-    let which = Ending::OthersOfUser {
-        user_id: &auth.user.id,
-        keep: &auth.session.id,
-    };
-    sessions::end(&state, which).await?;
-    audit::record(
-        &state,
-        Event::SessionsRevoked,
-        Some(&auth.user.id),
-        Some(&auth.session.id),
-        &client,
-    )
-    .await;
+    sessions::revoke_others(&state, &client, &auth).await?;
     Ok(Json(StatusAnswer::OK))
 }

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::start::{self, Method, Outcome, SecondFactor, SignIn};
-use super::Channel;
+use super::start::{self, Outcome};
 use super::{challenge_response, credentials};
 use crate::api_errors;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -61,20 +60,9 @@ async fn sign_in(
         check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
     let user = credentials::check(&state, &body.email, &body.password, &client).await?;
-    let outcome = start::start(
-        &state,
-        SignIn {
-            user,
-            method: Method::Password,
-            channel: Channel::Cookie,
-            persistent: body.remember_me != Some(false),
-            client: &client,
-            second_factor: SecondFactor::NotShown {
-                trusted_device: state.trusted_device_cookie.read(&headers),
-            },
-        },
-    )
-    .await?;
+    let persistent = body.remember_me != Some(false);
+    let trusted_device = state.trusted_device_cookie.read(&headers);
+    let outcome = start::after_password(&state, user, persistent, &client, trusted_device).await?;
     let started = match outcome {
         Outcome::Started(started) => started,
         Outcome::SecondFactorRequired(required) => {

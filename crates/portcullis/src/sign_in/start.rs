@@ -125,3 +125,26 @@ pub async fn start(state: &AppState, sign_in: SignIn<'_>) -> ApiResult<Outcome> 
         trusted_device_cookie,
     })))
 }
+
+/// The password step of a browser sign-in (`/sign-in/email` and the sign-in page): a session, or
+/// the second factor unless `trusted_device` is a live trust for this user.
+pub async fn after_password(
+    state: &AppState,
+    user: User,
+    persistent: bool,
+    client: &ClientInfo,
+    trusted_device: Option<&str>,
+) -> ApiResult<Outcome> {
+    start(
+        state,
+        SignIn {
+            user,
+            method: Method::Password,
+            channel: Channel::Cookie,
+            persistent,
+            client,
+            second_factor: SecondFactor::NotShown { trusted_device },
+        },
+    )
+    .await
+}

@@ -4,6 +4,7 @@
 
 pub mod backup_codes;
 pub mod factors;
+pub mod manage;
 pub mod routes;
 pub mod settings;
 pub mod store;

@@ -9,23 +9,21 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::factors::{self, Factor, Verdict};
-use super::totp::{self, Authenticator};
-use super::{backup_codes, store};
-use crate::audit::{self, Event};
+use super::factors::{self, Factor};
+use super::manage::{self, not_set_up, wrong_code};
+use super::store;
 
 use crate::api_errors;
-use crate::db::Context;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::sessions::extract::{CurrentSession, MaybeSession};
-use crate::sessions::{self, Authenticated, Ending};
+use crate::sessions::Authenticated;
 use crate::sign_in::challenge::{self, Refusal};
 use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn};
 use crate::sign_in::Channel;
-use crate::sign_in::{self, credentials, throttle, TokenAndUser};
+use crate::sign_in::TokenAndUser;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -76,36 +74,20 @@ async fn enable(
     CurrentSession(auth): CurrentSession,
     JsonBody(body): JsonBody<EnableBody>,
 ) -> ApiResult<Json<EnableAnswer>> {
-    let issuer = body
-        .issuer
-        .as_deref()
-        .map(totp::checked_issuer)
-        .transpose()
-        .map_err(|reason| {
-            ApiError::from(ErrorCode::InvalidIssuer).with_message(format!("Issuer {reason}"))
-        })?;
-    reauthenticate(&state, &auth, body.password.as_deref()).await?;
-    let user = &auth.user;
-    if user.two_factor_enabled {
-        return Err(already_enabled());
-    }
-    let secret = totp::new_secret();
-    let sealed = state.totp_sealer.seal(&secret, &user.id);
-    let (codes, hashes) = new_backup_codes(&state).await?;
-    let mut tx = state.db.begin("two-factor: enable").await?;
-    if !store::put_pending_secret(&mut tx, &user.id, &sealed, state.clock.now_ms()).await? {
-        return Err(already_enabled());
-    }
-    store::replace_backup_codes(&mut tx, &user.id, &hashes).await?;
-    tx.commit().await.context("two-factor: enable")?;
-    end_other_sessions_if_asked(&state, &auth, body.revoke_other_sessions, &client).await?;
-    let issuer = issuer.as_deref().unwrap_or(&state.config.two_factor.issuer);
-    let authenticator = Authenticator::new(secret, issuer, &user.email);
+    let enrolment = manage::enable(
+        &state,
+        &client,
+        &auth,
+        body.password.as_deref(),
+        body.issuer.as_deref(),
+        body.revoke_other_sessions == Some(true),
+    )
+    .await?;
     Ok(Json(EnableAnswer {
         method: "totp",
-        totp_uri: authenticator.uri(),
-        totp_qr_code: authenticator.qr_svg(),
-        backup_codes: codes,
+        totp_uri: enrolment.uri,
+        totp_qr_code: enrolment.qr_svg,
+        backup_codes: enrolment.backup_codes,
     }))
 }
 
@@ -136,7 +118,7 @@ async fn get_totp_uri(
     CurrentSession(auth): CurrentSession,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> ApiResult<Json<TotpUriAnswer>> {
-    reauthenticate(&state, &auth, body.password.as_deref()).await?;
+    manage::reauthenticate(&state, &auth, body.password.as_deref()).await?;
     let Some(stored) = store::secret(&state.db, &auth.user.id).await? else {
         return Err(totp_not_enabled());
     };
@@ -272,38 +254,7 @@ async fn verify_signed_in(
     auth: Authenticated,
     factor: Factor<'_>,
 ) -> ApiResult<Response> {
-    let mut user = auth.user;
-    throttle::begin_code_attempt(state, &user.id).await?;
-    match factors::check(state, &user, factor, false, client).await? {
-        Verdict::Accepted { confirmed: false } => {
-            let mut tx = state.db.begin("two-factor: verify signed in").await?;
-            store::confirm(&mut tx, &user.id, state.clock.now_ms()).await?;
-            tx.commit().await.context("two-factor: verify signed in")?;
-            state.session_cache.forget_user(&user.id);
-            audit::record(
-                state,
-                Event::TwoFactorEnabled,
-                Some(&user.id),
-                Some(&auth.session.id),
-                client,
-            )
-            .await;
-            user.two_factor_enabled = true;
-        }
-        Verdict::Accepted { confirmed: true } => {}
-        Verdict::Wrong => {
-            audit::record(
-                state,
-                Event::TwoFactorFailed,
-                Some(&user.id),
-                Some(&auth.session.id),
-                client,
-            )
-            .await;
-            return Err(wrong_code(factor));
-        }
-        Verdict::NotSetUp => return Err(not_set_up(factor)),
-    }
+    let user = manage::confirm(state, client, &auth, factor).await?;
     // The caller already holds its session token; it is not echoed (see docs/compat.md).
     Ok(Json(TokenAndUser { token: None, user }).into_response())
 }
@@ -326,25 +277,14 @@ async fn generate_backup_codes(
     CurrentSession(auth): CurrentSession,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> ApiResult<Json<BackupCodesAnswer>> {
-    if !auth.user.two_factor_enabled {
-        return Err(not_enabled());
-    }
-    reauthenticate(&state, &auth, body.password.as_deref()).await?;
-    let (codes, hashes) = new_backup_codes(&state).await?;
-    let mut tx = state.db.begin("two-factor: generate backup codes").await?;
-    store::replace_backup_codes(&mut tx, &auth.user.id, &hashes).await?;
-    tx.commit()
-        .await
-        .context("two-factor: generate backup codes")?;
-    audit::record(
+    let codes = manage::regenerate_backup_codes(
         &state,
-        Event::BackupCodesGenerated,
-        Some(&auth.user.id),
-        Some(&auth.session.id),
         &client,
+        &auth,
+        body.password.as_deref(),
+        body.revoke_other_sessions == Some(true),
     )
-    .await;
-    end_other_sessions_if_asked(&state, &auth, body.revoke_other_sessions, &client).await?;
+    .await?;
     Ok(Json(BackupCodesAnswer {
         status: true,
         backup_codes: codes,
@@ -362,75 +302,16 @@ async fn disable(
     CurrentSession(auth): CurrentSession,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> ApiResult<Response> {
-    reauthenticate(&state, &auth, body.password.as_deref()).await?;
-    let mut tx = state.db.begin("two-factor: disable").await?;
-    if !store::remove(&mut tx, &auth.user.id, state.clock.now_ms()).await? {
-        return Err(not_enabled());
-    }
-    sign_in::store::forget_user(&mut tx, &auth.user.id).await?;
-    tx.commit().await.context("two-factor: disable")?;
-    state.session_cache.forget_user(&auth.user.id);
-    audit::record(
+    manage::disable(
         &state,
-        Event::TwoFactorDisabled,
-        Some(&auth.user.id),
-        Some(&auth.session.id),
         &client,
-    )
-    .await;
-    end_other_sessions_if_asked(&state, &auth, body.revoke_other_sessions, &client).await?;
-    let forget_trust = state.trusted_device_cookie.clear();
-    Ok(([(SET_COOKIE, forget_trust)], Json(StatusAnswer::OK)).into_response())
-}
-
-/// Changing two-factor needs the password and a recent sign-in (ASVS 7.5.1).
-async fn reauthenticate(
-    state: &AppState,
-    auth: &Authenticated,
-    password: Option<&str>,
-) -> ApiResult<()> {
-    sessions::require_fresh(state, &auth.session)?;
-    credentials::confirm_password(state, &auth.user.id, password.unwrap_or_default()).await
-}
-
-/// Ten new codes for display, and their hashes for storage.
-async fn new_backup_codes(state: &AppState) -> ApiResult<(Vec<String>, Vec<String>)> {
-    let codes = backup_codes::generate();
-    let normalized: Vec<String> = codes
-        .iter()
-        .filter_map(|c| backup_codes::normalized(c))
-        .collect();
-    let hashes = state.passwords.hash_with_shared_salt(&normalized).await?;
-    Ok((codes, hashes))
-}
-
-async fn end_other_sessions_if_asked(
-    state: &AppState,
-    auth: &Authenticated,
-    asked: Option<bool>,
-    client: &ClientInfo,
-) -> ApiResult<()> {
-    if asked != Some(true) {
-        return Ok(());
-    }
-    let keep = &auth.session.id;
-    sessions::end(
-        state,
-        Ending::OthersOfUser {
-            user_id: &auth.user.id,
-            keep,
-        },
+        &auth,
+        body.password.as_deref(),
+        body.revoke_other_sessions == Some(true),
     )
     .await?;
-    audit::record(
-        state,
-        Event::SessionsRevoked,
-        Some(&auth.user.id),
-        Some(keep),
-        client,
-    )
-    .await;
-    Ok(())
+    let forget_trust = state.trusted_device_cookie.clear();
+    Ok(([(SET_COOKIE, forget_trust)], Json(StatusAnswer::OK)).into_response())
 }
 
 /// An error answer that also makes the browser forget the challenge cookie.
@@ -450,28 +331,6 @@ fn too_many_attempts() -> ApiError {
     ApiError::from(ErrorCode::TooManyAttemptsRequestNewCode)
 }
 
-fn wrong_code(factor: Factor<'_>) -> ApiError {
-    match factor {
-        Factor::Totp(_) => ApiError::from(ErrorCode::InvalidCode),
-        Factor::BackupCode(_) => ApiError::from(ErrorCode::InvalidBackupCode),
-    }
-}
-
-fn not_set_up(factor: Factor<'_>) -> ApiError {
-    match factor {
-        Factor::Totp(_) => totp_not_enabled(),
-        Factor::BackupCode(_) => ApiError::from(ErrorCode::BackupCodesNotEnabled),
-    }
-}
-
 fn totp_not_enabled() -> ApiError {
     ApiError::from(ErrorCode::TotpNotEnabled)
-}
-
-fn not_enabled() -> ApiError {
-    ApiError::from(ErrorCode::TwoFactorNotEnabled)
-}
-
-fn already_enabled() -> ApiError {
-    ApiError::from(ErrorCode::TotpAlreadyEnabled)
 }

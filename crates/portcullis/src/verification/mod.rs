@@ -14,8 +14,11 @@ use crate::crypto::tokens::{hash_secret, random_secret};
 use crate::db::{millis, Context as _};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::{self, Context, Kind};
+use crate::rate_limit::{Class, Subject};
+use crate::sessions::{self, Authenticated};
 use crate::state::AppState;
-use crate::users::User;
+use crate::users::email::Email;
+use crate::users::{store as users_store, User};
 
 pub use routes::router;
 
@@ -192,12 +195,57 @@ pub async fn peek_verification(
 }
 
 /// The verify-email link for `token`, on the configured base URL (never the request's Host).
+/// Without a callback of the application's, the link leads to the hosted result page (when the
+/// pages are on), which shows whether it worked.
 pub fn verify_link(state: &AppState, token: &str, callback: Option<&str>) -> String {
+    let page = state
+        .config
+        .page_path("/verify-email")
+        .map(|page| with_query(&page, &[("status", "verified")]));
+    let callback = callback.or(page.as_deref());
     let base = format!("{}/api/auth/verify-email", state.config.issuer());
     with_query(
         &base,
         &[("token", token), ("callbackURL", callback.unwrap_or("/"))],
     )
+}
+
+/// Asks for a verification mail to `raw_email` (`callback` already checked). From a signed-in
+/// user the address must be theirs and unverified; otherwise the answer comes before the lookup,
+/// so neither it nor its timing says whether the address has an account.
+pub async fn request_verification(
+    state: &AppState,
+    raw_email: &str,
+    signed_in: Option<&User>,
+    callback: Option<&str>,
+) -> ApiResult<()> {
+    let email = Email::parse(raw_email)?;
+    if let Some(user) = signed_in {
+        if user.email != email.as_str() {
+            return Err(ApiError::from(ErrorCode::EmailMismatch));
+        }
+        if user.email_verified {
+            return Err(ApiError::from(ErrorCode::EmailAlreadyVerified));
+        }
+    }
+    state
+        .limits
+        .check(Class::VerificationMail, Subject::Account(email.as_str()))
+        .await?;
+    let (state, callback) = (state.clone(), callback.map(str::to_owned));
+    tokio::spawn(async move {
+        let result = match users_store::find_by_email(&state.db, email.as_str()).await {
+            Ok(Some((user, _))) if !user.email_verified => {
+                send_verification(&state, &user, callback.as_deref()).await
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not send a verification mail");
+        }
+    });
+    Ok(())
 }
 
 /// Sends (or re-sends) an address verification mail; what the answer says never depends on
@@ -223,3 +271,111 @@ pub async fn send_verification(
 }
 
 pub use crate::http::redirect::with_query;
+
+/// Applies a verification or email-change link: the address is verified (or switched to the
+/// new one) and the user answered, or why the link did not work.
+pub async fn apply_verification(
+    state: &AppState,
+    token: &str,
+) -> ApiResult<Result<User, LinkError>> {
+    let (purpose, _) = match peek_verification(state, token).await? {
+        Ok(found) => found,
+        Err(error) => return Ok(Err(error)),
+    };
+    let now = state.clock.now_ms();
+    let mut tx = state.db.begin("links: apply verification").await?;
+    let Some(link) = store::consume(&mut tx, &hash_secret(token), purpose, now).await? else {
+        return Ok(Err(LinkError::Invalid));
+    };
+    let applied = match (purpose, &link.new_email) {
+        // Bound to the address it was sent to: useless once the account's address changed.
+        (Purpose::VerifyEmail, _) => {
+            users_store::mark_email_verified(&mut tx, &link.user_id, &link.email, now).await?
+        }
+        (Purpose::ChangeEmail, Some(new_email)) => {
+            match users_store::switch_email(&mut tx, &link.user_id, &link.email, new_email, now)
+                .await
+            {
+                Ok(applied) => applied,
+                // Taken since the link was sent.
+                Err(e) if e.is_unique_violation() => false,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => false,
+    };
+    if !applied {
+        return Ok(Err(LinkError::Invalid));
+    }
+    tx.commit().await.context("links: apply verification")?;
+    state.session_cache.forget_user(&link.user_id);
+    let user = users_store::find_by_id(&state.db, &link.user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("verified user vanished"))?;
+    Ok(Ok(user))
+}
+
+/// Asks to change the account's email: a confirmation link goes to the new address and a notice
+/// to the old one; the address changes only when the link is opened. Needs a recent sign-in. A
+/// taken address gets exactly the same answer as a free one (the work happens after it).
+pub async fn change_email(
+    state: &AppState,
+    auth: &Authenticated,
+    new_email: &str,
+    callback: Option<&str>,
+) -> ApiResult<()> {
+    let new_email = Email::parse(new_email)?;
+    if new_email.as_str() == auth.user.email {
+        return Err(ApiError::from(ErrorCode::EmailIsTheSame));
+    }
+    sessions::require_fresh(state, &auth.session)?;
+    state
+        .limits
+        .check(Class::VerificationMail, Subject::Account(&auth.user.id))
+        .await?;
+    let (state, user) = (state.clone(), auth.user.clone());
+    let callback = callback.map(str::to_owned);
+    // Answer first: whether the new address is taken must not show in the timing either.
+    tokio::spawn(async move {
+        if let Err(e) = request_change(&state, &user, new_email.as_str(), callback.as_deref()).await
+        {
+            tracing::error!(error = %e, "could not process an email change request");
+        }
+    });
+    Ok(())
+}
+
+async fn request_change(
+    state: &AppState,
+    user: &User,
+    new_email: &str,
+    callback: Option<&str>,
+) -> ApiResult<()> {
+    send_notice(
+        state,
+        Kind::ChangeEmailNotice,
+        user,
+        &user.email,
+        Some(new_email),
+    )
+    .await?;
+    if users_store::find_by_email(&state.db, new_email)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    send_link(
+        state,
+        LinkMail {
+            purpose: Purpose::ChangeEmail,
+            kind: Kind::ChangeEmailConfirm,
+            user,
+            to: new_email,
+            new_email: Some(new_email),
+            ttl: state.config.email.verification_ttl,
+            link: &|token| verify_link(state, token, callback),
+        },
+    )
+    .await
+}

@@ -8,24 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{
-    peek_verification, send_link, send_notice, send_verification, verify_link, with_query,
-    LinkError, LinkMail, Purpose,
-};
+use super::with_query;
 use crate::api_errors;
-use crate::crypto::tokens::hash_secret;
-use crate::db::Context;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::{check_callback, redirect};
-use crate::mail::Kind;
-use crate::rate_limit::{Class, Subject};
-use crate::sessions;
 use crate::sessions::extract::{CurrentSession, MaybeSession};
 use crate::state::AppState;
-use crate::users::email::Email;
-use crate::users::{store as users_store, User};
+use crate::users::User;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,33 +47,9 @@ async fn send_verification_email(
     if let Some(callback) = &body.callback_url {
         check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
-    let email = Email::parse(&body.email)?;
-    if let Some(auth) = &current.auth {
-        if auth.user.email != email.as_str() {
-            return Err(ApiError::from(ErrorCode::EmailMismatch));
-        }
-        if auth.user.email_verified {
-            return Err(ApiError::from(ErrorCode::EmailAlreadyVerified));
-        }
-    }
-    state
-        .limits
-        .check(Class::VerificationMail, Subject::Account(email.as_str()))
+    let signed_in = current.auth.as_ref().map(|auth| &auth.user);
+    super::request_verification(&state, &body.email, signed_in, body.callback_url.as_deref())
         .await?;
-    // Answer first, then look the address up: the answer's timing says nothing about it.
-    let callback = body.callback_url.clone();
-    tokio::spawn(async move {
-        let result = match users_store::find_by_email(&state.db, email.as_str()).await {
-            Ok(Some((user, _))) if !user.email_verified => {
-                send_verification(&state, &user, callback.as_deref()).await
-            }
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "could not send a verification mail");
-        }
-    });
     Ok(Json(StatusAnswer::OK))
 }
 
@@ -113,7 +80,7 @@ async fn verify_email(
     if let Some(callback) = &query.callback_url {
         check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
-    let outcome = apply_verification(&state, &query.token).await?;
+    let outcome = super::apply_verification(&state, &query.token).await?;
     Ok(match (outcome, query.callback_url) {
         (Ok(_), Some(callback)) => redirect(&callback),
         (Ok(user), None) => Json(VerifiedAnswer {
@@ -126,45 +93,6 @@ async fn verify_email(
         }
         (Err(error), None) => error.into_api(StatusCode::UNAUTHORIZED).into_response(),
     })
-}
-
-async fn apply_verification(state: &AppState, token: &str) -> ApiResult<Result<User, LinkError>> {
-    let (purpose, _) = match peek_verification(state, token).await? {
-        Ok(found) => found,
-        Err(error) => return Ok(Err(error)),
-    };
-    let now = state.clock.now_ms();
-    let mut tx = state.db.begin("links: apply verification").await?;
-    let Some(link) = super::store::consume(&mut tx, &hash_secret(token), purpose, now).await?
-    else {
-        return Ok(Err(LinkError::Invalid));
-    };
-    let applied = match (purpose, &link.new_email) {
-        // Bound to the address it was sent to: useless once the account's address changed.
-        (Purpose::VerifyEmail, _) => {
-            users_store::mark_email_verified(&mut tx, &link.user_id, &link.email, now).await?
-        }
-        (Purpose::ChangeEmail, Some(new_email)) => {
-            match users_store::switch_email(&mut tx, &link.user_id, &link.email, new_email, now)
-                .await
-            {
-                Ok(applied) => applied,
-                // Taken since the link was sent.
-                Err(e) if e.is_unique_violation() => false,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        _ => false,
-    };
-    if !applied {
-        return Ok(Err(LinkError::Invalid));
-    }
-    tx.commit().await.context("links: apply verification")?;
-    state.session_cache.forget_user(&link.user_id);
-    let user = users_store::find_by_id(&state.db, &link.user_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("verified user vanished"))?;
-    Ok(Ok(user))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -191,58 +119,6 @@ async fn change_email(
     if let Some(callback) = &body.callback_url {
         check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
-    let new_email = Email::parse(&body.new_email)?;
-    if new_email.as_str() == auth.user.email {
-        return Err(ApiError::from(ErrorCode::EmailIsTheSame));
-    }
-    sessions::require_fresh(&state, &auth.session)?;
-    state
-        .limits
-        .check(Class::VerificationMail, Subject::Account(&auth.user.id))
-        .await?;
-    let user = auth.user;
-    let callback = body.callback_url;
-    // Answer first: whether the new address is taken must not show in the timing either.
-    tokio::spawn(async move {
-        if let Err(e) = request_change(&state, &user, new_email.as_str(), callback.as_deref()).await
-        {
-            tracing::error!(error = %e, "could not process an email change request");
-        }
-    });
+    super::change_email(&state, &auth, &body.new_email, body.callback_url.as_deref()).await?;
     Ok(Json(StatusAnswer::OK))
-}
-
-async fn request_change(
-    state: &AppState,
-    user: &User,
-    new_email: &str,
-    callback: Option<&str>,
-) -> ApiResult<()> {
-    send_notice(
-        state,
-        Kind::ChangeEmailNotice,
-        user,
-        &user.email,
-        Some(new_email),
-    )
-    .await?;
-    if users_store::find_by_email(&state.db, new_email)
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    send_link(
-        state,
-        LinkMail {
-            purpose: Purpose::ChangeEmail,
-            kind: Kind::ChangeEmailConfirm,
-            user,
-            to: new_email,
-            new_email: Some(new_email),
-            ttl: state.config.email.verification_ttl,
-            link: &|token| verify_link(state, token, callback),
-        },
-    )
-    .await
 }

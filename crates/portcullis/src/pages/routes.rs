@@ -1,0 +1,1055 @@
+//! The pages' HTTP surface: each page a GET that renders it and a POST for its form, which passes
+//! the form checks (`forms.rs`), calls the feature logic and either redirects (303, so a reload
+//! never re-sends the form) or shows the form again with the refusal next to its field. Works
+//! without JavaScript. Not part of the OpenAPI document: these answer HTML to browsers.
+
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Form, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::forms::{return_to, shown, Problems, Refusal, Visit};
+use super::{device, page, see_other};
+use crate::accounts::{self, NewAccount, SignedUp};
+use crate::audit::{self, Event};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::password_reset;
+use crate::rate_limit::{Class, Subject};
+use crate::sessions::{self, Authenticated, Ending};
+use crate::sign_in::challenge::Refusal as ChallengeRefusal;
+use crate::sign_in::credentials;
+use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn, Started};
+use crate::sign_in::Channel;
+use crate::state::AppState;
+use crate::two_factor::factors::{self, Factor};
+use crate::two_factor::manage;
+use crate::verification::{self, LinkError};
+
+/// The pages under `ui.path_prefix` (an empty router when `ui.enabled` is off).
+pub fn router(state: &AppState) -> Router<AppState> {
+    if !state.config.ui.enabled {
+        return Router::new();
+    }
+    let p = |path: &str| state.config.ui.path(path);
+    let home = if state.config.ui.path_prefix.is_empty() {
+        "/".to_owned()
+    } else {
+        state.config.ui.path_prefix.clone()
+    };
+    Router::new()
+        .route(&home, get(home_page))
+        .route(&p("/sign-in"), get(sign_in_page).post(sign_in_submit))
+        .route(&p("/sign-up"), get(sign_up_page).post(sign_up_submit))
+        .route(
+            &p("/two-factor"),
+            get(two_factor_page).post(two_factor_submit),
+        )
+        .route(&p("/sign-out"), get(sign_out_page).post(sign_out_submit))
+        .route(
+            &p("/forgot-password"),
+            get(forgot_password_page).post(forgot_password_submit),
+        )
+        .route(
+            &p("/reset-password"),
+            get(reset_password_page).post(reset_password_submit),
+        )
+        .route(&p("/verify-email"), get(verify_email_page))
+        .route(&p("/error"), get(error_page))
+        .route(&p("/account"), get(account_page).post(account_submit))
+        .route(
+            &p("/account/security"),
+            get(security_page).post(security_submit),
+        )
+        .route(
+            &p("/account/sessions"),
+            get(sessions_page).post(sessions_submit),
+        )
+        .route(
+            &p("/assets/style.css"),
+            get(|State(state): State<AppState>| async move { super::stylesheet(&state) }),
+        )
+        .route(&p("/assets/pages.js"), get(|| async { super::script() }))
+}
+
+/// Every field any page's form may send; each page reads its own.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Fields {
+    csrf: Option<String>,
+    action: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    image: Option<String>,
+    password: Option<String>,
+    current_password: Option<String>,
+    new_password: Option<String>,
+    remember_me: Option<String>,
+    revoke_others: Option<String>,
+    return_to: Option<String>,
+    code: Option<String>,
+    method: Option<String>,
+    trust_device: Option<String>,
+    token: Option<String>,
+    session: Option<String>,
+}
+
+impl Fields {
+    fn text(field: &Option<String>) -> &str {
+        field.as_deref().unwrap_or_default()
+    }
+
+    fn checked(field: &Option<String>) -> bool {
+        field.is_some()
+    }
+}
+
+/// A posted form (`application/x-www-form-urlencoded`); a malformed one is a 400.
+pub struct PageForm(Fields);
+
+impl FromRequest<AppState> for PageForm {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        Form::<Fields>::from_request(request, state)
+            .await
+            .map(|Form(fields)| Self(fields))
+            .map_err(|e| ApiError::from(ErrorCode::ValidationError).with_message(e.body_text()))
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PageQuery {
+    return_to: Option<String>,
+    token: Option<String>,
+    error: Option<String>,
+    status: Option<String>,
+}
+
+/// Where a signed-in browser goes: `return_to` if it is safe, else the account page.
+fn destination(state: &AppState, return_to: Option<&str>) -> String {
+    return_to.map_or_else(|| state.config.ui.path("/account"), str::to_owned)
+}
+
+/// `path` with `?return_to=` when there is one.
+fn with_return_to(state: &AppState, path: &str, return_to: Option<&str>) -> String {
+    let path = state.config.ui.path(path);
+    match return_to {
+        Some(target) => verification::with_query(&path, &[("return_to", target)]),
+        None => path,
+    }
+}
+
+/// The per-IP limit of the API endpoint a form stands for (the same bucket).
+async fn limit(state: &AppState, visit: &Visit, class: Class) -> ApiResult<()> {
+    state
+        .limits
+        .check(class, Subject::Ip(visit.client.ip))
+        .await
+}
+
+/// `?return_to=...` for links between the sign-in and sign-up pages.
+fn return_query(back: Option<&str>) -> String {
+    back.map(|target| verification::with_query("", &[("return_to", target)]))
+        .unwrap_or_default()
+}
+
+/// The answer to a form refused before it was read.
+fn refused(state: &AppState, visit: &mut Visit, refusal: Refusal) -> Response {
+    let message = match refusal {
+        Refusal::Origin => "This form was sent from another site, so it was not accepted.",
+        Refusal::Token => "This form has expired. Go back, reload the page and try again.",
+    };
+    notice(
+        state,
+        visit,
+        StatusCode::FORBIDDEN,
+        "Form not accepted",
+        message,
+        true,
+    )
+}
+
+/// A page with a title, a message and a way on.
+fn notice(
+    state: &AppState,
+    visit: &mut Visit,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    is_error: bool,
+) -> Response {
+    let values = json!({ "title": title, "message": message, "is_error": is_error });
+    page(state, visit, status, "notice.html", values)
+}
+
+/// A form shown again with `error` next to its field (and the values the user typed, passwords
+/// never). A server fault is answered as such instead.
+fn again(
+    state: &AppState,
+    visit: &mut Visit,
+    template: &str,
+    error: ApiError,
+    new_password_field: &'static str,
+    values: serde_json::Value,
+) -> ApiResult<Response> {
+    let error = shown(error)?;
+    let mut values = values;
+    values["problems"] = json!(Problems::of(&error, new_password_field));
+    let status = if error.status == StatusCode::TOO_MANY_REQUESTS {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(page(state, visit, status, template, values))
+}
+
+/// The signed-in session, or a redirect to sign in (and back here afterwards).
+fn require_session(
+    state: &AppState,
+    visit: &mut Visit,
+    here: &str,
+) -> Result<Authenticated, Box<Response>> {
+    match &visit.auth {
+        Some(auth) => Ok(auth.clone()),
+        None => {
+            let back = state.config.ui.path(here);
+            let to = with_return_to(state, "/sign-in", Some(&back));
+            Err(Box::new(see_other(state, visit, &to, [])))
+        }
+    }
+}
+
+/// The session and the form checks of a signed-in page's form, or the answer instead (to sign
+/// in, or the refusal).
+fn signed_in_form(
+    state: &AppState,
+    visit: &mut Visit,
+    here: &str,
+    form: &Fields,
+) -> Result<Authenticated, Box<Response>> {
+    let auth = require_session(state, visit, here)?;
+    if let Err(refusal) = visit.check_form(state, form.csrf.as_deref()) {
+        return Err(Box::new(refused(state, visit, refusal)));
+    }
+    Ok(auth)
+}
+
+/// A signed-in page that shows the session's user only.
+fn signed_in_page(state: &AppState, visit: &mut Visit, here: &str, template: &str) -> Response {
+    match require_session(state, visit, here) {
+        Ok(_) => page(state, visit, StatusCode::OK, template, json!({})),
+        Err(redirect) => *redirect,
+    }
+}
+
+/// The trusted-device token inside a `Set-Cookie` value from `sign_in::trusted_devices`, moved
+/// into the pages' own cookie (the API's is scoped to `/api/auth`).
+fn page_trust_cookie(state: &AppState, api_cookie: &HeaderValue) -> Option<HeaderValue> {
+    let text = api_cookie.to_str().ok()?;
+    let token = text.split(';').next()?.split_once('=')?.1;
+    let max_age = text
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("Max-Age="))
+        .and_then(|age| age.parse::<u64>().ok())
+        .map(std::time::Duration::from_secs);
+    Some(state.pages.trusted_device_cookie.set(token, max_age))
+}
+
+/// The cookies of a new session for a page answer.
+fn session_cookies(state: &AppState, started: &Started) -> Vec<HeaderValue> {
+    let mut cookies = vec![sessions::cookie_for(
+        state,
+        &started.token,
+        &started.session,
+    )];
+    if let Some(trust) = started
+        .trusted_device_cookie
+        .as_ref()
+        .and_then(|c| page_trust_cookie(state, c))
+    {
+        cookies.push(trust);
+    }
+    cookies
+}
+
+async fn home_page(State(state): State<AppState>, mut visit: Visit) -> Response {
+    let to = if visit.auth.is_some() {
+        "/account"
+    } else {
+        "/sign-in"
+    };
+    see_other(&state, &mut visit, &state.config.ui.path(to), [])
+}
+
+// ---- sign-in -----------------------------------------------------------------------------------
+
+/// Extension point: social sign-in (issue 11) fills this list, one entry per configured provider:
+/// `{"name": "GitHub", "action": "<path of the POST that starts that provider's sign-in>"}`.
+/// `sign_in.html` (block `social`) shows one form per entry, with the form token and `return_to`,
+/// and nothing while the list is empty.
+fn social_providers(_state: &AppState) -> Vec<serde_json::Value> {
+    Vec::new()
+}
+
+fn sign_in_values(
+    state: &AppState,
+    email: &str,
+    remember: bool,
+    back: Option<&str>,
+) -> serde_json::Value {
+    json!({
+        "email": email,
+        "remember_me": remember,
+        "return_to": back,
+        "return_query": return_query(back),
+        "providers": social_providers(state),
+    })
+}
+
+async fn sign_in_page(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let back = return_to(&state, query.return_to.as_deref());
+    if visit.auth.is_some() {
+        let to = destination(&state, back.as_deref());
+        return see_other(&state, &mut visit, &to, []);
+    }
+    let values = sign_in_values(&state, "", true, back.as_deref());
+    page(&state, &mut visit, StatusCode::OK, "sign_in.html", values)
+}
+
+async fn sign_in_submit(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    let back = return_to(&state, form.return_to.as_deref());
+    let email = Fields::text(&form.email);
+    let remember = Fields::checked(&form.remember_me);
+    let values = sign_in_values(&state, email, remember, back.as_deref());
+    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
+        return Ok(refused(&state, &mut visit, refusal));
+    }
+    let checked = async {
+        limit(&state, &visit, Class::SignIn).await?;
+        credentials::check(&state, email, Fields::text(&form.password), &visit.client).await
+    };
+    let user = match checked.await {
+        Ok(user) => user,
+        Err(e) => return again(&state, &mut visit, "sign_in.html", e, "password", values),
+    };
+    let trusted_device = state
+        .pages
+        .trusted_device_cookie
+        .read(&visit.headers)
+        .map(str::to_owned);
+    let client = &visit.client;
+    let outcome =
+        start::after_password(&state, user, remember, client, trusted_device.as_deref()).await?;
+    match outcome {
+        Outcome::Started(started) => {
+            let to = destination(&state, back.as_deref());
+            Ok(see_other(
+                &state,
+                &mut visit,
+                &to,
+                session_cookies(&state, &started),
+            ))
+        }
+        Outcome::SecondFactorRequired(required) => {
+            let mut cookies = vec![state.pages.challenge_cookie.set(
+                &required.challenge_token,
+                Some(state.config.two_factor.challenge_lifetime),
+            )];
+            if required.forget_trusted_device {
+                cookies.push(state.pages.trusted_device_cookie.clear());
+            }
+            let to = with_return_to(&state, "/two-factor", back.as_deref());
+            Ok(see_other(&state, &mut visit, &to, cookies))
+        }
+    }
+}
+
+// ---- two-factor --------------------------------------------------------------------------------
+
+async fn two_factor_page(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let back = return_to(&state, query.return_to.as_deref());
+    if state.pages.challenge_cookie.read(&visit.headers).is_none() {
+        let to = with_return_to(&state, "/sign-in", back.as_deref());
+        return see_other(&state, &mut visit, &to, []);
+    }
+    let values = json!({ "return_to": back, "method": "totp" });
+    page(
+        &state,
+        &mut visit,
+        StatusCode::OK,
+        "two_factor.html",
+        values,
+    )
+}
+
+async fn two_factor_submit(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    let back = return_to(&state, form.return_to.as_deref());
+    let backup = Fields::text(&form.method) == "backup";
+    let trust = Fields::checked(&form.trust_device);
+    let values = json!({
+        "return_to": back,
+        "method": if backup { "backup" } else { "totp" },
+        "trust_device": trust,
+    });
+    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
+        return Ok(refused(&state, &mut visit, refusal));
+    }
+    let Some(token) = state
+        .pages
+        .challenge_cookie
+        .read(&visit.headers)
+        .map(str::to_owned)
+    else {
+        let to = with_return_to(&state, "/sign-in", back.as_deref());
+        return Ok(see_other(&state, &mut visit, &to, []));
+    };
+    if let Err(e) = limit(&state, &visit, Class::TwoFactor).await {
+        return again(&state, &mut visit, "two_factor.html", e, "password", values);
+    }
+    let code = Fields::text(&form.code);
+    let factor = if backup {
+        Factor::BackupCode(code)
+    } else {
+        Factor::Totp(code)
+    };
+    let completed =
+        factors::complete_challenge(&state, &token, Channel::Cookie, factor, &visit.client).await;
+    let (user, persistent) = match completed {
+        Ok(done) => done,
+        Err(ChallengeRefusal::WrongCode { last: false }) => {
+            let error = manage::wrong_code(factor);
+            return again(
+                &state,
+                &mut visit,
+                "two_factor.html",
+                error,
+                "password",
+                values,
+            );
+        }
+        Err(ChallengeRefusal::NotSetUp) => {
+            let error = manage::not_set_up(factor);
+            return again(
+                &state,
+                &mut visit,
+                "two_factor.html",
+                error,
+                "password",
+                values,
+            );
+        }
+        Err(ChallengeRefusal::NoChallenge | ChallengeRefusal::WrongCode { last: true }) => {
+            visit.push_cookie(state.pages.challenge_cookie.clear());
+            let mut values = sign_in_values(&state, "", true, back.as_deref());
+            values["problems"] = json!(Problems::form(
+                "That sign-in has expired or had too many wrong codes. Sign in again."
+            ));
+            let status = StatusCode::UNAUTHORIZED;
+            return Ok(page(&state, &mut visit, status, "sign_in.html", values));
+        }
+        Err(ChallengeRefusal::Error(e)) => {
+            return again(&state, &mut visit, "two_factor.html", e, "password", values)
+        }
+    };
+    let outcome = start::start(
+        &state,
+        SignIn {
+            user,
+            method: Method::Password,
+            channel: Channel::Cookie,
+            persistent,
+            client: &visit.client,
+            second_factor: SecondFactor::Passed {
+                trust_device: trust,
+            },
+        },
+    )
+    .await?;
+    let Outcome::Started(started) = outcome else {
+        return Err(ApiError::internal(
+            "a passed second factor asked for another",
+        ));
+    };
+    let mut cookies = session_cookies(&state, &started);
+    cookies.push(state.pages.challenge_cookie.clear());
+    let to = destination(&state, back.as_deref());
+    Ok(see_other(&state, &mut visit, &to, cookies))
+}
+
+// ---- sign-up -----------------------------------------------------------------------------------
+
+fn sign_up_values(
+    state: &AppState,
+    name: &str,
+    email: &str,
+    back: Option<&str>,
+) -> serde_json::Value {
+    let policy = &state.config.password;
+    json!({
+        "name": name,
+        "email": email,
+        "return_to": back,
+        "return_query": return_query(back),
+        "min_length": policy.min_length,
+        "max_length": policy.max_length,
+        "strength_checked": policy.min_strength > 0,
+        "providers": social_providers(state),
+    })
+}
+
+async fn sign_up_page(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let back = return_to(&state, query.return_to.as_deref());
+    let values = sign_up_values(&state, "", "", back.as_deref());
+    page(&state, &mut visit, StatusCode::OK, "sign_up.html", values)
+}
+
+async fn sign_up_submit(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    let back = return_to(&state, form.return_to.as_deref());
+    let (name, email) = (Fields::text(&form.name), Fields::text(&form.email));
+    let values = sign_up_values(&state, name, email, back.as_deref());
+    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
+        return Ok(refused(&state, &mut visit, refusal));
+    }
+    let new = NewAccount {
+        name,
+        email,
+        password: Fields::text(&form.password),
+        image: None,
+        callback: None,
+        remember_me: true,
+    };
+    let signed_up = async {
+        limit(&state, &visit, Class::SignUp).await?;
+        accounts::sign_up(&state, &visit.client, new).await
+    };
+    match signed_up.await {
+        Ok(SignedUp::Started(started)) => {
+            let to = destination(&state, back.as_deref());
+            Ok(see_other(
+                &state,
+                &mut visit,
+                &to,
+                session_cookies(&state, &started),
+            ))
+        }
+        Ok(SignedUp::AwaitingVerification(_)) => Ok(notice(
+            &state,
+            &mut visit,
+            StatusCode::OK,
+            "Check your email",
+            "We sent a link to confirm your address. Open it, then sign in.",
+            false,
+        )),
+        Err(e) => again(&state, &mut visit, "sign_up.html", e, "password", values),
+    }
+}
+
+// ---- sign-out ----------------------------------------------------------------------------------
+
+async fn sign_out_page(State(state): State<AppState>, mut visit: Visit) -> Response {
+    if visit.auth.is_none() {
+        let to = state.config.ui.path("/sign-in");
+        return see_other(&state, &mut visit, &to, []);
+    }
+    page(
+        &state,
+        &mut visit,
+        StatusCode::OK,
+        "notice.html",
+        json!({
+            "title": "Sign out",
+            "message": "Sign out of this browser?",
+            "sign_out_form": true,
+        }),
+    )
+}
+
+async fn sign_out_submit(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
+        return Ok(refused(&state, &mut visit, refusal));
+    }
+    if let Some(auth) = visit.auth.take() {
+        sessions::end(&state, Ending::Id(&auth.session.id)).await?;
+        let (user, session) = (Some(auth.user.id.as_str()), Some(auth.session.id.as_str()));
+        audit::record(&state, Event::SignOut, user, session, &visit.client).await;
+    }
+    visit.push_cookie(state.session_cookie.clear());
+    let to = state.config.ui.path("/sign-in");
+    Ok(see_other(&state, &mut visit, &to, []))
+}
+
+// ---- password reset ----------------------------------------------------------------------------
+
+async fn forgot_password_page(State(state): State<AppState>, mut visit: Visit) -> Response {
+    page(
+        &state,
+        &mut visit,
+        StatusCode::OK,
+        "forgot_password.html",
+        json!({ "email": "" }),
+    )
+}
+
+async fn forgot_password_submit(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    let email = Fields::text(&form.email);
+    let values = json!({ "email": email });
+    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
+        return Ok(refused(&state, &mut visit, refusal));
+    }
+    let requested = async {
+        limit(&state, &visit, Class::PasswordReset).await?;
+        password_reset::request(&state, email, None).await
+    };
+    match requested.await {
+        Ok(()) => Ok(notice(
+            &state,
+            &mut visit,
+            StatusCode::OK,
+            "Check your email",
+            "If an account uses this address, we sent it a link to choose a new password.",
+            false,
+        )),
+        Err(e) => again(
+            &state,
+            &mut visit,
+            "forgot_password.html",
+            e,
+            "password",
+            values,
+        ),
+    }
+}
+
+async fn reset_password_page(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    match (query.token, query.error) {
+        (Some(token), None) if !token.is_empty() => page(
+            &state,
+            &mut visit,
+            StatusCode::OK,
+            "reset_password.html",
+            json!({ "token": token }),
+        ),
+        _ => notice(
+            &state,
+            &mut visit,
+            StatusCode::BAD_REQUEST,
+            "Link not valid",
+            "This reset link is invalid, used or expired. Ask for a new one.",
+            true,
+        ),
+    }
+}
+
+async fn reset_password_submit(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    let token = Fields::text(&form.token);
+    let values = json!({ "token": token });
+    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
+        return Ok(refused(&state, &mut visit, refusal));
+    }
+    let completed = async {
+        limit(&state, &visit, Class::PasswordReset).await?;
+        password_reset::complete(
+            &state,
+            token,
+            Fields::text(&form.new_password),
+            &visit.client,
+        )
+        .await
+    };
+    match completed.await {
+        Ok(()) => Ok(notice(
+            &state,
+            &mut visit,
+            StatusCode::OK,
+            "Password changed",
+            "Your password is changed and every session has ended. Sign in with the new one.",
+            false,
+        )),
+        Err(e) => again(
+            &state,
+            &mut visit,
+            "reset_password.html",
+            e,
+            "new_password",
+            values,
+        ),
+    }
+}
+
+// ---- verification and errors -------------------------------------------------------------------
+
+async fn verify_email_page(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Response> {
+    // The mailed link goes through `/api/auth/verify-email`, which comes back here with
+    // `status=verified` or `error=<code>`; a link with the token itself is applied here.
+    let outcome = match (query.token.as_deref(), query.error.as_deref()) {
+        (_, Some(code)) if code == ErrorCode::TokenExpired.as_str() => Err(LinkError::Expired),
+        (_, Some(_)) => Err(LinkError::Invalid),
+        (Some(token), None) if !token.is_empty() => verification::apply_verification(&state, token)
+            .await?
+            .map(|_| ()),
+        _ if query.status.as_deref() == Some("verified") => Ok(()),
+        _ => Err(LinkError::Invalid),
+    };
+    Ok(match outcome {
+        Ok(_) => notice(
+            &state,
+            &mut visit,
+            StatusCode::OK,
+            "Email verified",
+            "Your email address is confirmed.",
+            false,
+        ),
+        Err(LinkError::Expired) => notice(
+            &state,
+            &mut visit,
+            StatusCode::BAD_REQUEST,
+            "Link expired",
+            "This verification link has expired. Sign in to get a new one.",
+            true,
+        ),
+        Err(LinkError::Invalid) => notice(
+            &state,
+            &mut visit,
+            StatusCode::BAD_REQUEST,
+            "Link not valid",
+            "This verification link is invalid or was already used.",
+            true,
+        ),
+    })
+}
+
+async fn error_page(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let code = query.error.unwrap_or_default();
+    let message = ErrorCode::ALL
+        .iter()
+        .find(|c| c.as_str() == code)
+        .map_or("Something went wrong. Try again.", |c| c.message());
+    notice(
+        &state,
+        &mut visit,
+        StatusCode::BAD_REQUEST,
+        "Something went wrong",
+        message,
+        true,
+    )
+}
+
+// ---- account -----------------------------------------------------------------------------------
+
+async fn account_page(State(state): State<AppState>, mut visit: Visit) -> Response {
+    signed_in_page(&state, &mut visit, "/account", "account.html")
+}
+
+async fn account_submit(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    let auth = match signed_in_form(&state, &mut visit, "/account", &form) {
+        Ok(auth) => auth,
+        Err(answer) => return Ok(*answer),
+    };
+    let values =
+        json!({ "form_name": form.name, "form_image": form.image, "new_email": form.email });
+    match Fields::text(&form.action) {
+        "profile" => {
+            let image = Fields::text(&form.image).trim();
+            let image = Some((!image.is_empty()).then_some(image));
+            let name = Some(Fields::text(&form.name));
+            if let Err(e) = accounts::update_profile(&state, &auth.user.id, name, image).await {
+                return again(&state, &mut visit, "account.html", e, "password", values);
+            }
+            let to = state.config.ui.path("/account");
+            Ok(see_other(&state, &mut visit, &to, []))
+        }
+        "email" => {
+            let email = Fields::text(&form.email);
+            if let Err(e) = verification::change_email(&state, &auth, email, None).await {
+                return again(&state, &mut visit, "account.html", e, "password", values);
+            }
+            Ok(notice(
+                &state,
+                &mut visit,
+                StatusCode::OK,
+                "Check your new inbox",
+                "We sent a confirmation link to the new address. Your email changes when you open it.",
+                false,
+            ))
+        }
+        "verify" => {
+            let sent = async {
+                limit(&state, &visit, Class::VerificationMail).await?;
+                verification::request_verification(&state, &auth.user.email, Some(&auth.user), None)
+                    .await
+            };
+            if let Err(e) = sent.await {
+                return again(&state, &mut visit, "account.html", e, "password", values);
+            }
+            Ok(notice(
+                &state,
+                &mut visit,
+                StatusCode::OK,
+                "Check your email",
+                "We sent a new link to confirm your address.",
+                false,
+            ))
+        }
+        _ => Ok(unknown_action(&state, &mut visit)),
+    }
+}
+
+fn unknown_action(state: &AppState, visit: &mut Visit) -> Response {
+    notice(
+        state,
+        visit,
+        StatusCode::BAD_REQUEST,
+        "Unknown action",
+        "This form asked for something this page does not do.",
+        true,
+    )
+}
+
+// ---- security ----------------------------------------------------------------------------------
+
+#[derive(Serialize, Default)]
+struct Enrolling {
+    qr_svg: String,
+    secret: String,
+    backup_codes: Vec<String>,
+}
+
+async fn security_page(State(state): State<AppState>, mut visit: Visit) -> Response {
+    signed_in_page(
+        &state,
+        &mut visit,
+        "/account/security",
+        "account_security.html",
+    )
+}
+
+async fn security_submit(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    let auth = match signed_in_form(&state, &mut visit, "/account/security", &form) {
+        Ok(auth) => auth,
+        Err(answer) => return Ok(*answer),
+    };
+    let template = "account_security.html";
+    let action = Fields::text(&form.action);
+    let values = json!({ "action": action });
+    let password = form.current_password.as_deref();
+    let revoke_others = Fields::checked(&form.revoke_others);
+    let client = visit.client.clone();
+    match action {
+        "password" => {
+            let new = Fields::text(&form.new_password);
+            let current = password.unwrap_or_default();
+            match accounts::change_password(&state, &client, &auth, current, new, revoke_others)
+                .await
+            {
+                Ok(fresh) => {
+                    if let Some((token, session)) = fresh {
+                        visit.push_cookie(sessions::cookie_for(&state, &token, &session));
+                        visit.signed_in_as(None);
+                    }
+                    Ok(notice(
+                        &state,
+                        &mut visit,
+                        StatusCode::OK,
+                        "Password changed",
+                        "Your password is changed.",
+                        false,
+                    ))
+                }
+                Err(e) => again(&state, &mut visit, template, e, "new_password", values),
+            }
+        }
+        "enable" => match manage::enable(&state, &client, &auth, password, None, false).await {
+            Ok(enrolment) => {
+                let secret = url::Url::parse(&enrolment.uri)
+                    .ok()
+                    .and_then(|u| {
+                        u.query_pairs()
+                            .find(|(k, _)| k == "secret")
+                            .map(|(_, v)| v.into_owned())
+                    })
+                    .unwrap_or_default();
+                let enrolling = Enrolling {
+                    qr_svg: strip_xml_declaration(&enrolment.qr_svg),
+                    secret,
+                    backup_codes: enrolment.backup_codes,
+                };
+                let values = json!({ "enrolling": enrolling });
+                Ok(page(&state, &mut visit, StatusCode::OK, template, values))
+            }
+            Err(e) => again(&state, &mut visit, template, e, "new_password", values),
+        },
+        "confirm" => {
+            let factor = Factor::Totp(Fields::text(&form.code));
+            match manage::confirm(&state, &client, &auth, factor).await {
+                Ok(_) => {
+                    let to = state.config.ui.path("/account/security");
+                    Ok(see_other(&state, &mut visit, &to, []))
+                }
+                Err(e) => {
+                    let values = json!({ "action": action, "confirming": true });
+                    again(&state, &mut visit, template, e, "new_password", values)
+                }
+            }
+        }
+        "regenerate" => {
+            match manage::regenerate_backup_codes(&state, &client, &auth, password, false).await {
+                Ok(codes) => {
+                    let values = json!({ "new_backup_codes": codes });
+                    Ok(page(&state, &mut visit, StatusCode::OK, template, values))
+                }
+                Err(e) => again(&state, &mut visit, template, e, "new_password", values),
+            }
+        }
+        "disable" => match manage::disable(&state, &client, &auth, password, false).await {
+            Ok(()) => {
+                visit.push_cookie(state.pages.trusted_device_cookie.clear());
+                let to = state.config.ui.path("/account/security");
+                Ok(see_other(&state, &mut visit, &to, []))
+            }
+            Err(e) => again(&state, &mut visit, template, e, "new_password", values),
+        },
+        _ => Ok(unknown_action(&state, &mut visit)),
+    }
+}
+
+/// The QR code's SVG, embedded in the page as markup (it holds only shapes, made here).
+fn strip_xml_declaration(svg: &str) -> String {
+    match svg.find("<svg") {
+        Some(start) => svg[start..].to_owned(),
+        None => String::new(),
+    }
+}
+
+// ---- sessions ----------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct SessionRow {
+    id: String,
+    device: String,
+    ip: Option<String>,
+    created: String,
+    last_active: String,
+    current: bool,
+}
+
+fn when(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+async fn sessions_page(State(state): State<AppState>, mut visit: Visit) -> ApiResult<Response> {
+    let auth = match require_session(&state, &mut visit, "/account/sessions") {
+        Ok(auth) => auth,
+        Err(redirect) => return Ok(*redirect),
+    };
+    let rows: Vec<SessionRow> = sessions::list(&state, &auth.user.id)
+        .await?
+        .into_iter()
+        .map(|s| SessionRow {
+            current: s.id == auth.session.id,
+            device: device::describe(s.user_agent.as_deref()),
+            ip: s.ip_address.clone(),
+            created: when(s.created_at),
+            last_active: when(s.last_active_at),
+            id: s.id,
+        })
+        .collect();
+    let values = json!({ "sessions": rows });
+    Ok(page(
+        &state,
+        &mut visit,
+        StatusCode::OK,
+        "account_sessions.html",
+        values,
+    ))
+}
+
+async fn sessions_submit(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    let auth = match signed_in_form(&state, &mut visit, "/account/sessions", &form) {
+        Ok(auth) => auth,
+        Err(answer) => return Ok(*answer),
+    };
+    let client = visit.client.clone();
+    match Fields::text(&form.action) {
+        "revoke" => {
+            let id = Fields::text(&form.session);
+            let ended = sessions::revoke_own(&state, &client, &auth, id).await?;
+            if ended.contains(&auth.session.id) {
+                visit.push_cookie(state.session_cookie.clear());
+                let to = state.config.ui.path("/sign-in");
+                return Ok(see_other(&state, &mut visit, &to, []));
+            }
+        }
+        "revoke_others" => sessions::revoke_others(&state, &client, &auth).await?,
+        _ => return Ok(unknown_action(&state, &mut visit)),
+    }
+    let to = state.config.ui.path("/account/sessions");
+    Ok(see_other(&state, &mut visit, &to, []))
+}

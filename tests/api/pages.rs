@@ -1,0 +1,1106 @@
+//! Hosted pages (`src/pages/`), over HTTP as a browser with JavaScript off sends them: form posts
+//! with the `Origin` a browser adds, cookies kept between requests, redirects read one by one.
+//! CSRF refusals, the Content-Security-Policy, escaping, `return_to` open-redirect attempts, the
+//! sign-up → sign-in → two-factor → sign-out flow, reset by mail, the sessions page.
+//! The same flows in a real Chromium: `pages_browser.rs`.
+
+use std::collections::BTreeMap;
+
+use crate::both_backends;
+use crate::helpers::{cookie_name, random_email, strong_password, Auth, Backend, TestApp};
+use crate::smtp_sink::{link_in, SmtpSink};
+use crate::two_factor::{base32_decode, code_of_step};
+
+both_backends!(
+    sign_up_sign_in_and_sign_out_work_with_plain_forms,
+    forms_from_other_sites_or_without_their_token_are_refused,
+    pages_carry_a_strict_csp_with_a_fresh_nonce_and_refuse_framing,
+    what_users_typed_is_escaped_and_passwords_are_never_echoed,
+    return_to_leads_only_to_relative_paths_or_trusted_origins,
+    two_factor_enrolment_and_sign_in_with_totp_backup_code_and_trusted_device,
+    password_reset_by_mail_lands_on_the_reset_page,
+    verification_mail_without_a_callback_lands_on_the_result_page,
+    the_sessions_page_revokes_another_session_and_all_others,
+    account_pages_need_a_session_and_update_the_profile,
+    pages_follow_the_path_prefix_and_can_be_turned_off,
+    theming_settings_and_template_overrides_change_the_pages,
+    an_unverified_user_gets_a_new_link_from_the_account_page,
+);
+
+/// A browser without JavaScript: a cookie jar, forms posted with its `Origin`.
+struct Visitor<'a> {
+    app: &'a TestApp,
+    cookies: BTreeMap<String, String>,
+    origin: String,
+    user_agent: String,
+}
+
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .map(|l| l.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no Location ({}): {}", self.status, self.body))
+    }
+
+    /// The value of the first hidden/visible input named `name`.
+    fn input(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no input {name} in:\n{}", self.body))
+            + marker.len();
+        self.body[start..].split('"').next().unwrap().to_owned()
+    }
+
+    fn csrf(&self) -> String {
+        self.input("csrf")
+    }
+}
+
+impl<'a> Visitor<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookies: BTreeMap::new(),
+            origin: app.origin.clone(),
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+                .to_owned(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let response = request
+            .header("cookie", self.cookie_header())
+            .header("user-agent", &self.user_agent)
+            .send()
+            .await
+            .expect("request");
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") || value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        // Attribute values are read as a browser reads them (minijinja writes `/` as `&#x2f;`).
+        let body = response.text().await.unwrap().replace("&#x2f;", "/");
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.app.url)
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.app.http.get(self.url(path));
+        self.send(request).await
+    }
+
+    /// Posts a form as the browser would: with this visitor's `Origin`.
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let request = self
+            .app
+            .http
+            .post(self.url(path))
+            .header("origin", &self.origin)
+            .form(fields);
+        self.send(request).await
+    }
+
+    /// Opens `path`, fills its form (the csrf token added) and posts it to `path`.
+    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let form = self.get(path).await;
+        assert_eq!(form.status, 200, "{path}: {}", form.body);
+        let csrf = form.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(path, &all).await
+    }
+
+    fn has_session(&self) -> bool {
+        self.cookies.contains_key(&cookie_name(self.app))
+    }
+
+    fn session_token(&self) -> String {
+        self.cookies[&cookie_name(self.app)].clone()
+    }
+
+    async fn sign_up(&mut self, name: &str, email: &str, password: &str) -> Page {
+        self.submit(
+            "/sign-up",
+            &[("name", name), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        self.submit(
+            "/sign-in",
+            &[
+                ("email", email),
+                ("password", password),
+                ("remember_me", "on"),
+            ],
+        )
+        .await
+    }
+}
+
+async fn sign_up_sign_in_and_sign_out_work_with_plain_forms(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut browser = Visitor::new(&app);
+    let (email, password) = (random_email(), strong_password(16));
+
+    let form = browser.get("/sign-up").await;
+    assert!(
+        form.body.contains("autocomplete=\"new-password\""),
+        "{}",
+        form.body
+    );
+    assert!(
+        form.body.contains("Use 8 to 128 characters"),
+        "rules shown: {}",
+        form.body
+    );
+
+    let signed_up = browser.sign_up("Ada", &email, &password).await;
+    assert_eq!(signed_up.status, 303, "{}", signed_up.body);
+    assert_eq!(signed_up.location(), "/account");
+    assert!(browser.has_session());
+    // The page's session is the API's session.
+    let me = app
+        .get("/get-session", Auth::Bearer(&browser.session_token()))
+        .await;
+    assert_eq!(me.body["user"]["email"], email.as_str());
+
+    let account = browser.get("/account").await;
+    assert_eq!(account.status, 200);
+    assert!(account.body.contains(&email), "{}", account.body);
+
+    let signed_out = browser.submit("/sign-out", &[]).await;
+    assert_eq!(signed_out.status, 303);
+    assert!(!browser.has_session());
+    let bounced = browser.get("/account").await;
+    assert_eq!(bounced.status, 303);
+    assert_eq!(bounced.location(), "/sign-in?return_to=%2Faccount");
+
+    let wrong = browser.sign_in(&email, "not the password").await;
+    assert_eq!(wrong.status, 422);
+    assert!(
+        wrong.body.contains("Invalid email or password"),
+        "{}",
+        wrong.body
+    );
+    assert!(
+        wrong.body.contains(&format!("value=\"{email}\"")),
+        "email kept"
+    );
+    assert!(
+        !wrong.body.contains("not the password"),
+        "password never echoed"
+    );
+    assert!(!browser.has_session());
+
+    let signed_in = browser.sign_in(&email, &password).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(signed_in.location(), "/account");
+    assert!(browser.has_session());
+    // The same audit trail as the API: sign_up, sign_out, sign_in_failed, sign_in.
+    assert_eq!(
+        app.count("audit_events WHERE kind = 'sign_in_failed'")
+            .await,
+        1
+    );
+    assert_eq!(app.count("audit_events WHERE kind = 'sign_in'").await, 1);
+    assert_eq!(app.count("audit_events WHERE kind = 'sign_out'").await, 1);
+}
+
+async fn forms_from_other_sites_or_without_their_token_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (email, password) = (random_email(), strong_password(16));
+    let mut owner = Visitor::new(&app);
+    assert_eq!(owner.sign_up("Ada", &email, &password).await.status, 303);
+
+    let mut browser = Visitor::new(&app);
+    let form = browser.get("/sign-in").await;
+    let csrf = form.csrf();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("email", email.as_str()),
+        ("password", password.as_str()),
+    ];
+
+    // Another site posts the form (login CSRF): refused before the password is looked at.
+    browser.origin = "https://evil.example".to_owned();
+    let foreign = browser.post("/sign-in", &fields).await;
+    assert_eq!(foreign.status, 403, "{}", foreign.body);
+    assert!(foreign.body.contains("another site"));
+    // No Origin and nothing else that shows where it came from.
+    let request = app
+        .http
+        .post(format!("{}/sign-in", app.url))
+        .header("cookie", browser.cookie_header())
+        .form(&fields);
+    assert_eq!(request.send().await.unwrap().status(), 403);
+    browser.origin = app.origin.clone();
+
+    // No token, a wrong token, another visitor's token.
+    let without = browser
+        .post("/sign-in", &[("email", &email), ("password", &password)])
+        .await;
+    assert_eq!(without.status, 403);
+    let wrong = browser
+        .post(
+            "/sign-in",
+            &[("csrf", "AAAA"), ("email", &email), ("password", &password)],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    let mut other = Visitor::new(&app);
+    let others_token = other.get("/sign-in").await.csrf();
+    let stolen = browser
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", others_token.as_str()),
+                ("email", &email),
+                ("password", &password),
+            ],
+        )
+        .await;
+    assert_eq!(stolen.status, 403);
+    assert!(!browser.has_session());
+    assert_eq!(
+        app.count("audit_events WHERE kind = 'sign_in_failed'")
+            .await,
+        0
+    );
+
+    // Signed in, the token is bound to the session: the visitor token no longer works, and a
+    // forged sign-out from another site leaves the session alone.
+    let old_token = csrf.clone();
+    assert_eq!(browser.post("/sign-in", &fields).await.status, 303);
+    let stale = browser
+        .post("/sign-out", &[("csrf", old_token.as_str())])
+        .await;
+    assert_eq!(stale.status, 403);
+    browser.origin = "https://evil.example".to_owned();
+    let token = browser.get("/sign-out").await.csrf();
+    let forged = browser.post("/sign-out", &[("csrf", token.as_str())]).await;
+    assert_eq!(forged.status, 403);
+    assert!(app.session_alive(&browser.session_token()).await);
+    // A browser that sends Sec-Fetch-Site instead of Origin is believed.
+    let request = app
+        .http
+        .post(format!("{}/sign-out", app.url))
+        .header("cookie", browser.cookie_header())
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("csrf", token.as_str())]);
+    assert_eq!(request.send().await.unwrap().status(), 303);
+    assert!(!app.session_alive(&browser.session_token()).await);
+}
+
+async fn pages_carry_a_strict_csp_with_a_fresh_nonce_and_refuse_framing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut browser = Visitor::new(&app);
+    let first = browser.get("/sign-in").await;
+    let second = browser.get("/sign-in").await;
+    let csp = |page: &Page| {
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let nonce_of = |csp: &str| {
+        csp.split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("no nonce in {csp}"))
+            .to_owned()
+    };
+    let policy = csp(&first);
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let nonce = nonce_of(&policy);
+    assert!(nonce.len() >= 32, "{nonce}");
+    assert_ne!(nonce, nonce_of(&csp(&second)), "a fresh nonce per answer");
+    assert!(first.body.contains(&format!("nonce=\"{nonce}\"")));
+    // Every script tag carries the nonce; there is no inline script or style attribute.
+    assert_eq!(
+        first.body.matches("<script").count(),
+        first
+            .body
+            .matches(&format!("nonce=\"{nonce}\" defer"))
+            .count()
+    );
+    assert!(!first.body.contains("style="), "no inline style attributes");
+    assert_eq!(first.headers["x-frame-options"], "DENY");
+    assert_eq!(first.headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(first.headers["cache-control"], "no-store");
+    assert!(first
+        .body
+        .starts_with("<!doctype html>\n<html lang=\"en\">"));
+
+    let style = browser.get("/assets/style.css").await;
+    assert_eq!(style.status, 200);
+    assert!(style.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert!(style.body.contains(":focus-visible"), "visible focus");
+    let script = browser.get("/assets/pages.js").await;
+    assert_eq!(script.status, 200);
+}
+
+async fn what_users_typed_is_escaped_and_passwords_are_never_echoed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut browser = Visitor::new(&app);
+    let hostile = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>";
+    let email = random_email();
+    let password = strong_password(16);
+    assert_eq!(
+        browser.sign_up(hostile, &email, &password).await.status,
+        303
+    );
+    let account = browser.get("/account").await;
+    assert!(!account.body.contains("<script>alert"), "{}", account.body);
+    assert!(!account.body.contains("<img src=x"), "{}", account.body);
+    assert!(
+        account
+            .body
+            .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+            || account
+                .body
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        account.body
+    );
+
+    let mut stranger = Visitor::new(&app);
+    let refused = stranger
+        .submit(
+            "/sign-up",
+            &[("name", "Ok"), ("email", hostile), ("password", "short")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(!refused.body.contains("<script>alert"), "{}", refused.body);
+    assert!(
+        refused.body.contains("role=\"alert\""),
+        "errors announced: {}",
+        refused.body
+    );
+    assert!(refused.body.contains("aria-invalid=\"true\""));
+    assert!(
+        refused.body.contains("aria-describedby=\"email-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(
+        !refused.body.contains("value=\"short\""),
+        "passwords never echoed"
+    );
+    // The return_to a link carries is escaped in the form too.
+    let page = stranger
+        .get("/sign-in?return_to=%2Fx%22%3E%3Cscript%3Ealert(3)%3C%2Fscript%3E")
+        .await;
+    assert!(!page.body.contains("<script>alert(3)"), "{}", page.body);
+}
+
+async fn return_to_leads_only_to_relative_paths_or_trusted_origins(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("trusted_origins", "https://app.example.com")]).await;
+    let (email, password) = (random_email(), strong_password(16));
+    assert_eq!(
+        Visitor::new(&app)
+            .sign_up("Ada", &email, &password)
+            .await
+            .status,
+        303
+    );
+    let cases = [
+        ("/dashboard?tab=1", "/dashboard?tab=1"),
+        (
+            "https://app.example.com/home",
+            "https://app.example.com/home",
+        ),
+        ("https://evil.example/", "/account"),
+        ("//evil.example/", "/account"),
+        ("/\\evil.example", "/account"),
+        ("https:evil.example", "/account"),
+        ("javascript:alert(1)", "/account"),
+        ("https://app.example.com.evil.example/", "/account"),
+        ("http://app.example.com/", "/account"),
+        ("/\tevil", "/account"),
+    ];
+    for (asked, landed) in cases {
+        let mut browser = Visitor::new(&app);
+        let page = browser
+            .submit(
+                &format!(
+                    "/sign-in?return_to={}",
+                    url::form_urlencoded::byte_serialize(asked.as_bytes()).collect::<String>()
+                ),
+                &[
+                    ("email", email.as_str()),
+                    ("password", password.as_str()),
+                    ("return_to", asked),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{asked}: {}", page.body);
+        assert_eq!(page.location(), landed, "return_to {asked}");
+        // A signed-in browser opening the sign-in page goes on at once, by the same rule.
+        let again = browser
+            .get(&format!(
+                "/sign-in?return_to={}",
+                url::form_urlencoded::byte_serialize(asked.as_bytes()).collect::<String>()
+            ))
+            .await;
+        assert_eq!(again.location(), landed, "signed in, return_to {asked}");
+    }
+}
+
+/// The secret in the security page's enrolment (`<code id="totp-secret">`).
+fn enrolment_secret(body: &str) -> Vec<u8> {
+    let marker = "<code id=\"totp-secret\">";
+    let start = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no secret: {body}"))
+        + marker.len();
+    let secret = body[start..].split('<').next().unwrap();
+    base32_decode(secret).unwrap()
+}
+
+fn backup_codes_in(body: &str) -> Vec<String> {
+    let list = body
+        .split("id=\"backup-codes\">")
+        .nth(1)
+        .unwrap()
+        .split("</ul>")
+        .next()
+        .unwrap();
+    list.split("<code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_owned())
+        .collect()
+}
+
+async fn two_factor_enrolment_and_sign_in_with_totp_backup_code_and_trusted_device(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let mut browser = Visitor::new(&app);
+    let (email, password) = (random_email(), strong_password(16));
+    assert_eq!(browser.sign_up("Ada", &email, &password).await.status, 303);
+
+    let wrong_password = browser
+        .submit(
+            "/account/security",
+            &[("action", "enable"), ("current_password", "nope nope nope")],
+        )
+        .await;
+    assert_eq!(wrong_password.status, 422);
+    assert!(wrong_password.body.contains("tfa_password-error"));
+
+    let enrolment = browser
+        .submit(
+            "/account/security",
+            &[
+                ("action", "enable"),
+                ("current_password", password.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(enrolment.status, 200, "{}", enrolment.body);
+    assert!(
+        enrolment.body.contains("<svg"),
+        "the QR code is in the page"
+    );
+    let key = enrolment_secret(&enrolment.body);
+    let codes = backup_codes_in(&enrolment.body);
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    let step = app.clock.now_secs() / 30;
+
+    let csrf = enrolment.csrf();
+    let wrong = browser
+        .post(
+            "/account/security",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "confirm"),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("Invalid code"), "{}", wrong.body);
+    let confirmed = browser
+        .post(
+            "/account/security",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "confirm"),
+                ("code", &code_of_step(&key, step - 1)),
+            ],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    let security = browser.get("/account/security").await;
+    assert!(
+        security.body.contains("<strong>on</strong>"),
+        "{}",
+        security.body
+    );
+    assert!(browser.submit("/sign-out", &[]).await.status == 303);
+
+    // Password, then the code: the session starts only after the second step.
+    let first = browser.sign_in(&email, &password).await;
+    assert_eq!(first.status, 303);
+    assert_eq!(first.location(), "/two-factor");
+    assert!(!browser.has_session());
+    let two_factor = browser.get("/two-factor").await;
+    assert!(two_factor.body.contains("autocomplete=\"one-time-code\""));
+    let csrf = two_factor.csrf();
+    let wrong = browser
+        .post(
+            "/two-factor",
+            &[("csrf", csrf.as_str()), ("code", "123456")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(!browser.has_session());
+    let done = browser
+        .post(
+            "/two-factor",
+            &[
+                ("csrf", csrf.as_str()),
+                ("code", &code_of_step(&key, step)),
+                ("trust_device", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), "/account");
+    assert!(browser.has_session());
+
+    // Trusted: the next sign-in on this browser skips the code.
+    assert_eq!(browser.submit("/sign-out", &[]).await.status, 303);
+    let trusted = browser.sign_in(&email, &password).await;
+    assert_eq!(trusted.location(), "/account");
+    assert!(browser.has_session());
+
+    // Another browser, with a backup code (used once).
+    let mut other = Visitor::new(&app);
+    assert_eq!(
+        other.sign_in(&email, &password).await.location(),
+        "/two-factor"
+    );
+    let with_backup = other
+        .submit(
+            "/two-factor",
+            &[("method", "backup"), ("code", codes[0].as_str())],
+        )
+        .await;
+    assert_eq!(with_backup.status, 303, "{}", with_backup.body);
+    assert!(other.has_session());
+    assert_eq!(
+        app.count("audit_events WHERE kind = 'backup_code_used'")
+            .await,
+        1
+    );
+
+    // Regenerate, then disable.
+    let regenerated = browser
+        .submit(
+            "/account/security",
+            &[
+                ("action", "regenerate"),
+                ("current_password", password.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(regenerated.status, 200, "{}", regenerated.body);
+    assert_eq!(backup_codes_in(&regenerated.body).len(), 10);
+    let disabled = browser
+        .submit(
+            "/account/security",
+            &[
+                ("action", "disable"),
+                ("current_password", password.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(disabled.status, 303, "{}", disabled.body);
+    let off = browser.get("/account/security").await;
+    assert!(off.body.contains("<strong>off</strong>"));
+}
+
+async fn password_reset_by_mail_lands_on_the_reset_page(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = TestApp::spawn_with(backend, &[("smtp_url", smtp.as_str())]).await;
+    let (email, password) = (random_email(), strong_password(16));
+    let mut browser = Visitor::new(&app);
+    assert_eq!(browser.sign_up("Ada", &email, &password).await.status, 303);
+    let mut stranger = Visitor::new(&app);
+    let asked = stranger
+        .submit("/forgot-password", &[("email", email.as_str())])
+        .await;
+    assert_eq!(asked.status, 200);
+    assert!(asked.body.contains("Check your email"));
+    let unknown = stranger
+        .submit("/forgot-password", &[("email", "nobody@example.com")])
+        .await;
+    assert_eq!(unknown.status, 200);
+    let message = |page: &Page| page.body.split("<main").nth(1).unwrap().to_owned();
+    assert_eq!(
+        message(&unknown),
+        message(&asked),
+        "the same answer for an unknown address"
+    );
+
+    let mail = sink.wait_for(&email, 1).await.remove(0);
+    let link = link_in(&mail.text, &format!("{}/api/auth/reset-password/", app.url));
+    assert!(link.contains("callbackURL=%2Freset-password"), "{link}");
+    let landing = stranger.get(&link).await;
+    assert_eq!(landing.status, 302);
+    let page_path = landing.location().to_owned();
+    assert!(
+        page_path.starts_with("/reset-password?token="),
+        "{page_path}"
+    );
+
+    let weak = stranger
+        .submit(
+            &page_path,
+            &[("token", &page_path[22..]), ("new_password", "password1")],
+        )
+        .await;
+    assert_eq!(weak.status, 422);
+    assert!(weak.body.contains("new_password-error"), "{}", weak.body);
+    let new_password = strong_password(18);
+    let form = stranger.get(&page_path).await;
+    let token = form.input("token");
+    let done = stranger
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", form.csrf().as_str()),
+                ("token", token.as_str()),
+                ("new_password", new_password.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Password changed"));
+    // Every session ended; the new password works.
+    assert!(!app.session_alive(&browser.session_token()).await);
+    assert_eq!(
+        Visitor::new(&app)
+            .sign_in(&email, &new_password)
+            .await
+            .status,
+        303
+    );
+    let reused = stranger.get(&link).await;
+    assert_eq!(reused.location(), "/reset-password?error=INVALID_TOKEN");
+    let invalid = stranger.get(reused.location()).await;
+    assert_eq!(invalid.status, 400);
+    assert!(invalid.body.contains("Link not valid"));
+}
+
+async fn verification_mail_without_a_callback_lands_on_the_result_page(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("smtp_url", smtp.as_str()),
+            ("email.require_verification", "true"),
+        ],
+    )
+    .await;
+    let (email, password) = (random_email(), strong_password(16));
+    let mut browser = Visitor::new(&app);
+    let signed_up = browser.sign_up("Ada", &email, &password).await;
+    assert_eq!(signed_up.status, 200);
+    assert!(signed_up.body.contains("Check your email"));
+    assert!(!browser.has_session());
+    let unverified = browser.sign_in(&email, &password).await;
+    assert_eq!(unverified.status, 422);
+    assert!(unverified.body.contains("Email not verified"));
+
+    let mail = sink.wait_for(&email, 1).await.remove(0);
+    let link = link_in(
+        &mail.text,
+        &format!("{}/api/auth/verify-email?token=", app.url),
+    );
+    assert!(
+        link.contains("callbackURL=%2Fverify-email%3Fstatus%3Dverified"),
+        "{link}"
+    );
+    let landing = browser.get(&link).await;
+    assert_eq!(landing.location(), "/verify-email?status=verified");
+    let result = browser.get(landing.location()).await;
+    assert_eq!(result.status, 200);
+    assert!(result.body.contains("Email verified"));
+    let again = browser.get(&link).await;
+    let failed = browser.get(again.location()).await;
+    assert_eq!(failed.status, 400);
+    assert!(failed.body.contains("Link not valid"));
+    assert_eq!(browser.sign_in(&email, &password).await.status, 303);
+}
+
+async fn the_sessions_page_revokes_another_session_and_all_others(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (email, password) = (random_email(), strong_password(16));
+    let mut laptop = Visitor::new(&app);
+    assert_eq!(laptop.sign_up("Ada", &email, &password).await.status, 303);
+    let mut phone = Visitor::new(&app);
+    phone.user_agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1".to_owned();
+    assert_eq!(phone.sign_in(&email, &password).await.status, 303);
+    let mut tablet = Visitor::new(&app);
+    assert_eq!(tablet.sign_in(&email, &password).await.status, 303);
+
+    let list = laptop.get("/account/sessions").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("Safari on iOS"), "{}", list.body);
+    assert!(list.body.contains("Firefox on Linux"));
+    assert_eq!(list.body.matches("This device").count(), 1);
+    assert!(list.body.contains("127.0.0.1"));
+
+    let phone_session = app
+        .get("/get-session", Auth::Bearer(&phone.session_token()))
+        .await
+        .body["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = laptop
+        .post(
+            "/account/sessions",
+            &[
+                ("csrf", list.csrf().as_str()),
+                ("action", "revoke"),
+                ("session", phone_session.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(revoked.location(), "/account/sessions");
+    assert!(!app.session_alive(&phone.session_token()).await);
+    assert_eq!(
+        phone.get("/account").await.status,
+        303,
+        "the phone is signed out"
+    );
+    assert!(app.session_alive(&tablet.session_token()).await);
+
+    let others = laptop
+        .submit("/account/sessions", &[("action", "revoke_others")])
+        .await;
+    assert_eq!(others.status, 303);
+    assert!(!app.session_alive(&tablet.session_token()).await);
+    assert!(app.session_alive(&laptop.session_token()).await);
+    // Someone else's session id changes nothing.
+    let mut stranger = Visitor::new(&app);
+    assert_eq!(
+        stranger
+            .sign_up("Eve", &random_email(), &password)
+            .await
+            .status,
+        303
+    );
+    let laptop_session = app
+        .get("/get-session", Auth::Bearer(&laptop.session_token()))
+        .await
+        .body["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let csrf = stranger.get("/account").await.csrf();
+    let refused = stranger
+        .post(
+            "/account/sessions",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "revoke"),
+                ("session", laptop_session.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 303);
+    assert!(app.session_alive(&laptop.session_token()).await);
+}
+
+async fn account_pages_need_a_session_and_update_the_profile(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut browser = Visitor::new(&app);
+    for page in ["/account", "/account/security", "/account/sessions"] {
+        let bounced = browser.get(page).await;
+        assert_eq!(bounced.status, 303, "{page}");
+        assert!(
+            bounced.location().starts_with("/sign-in?return_to="),
+            "{page}"
+        );
+    }
+    let (email, password) = (random_email(), strong_password(16));
+    assert_eq!(browser.sign_up("Ada", &email, &password).await.status, 303);
+    let account = browser.get("/account").await;
+    for link in [
+        "/account",
+        "/account/security",
+        "/account/sessions",
+        "/sign-out",
+    ] {
+        assert!(
+            account.body.contains(&format!("<a href=\"{link}\">")),
+            "{link}"
+        );
+    }
+    let saved = browser
+        .submit(
+            "/account",
+            &[
+                ("action", "profile"),
+                ("name", "Ada Lovelace"),
+                ("image", "https://img.example.com/ada.png"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let me = app
+        .get("/get-session", Auth::Bearer(&browser.session_token()))
+        .await;
+    assert_eq!(me.body["user"]["name"], "Ada Lovelace");
+    assert_eq!(me.body["user"]["image"], "https://img.example.com/ada.png");
+    let bad = browser
+        .submit(
+            "/account",
+            &[
+                ("action", "profile"),
+                ("name", "Ada"),
+                ("image", "javascript:alert(1)"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("image-error"), "{}", bad.body);
+    assert!(
+        bad.body.contains("value=\"javascript:alert(1)\""),
+        "value kept"
+    );
+    let same = browser
+        .submit(
+            "/account",
+            &[("action", "email"), ("email", email.as_str())],
+        )
+        .await;
+    assert_eq!(same.status, 422);
+    assert!(same.body.contains("email-error"));
+    let changed = browser
+        .submit(
+            "/account",
+            &[("action", "email"), ("email", &random_email())],
+        )
+        .await;
+    assert_eq!(changed.status, 200);
+    assert!(changed.body.contains("Check your new inbox"));
+    let wrong = browser
+        .submit(
+            "/account/security",
+            &[
+                ("action", "password"),
+                ("current_password", "wrong wrong wrong"),
+                ("new_password", &strong_password(16)),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    let new_password = strong_password(17);
+    let changed = browser
+        .submit(
+            "/account/security",
+            &[
+                ("action", "password"),
+                ("current_password", password.as_str()),
+                ("new_password", new_password.as_str()),
+                ("revoke_others", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert!(browser.has_session());
+    assert!(
+        app.session_alive(&browser.session_token()).await,
+        "a fresh session for this device"
+    );
+    assert_eq!(
+        Visitor::new(&app)
+            .sign_in(&email, &new_password)
+            .await
+            .status,
+        303
+    );
+}
+
+async fn pages_follow_the_path_prefix_and_can_be_turned_off(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("ui.path_prefix", "/auth")]).await;
+    let mut browser = Visitor::new(&app);
+    let page = browser.get("/auth/sign-in").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("action=\"/auth/sign-in\""));
+    assert!(page.body.contains("href=\"/auth/assets/style.css\""));
+    assert_eq!(browser.get("/sign-in").await.status, 404);
+    let (email, password) = (random_email(), strong_password(16));
+    let signed_up = browser
+        .submit(
+            "/auth/sign-up",
+            &[
+                ("name", "Ada"),
+                ("email", email.as_str()),
+                ("password", password.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(signed_up.location(), "/auth/account");
+    assert_eq!(browser.get("/auth").await.location(), "/auth/account");
+    drop(app);
+
+    let app = TestApp::spawn_with(backend, &[("ui.enabled", "false")]).await;
+    let mut browser = Visitor::new(&app);
+    let gone = browser.get("/sign-in").await;
+    assert_eq!(gone.status, 404);
+    assert!(gone.body.contains("NOT_FOUND"));
+}
+
+async fn theming_settings_and_template_overrides_change_the_pages(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sign_up.html"),
+        "{% extends \"base.html\" %}{% block content %}<h1>Join {{ product }}</h1>\
+         <p>{{ min_length }}</p>{% endblock %}",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("style.css"), "body { color: teal; }").unwrap();
+    let templates = dir.path().display().to_string();
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("ui.templates_dir", templates.as_str()),
+            ("ui.primary_color", "#0F766E"),
+            ("ui.logo_url", "https://cdn.acme.example/logo.svg"),
+            ("ui.stylesheet_url", "https://cdn.acme.example/brand.css"),
+            ("mail.product_name", "Acme <Cloud>"),
+        ],
+    )
+    .await;
+    let mut browser = Visitor::new(&app);
+    let page = browser.get("/sign-in").await;
+    let nonce = page.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        page.body.contains(&format!(
+            "<style nonce=\"{nonce}\">:root {{ --primary: #0f766e; }}</style>"
+        )),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains("<img src=\"https://cdn.acme.example/logo.svg\" alt=\"Acme &lt;Cloud&gt;\""));
+    assert!(page
+        .body
+        .contains("href=\"https://cdn.acme.example/brand.css\""));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("style-src 'self' 'nonce-"), "{csp}");
+    assert!(csp.contains("https://cdn.acme.example; img-src"), "{csp}");
+    let overridden = browser.get("/sign-up").await;
+    assert!(
+        overridden
+            .body
+            .contains("<h1>Join Acme &lt;Cloud&gt;</h1><p>8</p>"),
+        "{}",
+        overridden.body
+    );
+    assert_eq!(
+        browser.get("/assets/style.css").await.body,
+        "body { color: teal; }"
+    );
+}
+
+async fn an_unverified_user_gets_a_new_link_from_the_account_page(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = TestApp::spawn_with(backend, &[("smtp_url", smtp.as_str())]).await;
+    let (email, password) = (random_email(), strong_password(16));
+    let mut browser = Visitor::new(&app);
+    assert_eq!(browser.sign_up("Ada", &email, &password).await.status, 303);
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("not verified yet"));
+    let sent = browser.submit("/account", &[("action", "verify")]).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let mail = sink.wait_for(&email, 1).await.remove(0);
+    let link = link_in(
+        &mail.text,
+        &format!("{}/api/auth/verify-email?token=", app.url),
+    );
+    let landing = browser.get(&link).await;
+    assert_eq!(browser.get(landing.location()).await.status, 200);
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("verified"));
+    assert!(!account.body.contains("not verified yet"));
+    assert!(!account.body.contains("name=\"action\" value=\"verify\""));
+    // Verified now: asking again is refused next to nothing, as the API refuses it.
+    let again = browser.submit("/account", &[("action", "verify")]).await;
+    assert_eq!(again.status, 422);
+    assert!(
+        again.body.contains("Email is already verified"),
+        "{}",
+        again.body
+    );
+}

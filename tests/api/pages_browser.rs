@@ -1,0 +1,84 @@
+//! The hosted pages in a real browser: tests/browser/pages.test.mjs drives Debian's Chromium
+//! (`chromium`, installed by scripts/test) with puppeteer-core against a server started here,
+//! with the SMTP sink for the reset mail. Accessibility (axe-core, labels, lang, keyboard and
+//! focus), CSP violations, JavaScript off and framing are checked in the browser.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+use crate::both_backends;
+use crate::compat::serve_mailbox;
+use crate::helpers::{Backend, TestApp};
+use crate::smtp_sink::SmtpSink;
+
+both_backends!(hosted_pages_in_chromium);
+
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
+}
+
+/// `npm ci` once, if the pinned packages are not there yet.
+fn ensure_node_packages() {
+    static INSTALL: Mutex<bool> = Mutex::new(false);
+    let mut installed = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let present = ["puppeteer-core", "axe-core"]
+        .iter()
+        .all(|p| browser_dir().join("node_modules").join(p).exists());
+    if !*installed && !present {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(browser_dir())
+            .status()
+            .expect("npm must be installed (Node 20) to run the browser tests");
+        assert!(status.success(), "npm ci in tests/browser failed");
+    }
+    *installed = true;
+}
+
+async fn hosted_pages_in_chromium(backend: Backend) {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is needed for the page tests: apt-get install chromium (scripts/test does)"
+    );
+    ensure_node_packages();
+    let sink = SmtpSink::start().await;
+    let smtp_url = sink.url();
+    let app = TestApp::spawn_with(backend, &[("smtp_url", &smtp_url)]).await;
+    let mailbox = serve_mailbox(sink).await;
+    // The server's clock runs with the wall clock plus whatever a test moved it by (nothing here):
+    // the browser test computes TOTP codes from its own wall clock plus this offset.
+    let wall_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let clock_offset = (app.clock.now_ms() - wall_ms).to_string();
+    let mut env = vec![
+        ("PORTCULLIS_URL".to_owned(), app.url.clone()),
+        ("PORTCULLIS_MAILBOX_URL".to_owned(), mailbox),
+        ("PORTCULLIS_CLOCK_OFFSET_MS".to_owned(), clock_offset),
+        ("CHROMIUM".to_owned(), chromium),
+    ];
+    if let Ok(dir) = std::env::var("PORTCULLIS_TEST_SCREENSHOTS") {
+        env.push(("SCREENSHOTS".to_owned(), dir));
+    }
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(["--test", "--test-concurrency=1", "pages.test.mjs"])
+            .current_dir(browser_dir())
+            .envs(env)
+            .output()
+            .expect("node must be installed (Node 20) to run the browser tests")
+    })
+    .await
+    .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "browser tests failed:\n{report}");
+    assert!(report.contains("# fail 0"), "{report}");
+    assert!(report.contains("# pass 6"), "{report}");
+}
