@@ -16,7 +16,15 @@ use crate::state::AppState;
 pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let request_id = request.extensions().get::<RequestId>().cloned();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let response = deadline(&state, next.run(request)).await;
+    let response = if crate::health::is_probe(&path) {
+        // A probe says itself that the database is unreachable (DATABASE_UNREACHABLE, within a
+        // second); the deadline's own database check would race it with SERVICE_UNAVAILABLE.
+        tokio::time::timeout(state.config.server.request_timeout, next.run(request))
+            .await
+            .unwrap_or_else(|_| ApiError::from(ErrorCode::RequestTimeout).into_response())
+    } else {
+        deadline(&state, next.run(request)).await
+    };
     if response.status().is_server_error() {
         crate::error::log_server_error(&response, request_id.as_ref(), &method, &path);
     }

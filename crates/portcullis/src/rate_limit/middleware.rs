@@ -32,7 +32,7 @@ pub async fn limit_by_ip(State(state): State<AppState>, request: Request, next: 
 
 /// The class a request counts against; `None` for health probes, which load balancers call often.
 fn class_of(method: &Method, path: &str) -> Option<Class> {
-    if matches!(path, "/healthz" | "/readyz" | "/api/auth/ok") || *method == Method::OPTIONS {
+    if crate::health::is_probe(path) || *method == Method::OPTIONS {
         return None;
     }
     Some(match path.trim_end_matches('/') {
