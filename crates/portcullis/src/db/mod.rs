@@ -162,7 +162,22 @@ impl DbError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => true,
+            | sqlx::Error::WorkerCrashed
+            // The wire conversation broke off (a connection cut mid-answer, or a BEGIN on one):
+            // the link is down, not the query wrong.
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::BeginFailed => true,
+            // The Any driver may wrap a driver's I/O failure.
+            sqlx::Error::AnyDriverError(e) => {
+                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+                while let Some(error) = source {
+                    if error.is::<std::io::Error>() {
+                        return true;
+                    }
+                    source = error.source();
+                }
+                false
+            }
             sqlx::Error::Database(e) => {
                 let code = e.code().unwrap_or_default();
                 // PostgreSQL: connection exceptions (08…), shutdown (57P01-03), too many
