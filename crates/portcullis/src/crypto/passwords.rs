@@ -5,6 +5,7 @@
 //! lower scheduling priority (nice 10): when a sign-in storm meets session checks, the kernel gives
 //! the cheap session checks the CPU first and the hashes soak up whatever is left.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use std::cell::RefCell;
@@ -48,6 +49,8 @@ struct Inner {
     /// A hash of a random password: unknown accounts are checked against it, so that signing in
     /// as nobody costs exactly as much as signing in with a wrong password.
     decoy_hash: String,
+    /// Jobs submitted so far: unchanged between two looks means the pool was idle.
+    submitted: AtomicU64,
 }
 
 impl PasswordHasher {
@@ -72,14 +75,25 @@ impl PasswordHasher {
                 .spawn(move || run_worker(&queue))
                 .expect("spawning a hashing thread");
         }
-        let decoy_hash = hash_blocking(&params, &crate::crypto::tokens::random_secret())?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                jobs,
-                params,
-                decoy_hash,
-            }),
-        })
+        // On a thread of its own, which ends with it: a hash leaves its Argon2 memory (m_cost
+        // KiB) with the thread that computed it, and the caller's thread lives for ever.
+        let decoy_hash = std::thread::scope(|scope| {
+            scope
+                .spawn(|| hash_blocking(&params, &crate::crypto::tokens::random_secret()))
+                .join()
+                .expect("hashing the decoy password")
+        })?;
+        let inner = Arc::new(Inner {
+            jobs,
+            params,
+            decoy_hash,
+            submitted: AtomicU64::new(0),
+        });
+        // Outside a runtime (a one-off command) memory is simply kept until the process ends.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(release_memory_when_idle(Arc::downgrade(&inner), threads));
+        }
+        Ok(Self { inner })
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
@@ -141,6 +155,7 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        self.inner.submitted.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = reply.send(work());
@@ -169,6 +184,30 @@ fn run_worker(queue: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
+/// How long the pool must go without a job before its threads give their Argon2 memory back:
+/// memory follows load, and returns to idle within a minute of a sign-in storm.
+const RELEASE_MEMORY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Every `RELEASE_MEMORY_AFTER`, if no job came since the last look, queues one release per
+/// thread. Idle threads take one each; a thread that happens to take two frees nothing the
+/// second time, and the next look (still idle) reaches the one it left out. Ends with the pool.
+async fn release_memory_when_idle(inner: std::sync::Weak<Inner>, threads: usize) {
+    let mut seen = u64::MAX;
+    loop {
+        tokio::time::sleep(RELEASE_MEMORY_AFTER).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let submitted = inner.submitted.load(Ordering::Relaxed);
+        if submitted == seen {
+            for _ in 0..threads {
+                let _ = inner.jobs.try_send(Box::new(release_memory));
+            }
+        }
+        seen = submitted;
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn lower_thread_priority() {
     // On Linux, PRIO_PROCESS with id 0 applies to the calling thread only.
@@ -187,10 +226,16 @@ fn argon2(params: &Params) -> Argon2<'static> {
 }
 
 thread_local! {
-    /// Each hashing thread's Argon2 working memory (`m_cost` KiB), allocated once and reused for
-    /// every hash: a storm of sign-ins then costs no allocation, and memory stays at
-    /// `hash_threads × m_cost` instead of growing with every concurrent hash the allocator keeps.
+    /// Each hashing thread's Argon2 working memory (`m_cost` KiB), allocated at its first hash
+    /// and reused while jobs keep coming: a storm of sign-ins then costs no allocation, and
+    /// memory stays at `hash_threads × m_cost` instead of growing with every concurrent hash the
+    /// allocator keeps. Freed after `RELEASE_MEMORY_AFTER` without a job.
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Frees this thread's Argon2 memory (the next hash allocates it again).
+fn release_memory() {
+    BLOCKS.with(|blocks| *blocks.borrow_mut() = Vec::new());
 }
 
 /// The raw Argon2 output of `password` under `argon` into `out`, in this thread's memory.
