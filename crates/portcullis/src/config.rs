@@ -16,6 +16,7 @@ use ipnet::IpNet;
 use url::Url;
 
 use crate::access_tokens::settings::AccessTokenSettings;
+use crate::admin::settings::AdminSettings;
 use crate::crypto::settings::HashingSettings;
 use crate::http::settings::ServerSettings;
 use crate::mail::settings::MailSettings;
@@ -92,6 +93,7 @@ pub fn registry() -> Vec<Setting> {
         RefreshSettings::settings(),
         RevocationSettings::settings(),
         TwoFactorSettings::settings(),
+        AdminSettings::settings(),
     ]
     .concat()
 }
@@ -120,6 +122,7 @@ pub struct Config {
     pub tokens: RefreshSettings,
     pub revocations: RevocationSettings,
     pub two_factor: TwoFactorSettings,
+    pub admin: AdminSettings,
 }
 
 impl Config {
@@ -170,9 +173,11 @@ impl Config {
             tokens: RefreshSettings::load(&values)?,
             revocations: RevocationSettings::load(&values)?,
             two_factor: TwoFactorSettings::load(&values)?,
+            admin: AdminSettings::load(&values)?,
         };
         config.session.check()?;
         config.password.check()?;
+        config.admin.check()?;
         Ok(config)
     }
 

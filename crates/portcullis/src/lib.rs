@@ -5,6 +5,7 @@
 
 pub mod access_tokens;
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod clock;
 pub mod config;

@@ -21,8 +21,8 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::{
-    access_tokens, accounts, health, http, password_reset, rate_limit, revocations, sessions,
-    sign_in, tokens, two_factor, verification,
+    access_tokens, accounts, admin, health, http, password_reset, rate_limit, revocations,
+    sessions, sign_in, tokens, two_factor, verification,
 };
 
 /// Bodies are small JSON documents; anything bigger is refused before it is read.
@@ -109,6 +109,7 @@ fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(password_reset::router())
         .merge(two_factor::router())
         .merge(health::auth_router())
+        .merge(admin::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             http::csrf::require_trusted_origin,

@@ -150,6 +150,7 @@ mod tests {
             last_active_at: 0,
             expires_at: i64::MAX,
             absolute_expires_at: i64::MAX,
+            impersonated_by: None,
         };
         let user = User {
             id: user_id.into(),
@@ -161,6 +162,9 @@ mod tests {
             two_factor_enabled: false,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
+            banned: false,
+            ban_reason: None,
+            ban_expires: None,
         };
         (session, user)
     }

@@ -38,6 +38,16 @@ pub struct Session {
     pub last_active_at: i64,
     pub expires_at: i64,
     pub absolute_expires_at: i64,
+    /// The administrator acting as this session's user (impersonation), if any.
+    pub impersonated_by: Option<String>,
+}
+
+/// An administrator's session as another user: who acts, why, and for how long at most.
+#[derive(Debug, Clone, Copy)]
+pub struct Impersonation<'a> {
+    pub by: &'a str,
+    pub reason: &'a str,
+    pub lifetime: std::time::Duration,
 }
 
 impl Session {
@@ -106,6 +116,8 @@ pub struct SessionView {
     pub user_agent: Option<String>,
     /// True for the session that made this request.
     pub current: bool,
+    /// The administrator acting as the user in this session (impersonation), or `null`.
+    pub impersonated_by: Option<String>,
 }
 
 impl SessionView {
@@ -121,6 +133,7 @@ impl SessionView {
             ip_address: session.ip_address.clone(),
             user_agent: session.user_agent.clone(),
             current,
+            impersonated_by: session.impersonated_by.clone(),
         }
     }
 }
@@ -132,13 +145,25 @@ pub async fn start(
     persistent: bool,
     client: &ClientInfo,
 ) -> ApiResult<(String, Session)> {
+    start_as(state, user_id, persistent, client, None).await
+}
+
+/// `start`, for an impersonation too: a fixed lifetime that never slides, and who and why stored.
+pub async fn start_as(
+    state: &AppState,
+    user_id: &str,
+    persistent: bool,
+    client: &ClientInfo,
+    impersonation: Option<Impersonation<'_>>,
+) -> ApiResult<(String, Session)> {
     let config = &state.config.session;
     let now = state.clock.now_ms();
-    let (lifetime, absolute) = if persistent {
-        (config.expires_in, config.absolute_lifetime)
-    } else {
-        (config.short_lifetime, config.short_lifetime)
+    let (lifetime, absolute) = match impersonation {
+        Some(i) => (i.lifetime, i.lifetime),
+        None if persistent => (config.expires_in, config.absolute_lifetime),
+        None => (config.short_lifetime, config.short_lifetime),
     };
+    let persistent = persistent && impersonation.is_none();
     let session = Session {
         id: random_id(),
         user_id: user_id.to_owned(),
@@ -150,9 +175,16 @@ pub async fn start(
         last_active_at: now,
         expires_at: now + millis(lifetime),
         absolute_expires_at: now + millis(absolute),
+        impersonated_by: impersonation.map(|i| i.by.to_owned()),
     };
     let token = random_secret();
-    store::insert(&state.db, &session, &hash_secret(&token)).await?;
+    store::insert(
+        &state.db,
+        &session,
+        &hash_secret(&token),
+        impersonation.map(|i| i.reason),
+    )
+    .await?;
     Ok((token, session))
 }
 

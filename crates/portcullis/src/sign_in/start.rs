@@ -1,6 +1,6 @@
 //! Starting a session for a user who proved who they are: the one path every way in takes
 //! (password sign-in, the password grant, sign-up, both second-factor completions; social sign-in
-//! and impersonation next). It applies the second-factor rule (a challenge instead of a session,
+//! and impersonation). It refuses banned users, applies the second-factor rule (a challenge instead of a session,
 //! unless this browser is trusted), creates the session, trusts the device when asked, and writes
 //! the audit event, so no way in can forget one of them.
 
@@ -10,19 +10,24 @@ use super::challenge;
 use super::trusted_devices;
 use super::Channel;
 use crate::audit::{self, Event};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::client::ClientInfo;
-use crate::sessions::{self, Session};
+use crate::sessions::{self, Impersonation, Session};
 use crate::state::AppState;
+use crate::users::store as users;
 use crate::users::User;
 
 /// How the user proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+#[derive(Debug, Clone, Copy)]
+pub enum Method<'a> {
     /// Email and password (cookie sign-in or the password grant).
     Password,
     /// A new account, signed in by its sign-up.
     SignUp,
+    /// An administrator acting as the user (the admin feature checked who may, and why): a
+    /// session of fixed, short lifetime that records who acts; no second factor is asked of the
+    /// user, and the audit event names the administrator and the reason.
+    Impersonation(Impersonation<'a>),
 }
 
 /// Where the second factor stands.
@@ -39,7 +44,7 @@ pub enum SecondFactor<'a> {
 /// A way in, and its circumstances.
 pub struct SignIn<'a> {
     pub user: User,
-    pub method: Method,
+    pub method: Method<'a>,
     /// A browser (session cookie) or a token-mode client (`mfa_token`, refresh token).
     pub channel: Channel,
     /// `rememberMe`: a persistent session, or a short one whose cookie ends with the browser.
@@ -81,7 +86,13 @@ pub async fn start(state: &AppState, sign_in: SignIn<'_>) -> ApiResult<Outcome> 
         client,
         second_factor,
     } = sign_in;
+    refuse_banned(state, &user).await?;
+    let impersonation = match method {
+        Method::Impersonation(impersonation) => Some(impersonation),
+        Method::Password | Method::SignUp => None,
+    };
     let trusted_device_cookie = match second_factor {
+        _ if impersonation.is_some() => None,
         SecondFactor::NotShown { trusted_device } if user.two_factor_enabled => {
             let renewed = match trusted_device {
                 Some(token) => trusted_devices::renew_if_trusted(state, &user.id, token).await?,
@@ -102,16 +113,50 @@ pub async fn start(state: &AppState, sign_in: SignIn<'_>) -> ApiResult<Outcome> 
         }
         SecondFactor::Passed { .. } => None,
     };
-    let (token, session) = sessions::start(state, &user.id, persistent, client).await?;
-    let event = match method {
-        Method::SignUp => Event::SignUp,
-        Method::Password => Event::SignIn,
-    };
-    audit::record(state, event, Some(&user.id), Some(&session.id), client).await;
+    let (token, session) =
+        sessions::start_as(state, &user.id, persistent, client, impersonation).await?;
+    match method {
+        Method::SignUp | Method::Password => {
+            let event = match method {
+                Method::SignUp => Event::SignUp,
+                _ => Event::SignIn,
+            };
+            audit::record(state, event, Some(&user.id), Some(&session.id), client).await;
+        }
+        Method::Impersonation(i) => {
+            let acted = audit::Acted {
+                actor: i.by,
+                detail: Some(i.reason),
+            };
+            audit::record_acted(
+                state,
+                Event::ImpersonationStarted,
+                Some(&user.id),
+                Some(&session.id),
+                &acted,
+                client,
+            )
+            .await;
+        }
+    }
     Ok(Outcome::Started(Box::new(Started {
         user,
         token,
         session,
         trusted_device_cookie,
     })))
+}
+
+/// A banned user gets no session, whichever way they come in (403 `BANNED_USER`); a ban whose
+/// expiry has passed is lifted instead.
+async fn refuse_banned(state: &AppState, user: &User) -> ApiResult<()> {
+    if !user.banned {
+        return Ok(());
+    }
+    let now = state.clock.now_ms();
+    if user.is_banned(now) {
+        return Err(ApiError::from(ErrorCode::BannedUser));
+    }
+    users::lift_expired_ban(&state.db, &user.id, now).await?;
+    Ok(())
 }

@@ -1,0 +1,157 @@
+//! The admin feature's SQL: searching users, roles, bans.
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::query::{Filter, ListQuery, Search, Value};
+use crate::db::{Context, Db, DbError};
+use crate::users::store::{user_from_row, USER_COLUMNS};
+use crate::users::User;
+
+/// One page of users and how many match in all.
+pub async fn list_users(db: &Db, query: &ListQuery) -> Result<(Vec<User>, i64), DbError> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    if let Some(Search { field, how, value }) = &query.search {
+        values.push(Value::Text(how.pattern(&value.to_lowercase())));
+        conditions.push(format!(
+            "LOWER({}) LIKE ${} ESCAPE '\\'",
+            field.column(),
+            values.len()
+        ));
+    }
+    if let Some(Filter { field, op, value }) = &query.filter {
+        values.push(op.bound(value));
+        conditions.push(match op.pattern() {
+            Some(_) => format!(
+                "LOWER({}) LIKE ${} ESCAPE '\\'",
+                field.column(),
+                values.len()
+            ),
+            None => format!("{} {} ${}", field.column(), op.sql(), values.len()),
+        });
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let (column, direction) = query.sort;
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u {filter} ORDER BY {} {}, u.id {} LIMIT {} OFFSET {}",
+        column.column(),
+        direction.sql(),
+        direction.sql(),
+        query.limit,
+        query.offset
+    );
+    // AssertSqlSafe: `sql` is made of constant column lists, columns and operators chosen from
+    // fixed lists, and integers; every value the caller gave is bound.
+    let mut select = sqlx::query(AssertSqlSafe(sql));
+    for value in &values {
+        select = match value {
+            Value::Text(text) => select.bind(text.clone()),
+            Value::Int(n) => select.bind(*n),
+        };
+    }
+    let rows = select
+        .fetch_all(&db.pool)
+        .await
+        .context("admin: list users")?;
+    let users = rows
+        .iter()
+        .map(user_from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .context("admin: list users")?;
+    // AssertSqlSafe: as above.
+    let mut count = sqlx::query(AssertSqlSafe(format!(
+        "SELECT COUNT(*) AS n FROM users u {filter}"
+    )));
+    for value in values {
+        count = match value {
+            Value::Text(text) => count.bind(text),
+            Value::Int(n) => count.bind(n),
+        };
+    }
+    let total: i64 = count
+        .fetch_one(&db.pool)
+        .await
+        .and_then(|row| row.try_get("n"))
+        .context("admin: count users")?;
+    Ok((users, total))
+}
+
+/// The role lists of every user who is not banned and holds more than the default role: where
+/// the administrators are.
+pub async fn privileged_role_lists(db: &Db) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query("SELECT role FROM users WHERE banned = 0 AND role <> 'user'")
+        .fetch_all(&db.pool)
+        .await
+        .context("admin: privileged roles")?;
+    rows.iter()
+        .map(|row| row.try_get("role"))
+        .collect::<Result<_, _>>()
+        .context("admin: privileged roles")
+}
+
+pub async fn set_role(db: &Db, user_id: &str, role: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+        .bind(role)
+        .bind(now)
+        .bind(user_id)
+        .execute(&db.pool)
+        .await
+        .context("admin: set role")?;
+    Ok(())
+}
+
+pub async fn ban(
+    db: &Db,
+    user_id: &str,
+    reason: &str,
+    expires: Option<i64>,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE users SET banned = 1, ban_reason = $1, ban_expires = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(reason)
+    .bind(expires)
+    .bind(now)
+    .bind(user_id)
+    .execute(&db.pool)
+    .await
+    .context("admin: ban")?;
+    Ok(())
+}
+
+pub async fn unban(db: &Db, user_id: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE users SET banned = 0, ban_reason = NULL, ban_expires = NULL, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(&db.pool)
+    .await
+    .context("admin: unban")?;
+    Ok(())
+}
+
+/// Sets the email address and whether it is verified. A taken address fails with a unique
+/// violation.
+pub async fn set_email(
+    db: &Db,
+    user_id: &str,
+    email: &str,
+    verified: bool,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4")
+        .bind(email)
+        .bind(i64::from(verified))
+        .bind(now)
+        .bind(user_id)
+        .execute(&db.pool)
+        .await
+        .context("admin: set email")?;
+    Ok(())
+}
