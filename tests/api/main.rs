@@ -7,6 +7,7 @@ mod smtp_sink;
 
 mod abuse;
 mod accounts;
+mod admin;
 mod cli;
 mod compat;
 mod email;

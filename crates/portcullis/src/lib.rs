@@ -75,6 +75,21 @@ impl Server {
         Ok(Self { listener, state })
     }
 
+    /// The state of an installation that exists already, for the command line (`users`, `keys`,
+    /// `mail`): it creates no data directory, database or key, and says where it looked when
+    /// there is nothing there.
+    pub async fn open_installation(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+        check_installation(&config)?;
+        let master = crypto::master_key::master_key(&config)?;
+        let db = Db::connect(&config).await?;
+        let passwords = PasswordHasher::start(&crypto::settings::HashingSettings {
+            hash_threads: 1,
+            ..config.password_hashing.clone()
+        })
+        .map_err(|e| anyhow::anyhow!("password settings: {e}"))?;
+        AppState::new(config, clock, db, passwords, &master).await
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
@@ -114,6 +129,37 @@ impl Server {
         state.db.pool.close().await;
         Ok(())
     }
+}
+
+/// Fails, saying where it looked, unless `portcullis serve` or `migrate` has set up an
+/// installation there (its master key, and its SQLite database when that is the backend).
+pub fn check_installation(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    let key = dir.join("master.key");
+    let mut missing = Vec::new();
+    if config.secret.is_none() && !key.exists() {
+        missing.push(key.display().to_string());
+    }
+    if config.is_sqlite() {
+        use secrecy::ExposeSecret;
+        let url = config.database_url.expose_secret();
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or_default();
+        if !std::path::Path::new(path).exists() {
+            missing.push(path.to_owned());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "no Portcullis installation found in {} (missing {}); run this where `portcullis serve` \
+         runs, or point --config / PORTCULLIS_DATA_DIR / PORTCULLIS_DATABASE_URL at it",
+        dir.display(),
+        missing.join(", ")
+    )
 }
 
 /// Completes on SIGINT or SIGTERM.

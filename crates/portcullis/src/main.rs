@@ -50,6 +50,12 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage users: create (the first administrator too), list, show, roles, bans, passwords,
+    /// sessions, deletion. Works beside running servers; needs an existing installation.
+    Users {
+        #[command(subcommand)]
+        action: portcullis::admin::cli::UsersAction,
+    },
     /// Time one password hash with the configured Argon2id parameters (used by bench/).
     #[command(hide = true)]
     BenchHash {
@@ -118,6 +124,10 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(config).await,
             Command::Keys { action } => keys(config, action).await,
             Command::Mail { action } => mail(config, action).await,
+            Command::Users { action } => {
+                let state = Server::open_installation(config, portcullis::Clock::system()).await?;
+                portcullis::admin::cli::run(&state, action).await
+            }
             Command::BenchHash { iterations } => bench_hash(&config, iterations).await,
             Command::Settings { .. } => unreachable!("handled before start-up"),
         }
@@ -141,9 +151,8 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
     use portcullis::crypto::keys::Purpose;
-    std::fs::create_dir_all(&config.data_dir)?;
+    portcullis::check_installation(&config)?;
     let db = portcullis::db::Db::connect(&config).await?;
-    db.migrate().await?;
     let sealer =
         portcullis::crypto::master_key::master_key(&config)?.sealer(Purpose::SealSigningKeys);
     let ring = portcullis::access_tokens::keys::KeyRing::start(
@@ -174,9 +183,8 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
 async fn mail(config: Config, action: MailAction) -> anyhow::Result<()> {
     use portcullis::http::timestamp::Timestamp;
     use portcullis::mail::outbox;
-    std::fs::create_dir_all(&config.data_dir)?;
+    portcullis::check_installation(&config)?;
     let db = portcullis::db::Db::connect(&config).await?;
-    db.migrate().await?;
     match action {
         MailAction::List { limit } => {
             for m in outbox::list(&db, limit).await? {

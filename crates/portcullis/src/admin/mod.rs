@@ -4,6 +4,7 @@
 //! last administrator and the acting one, ends what must end, and lands in the audit trail with
 //! who acted.
 
+pub mod cli;
 pub mod query;
 pub mod routes;
 pub mod settings;

@@ -1,0 +1,1025 @@
+//! User management: the `/admin/*` endpoints (better-auth's admin plugin shapes), bans at every
+//! way in, the last-admin rule, and the `portcullis users` command.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{random_email, strong_password, within, Auth, Backend, TestApp};
+use crate::tokens::{password_grant, refresh};
+
+both_backends!(
+    an_operator_creates_the_first_admin_from_the_command_line,
+    commands_find_no_installation_in_an_empty_directory,
+    every_admin_endpoint_checks_its_statement,
+    roles_from_settings_grant_what_they_list,
+    list_users_searches_filters_sorts_and_pages_a_thousand_users,
+    list_users_refuses_unknown_columns_and_operators,
+    a_ban_ends_every_session_and_refuses_every_way_in,
+    an_expired_ban_lifts_itself,
+    nobody_bans_demotes_or_removes_the_last_admin_nor_themselves,
+    users_are_created_read_updated_and_removed,
+    set_user_password_ends_sessions_and_tells_the_user,
+    sessions_are_listed_without_secrets_and_revoked_by_id,
+    has_permission_answers_for_the_session_user,
+);
+
+/// Signs up a user, makes them `role` in the database, and answers (user id, a fresh session
+/// token): signed in after the change, so no cached session holds the old role.
+async fn user_with_role(app: &TestApp, role: &str) -> (String, String) {
+    let (email, password, _) = app.new_user().await;
+    let mut db = app.db().await;
+    sqlx::query("UPDATE users SET role = $1 WHERE email = $2")
+        .bind(role)
+        .bind(&email)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let token = app.sign_in_token(&email, &password).await;
+    let id = app.get("/get-session", Auth::Bearer(&token)).await.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, token)
+}
+
+async fn admin(app: &TestApp) -> (String, String) {
+    user_with_role(app, "admin").await
+}
+
+/// A user signed up through the API: (id, email, password, token).
+async fn member(app: &TestApp) -> (String, String, String, String) {
+    let (email, password, token) = app.new_user().await;
+    let id = app.get("/get-session", Auth::Bearer(&token)).await.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, email, password, token)
+}
+
+fn cli_with_stdin(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env("PORTCULLIS_DATA_DIR", app.storage.dir.path())
+        .env("PORTCULLIS_DATABASE_URL", &app.storage.database_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run portcullis");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn succeeded(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+async fn an_operator_creates_the_first_admin_from_the_command_line(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = random_email();
+    let password = strong_password(20);
+    let out = succeeded(&cli_with_stdin(
+        &app,
+        &[
+            "users",
+            "create",
+            "--email",
+            &email,
+            "--password-stdin",
+            "--role",
+            "admin",
+            "--verified",
+            "--name",
+            "First Admin",
+        ],
+        &format!("{password}\n"),
+    ));
+    let created: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(created["role"], "admin");
+    assert_eq!(created["emailVerified"], true);
+    assert!(!out.contains(&password));
+
+    // The new administrator signs in and uses the API.
+    let token = app.sign_in_token(&email, &password).await;
+    let list = app.get("/admin/list-users", Auth::Bearer(&token)).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body["total"], 1);
+
+    // The other commands, against the running server.
+    let (user_id, user_email, _, user_token) = member(&app).await;
+    let listed = succeeded(&app.cli(&["users", "list", "--json"]));
+    assert_eq!(listed.lines().count(), 2);
+    let shown: Value =
+        serde_json::from_str(succeeded(&app.cli(&["users", "show", &user_email])).trim()).unwrap();
+    assert_eq!(shown["id"], user_id.as_str());
+    let admins = succeeded(&app.cli(&["users", "list", "--role", "admin", "--json"]));
+    assert_eq!(admins.lines().count(), 1);
+
+    succeeded(&app.cli(&["users", "ban", &user_id, "--reason", "spam", "--for", "7d"]));
+    // The running server hears of it through the revocation feed (its session cache too).
+    within(
+        Duration::from_secs(2),
+        "the ban reaches the running server",
+        || async { !app.session_alive(&user_token).await },
+    )
+    .await;
+    let banned = app
+        .get(
+            &format!("/admin/get-user?id={user_id}"),
+            Auth::Bearer(&token),
+        )
+        .await;
+    assert_eq!(banned.body["banned"], true);
+    assert_eq!(banned.body["banReason"], "spam");
+    assert!(banned.body["banExpires"].is_string());
+    succeeded(&app.cli(&["users", "unban", &user_email]));
+    succeeded(&app.cli(&["users", "set-role", &user_id, "admin"]));
+
+    // The last-admin rule holds for the operator too.
+    let demoted = app.cli(&["users", "set-role", &user_id, "user"]);
+    assert!(demoted.status.success());
+    let refused = app.cli(&["users", "delete", &email]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("LAST_ADMIN"));
+
+    succeeded(&app.cli(&["users", "delete", &user_id]));
+    assert_eq!(
+        app.get(
+            &format!("/admin/get-user?id={user_id}"),
+            Auth::Bearer(&token)
+        )
+        .await
+        .status,
+        404
+    );
+    // Audit: the operator is named as the actor.
+    assert!(
+        app.count("audit_events WHERE kind = 'user_banned' AND actor = 'operator'")
+            .await
+            >= 1
+    );
+}
+
+async fn commands_find_no_installation_in_an_empty_directory(backend: Backend) {
+    if backend == Backend::Postgres {
+        return; // The data directory is what is looked at; one backend says it.
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let dir = empty.path().join("nothing-here");
+    for args in [
+        &["users", "list"][..],
+        &["mail", "list"][..],
+        &["keys", "list"][..],
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(args)
+            .env("PORTCULLIS_DATA_DIR", &dir)
+            .env_remove("PORTCULLIS_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("no Portcullis installation found"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!dir.exists(), "{args:?} created the data directory");
+    }
+}
+
+async fn every_admin_endpoint_checks_its_statement(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, _, _, user_token) = member(&app).await;
+    let (target, ..) = member(&app).await;
+    let posts: [(&str, Value, &str); 11] = [
+        (
+            "/admin/create-user",
+            json!({"email": random_email(), "name": "N"}),
+            "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS",
+        ),
+        (
+            "/admin/update-user",
+            json!({"userId": target, "data": {"name": "X"}}),
+            "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS",
+        ),
+        (
+            "/admin/set-role",
+            json!({"userId": target, "role": "admin"}),
+            "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE",
+        ),
+        (
+            "/admin/ban-user",
+            json!({"userId": target}),
+            "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
+        ),
+        (
+            "/admin/unban-user",
+            json!({"userId": target}),
+            "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
+        ),
+        (
+            "/admin/list-user-sessions",
+            json!({"userId": target}),
+            "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS",
+        ),
+        (
+            "/admin/revoke-user-session",
+            json!({"sessionToken": "x"}),
+            "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
+        ),
+        (
+            "/admin/revoke-user-sessions",
+            json!({"userId": target}),
+            "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
+        ),
+        (
+            "/admin/remove-user",
+            json!({"userId": target}),
+            "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS",
+        ),
+        (
+            "/admin/set-user-password",
+            json!({"userId": target, "newPassword": strong_password(20)}),
+            "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD",
+        ),
+        (
+            "/admin/has-permission",
+            json!({"permissions": {"user": ["list"]}}),
+            "",
+        ),
+    ];
+    for (path, body, code) in &posts {
+        let anonymous = app.post(path, Auth::None, body.clone()).await;
+        anonymous.assert_error(401, "UNAUTHORIZED");
+        if code.is_empty() {
+            continue;
+        }
+        let refused = app
+            .post(path, Auth::Bearer(&user_token), body.clone())
+            .await;
+        refused.assert_error(403, code);
+    }
+    let gets = [
+        ("/admin/list-users", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS"),
+        (
+            &*format!("/admin/get-user?id={target}"),
+            "YOU_ARE_NOT_ALLOWED_TO_GET_USER",
+        ),
+    ];
+    for (path, code) in gets {
+        app.get(path, Auth::None)
+            .await
+            .assert_error(401, "UNAUTHORIZED");
+        app.get(path, Auth::Bearer(&user_token))
+            .await
+            .assert_error(403, code);
+    }
+    // Nothing happened to the target.
+    let (_, admin_token) = admin(&app).await;
+    let user = app
+        .get(
+            &format!("/admin/get-user?id={target}"),
+            Auth::Bearer(&admin_token),
+        )
+        .await;
+    assert_eq!(user.status, 200, "{}", user.body);
+    assert_eq!(user.body["role"], "user");
+    assert_eq!(user.body["banned"], false);
+    // A cookie session needs the trusted origin, like every state-changing request.
+    let no_origin = app
+        .post(
+            "/admin/ban-user",
+            Auth::CookieNoOrigin(&admin_token),
+            json!({"userId": target}),
+        )
+        .await;
+    assert_eq!(no_origin.status, 403);
+}
+
+async fn roles_from_settings_grant_what_they_list(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[("admin.roles", "support=user:list user:get session:list")],
+    )
+    .await;
+    let (_, support) = user_with_role(&app, "support").await;
+    let (target, ..) = member(&app).await;
+    let list = app.get("/admin/list-users", Auth::Bearer(&support)).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let sessions = app
+        .post(
+            "/admin/list-user-sessions",
+            Auth::Bearer(&support),
+            json!({"userId": target}),
+        )
+        .await;
+    assert_eq!(sessions.status, 200, "{}", sessions.body);
+    app.post(
+        "/admin/ban-user",
+        Auth::Bearer(&support),
+        json!({"userId": target}),
+    )
+    .await
+    .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS");
+    // An administrator may give the new role; an unknown one is refused.
+    let (_, admin_token) = admin(&app).await;
+    let set = app
+        .post(
+            "/admin/set-role",
+            Auth::Bearer(&admin_token),
+            json!({"userId": target, "role": ["support"]}),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert_eq!(set.body["user"]["role"], "support");
+    app.post(
+        "/admin/set-role",
+        Auth::Bearer(&admin_token),
+        json!({"userId": target, "role": "owner"}),
+    )
+    .await
+    .assert_error(400, "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE");
+}
+
+async fn create_plain_user(app: &TestApp, token: &str, email: &str, name: &str) -> Value {
+    let reply = app
+        .post(
+            "/admin/create-user",
+            Auth::Bearer(token),
+            json!({"email": email, "name": name}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["user"].clone()
+}
+
+async fn list(app: &TestApp, token: &str, query: &str) -> Value {
+    let reply = app
+        .get(&format!("/admin/list-users?{query}"), Auth::Bearer(token))
+        .await;
+    assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+    reply.body
+}
+
+fn emails(page: &Value) -> Vec<String> {
+    page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn list_users_searches_filters_sorts_and_pages_a_thousand_users(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, token) = admin(&app).await;
+    // 1,000 users (no passwords: nothing to hash), 20 at a time.
+    for batch in 0..50 {
+        let creations = (0..20).map(|i| {
+            let n = batch * 20 + i;
+            let email = format!(
+                "person{n:04}@{}.example.com",
+                if n % 10 == 0 { "tenth" } else { "plain" }
+            );
+            let name = if n % 100 == 0 {
+                format!("Centurion_{n}")
+            } else {
+                format!("Person {n}")
+            };
+            let app = &app;
+            let token = token.clone();
+            async move { create_plain_user(app, &token, &email, &name).await }
+        });
+        futures::future::join_all(creations).await;
+        app.clock.advance(std::time::Duration::from_millis(10));
+    }
+    let all = list(&app, &token, "limit=1000").await;
+    assert_eq!(all["total"], 1001);
+    assert_eq!(all["users"].as_array().unwrap().len(), 1000);
+    assert_eq!(all["limit"], 1000);
+    assert_eq!(all["offset"], 0);
+
+    // Pages are disjoint and cover everything, in a stable order.
+    let first = list(&app, &token, "limit=400&sortBy=email").await;
+    let second = list(&app, &token, "limit=400&offset=400&sortBy=email").await;
+    let third = list(&app, &token, "limit=400&offset=800&sortBy=email").await;
+    let mut seen: Vec<String> = [emails(&first), emails(&second), emails(&third)].concat();
+    assert_eq!(seen.len(), 1001);
+    let sorted = {
+        let mut s = seen.clone();
+        s.sort();
+        s
+    };
+    assert_eq!(seen, sorted);
+    seen.dedup();
+    assert_eq!(seen.len(), 1001);
+    let desc = list(&app, &token, "limit=1&sortBy=email&sortDirection=desc").await;
+    assert_eq!(emails(&desc).first(), sorted.last());
+
+    // Search: email (default field) and name, three operators, case-insensitive.
+    assert_eq!(list(&app, &token, "searchValue=TENTH").await["total"], 100);
+    assert_eq!(
+        list(
+            &app,
+            &token,
+            "searchValue=person00&searchOperator=starts_with"
+        )
+        .await["total"],
+        100
+    );
+    assert_eq!(
+        list(
+            &app,
+            &token,
+            "searchValue=9@plain.example.com&searchOperator=ends_with"
+        )
+        .await["total"],
+        100
+    );
+    assert_eq!(
+        list(&app, &token, "searchField=name&searchValue=centurion").await["total"],
+        10
+    );
+    // Wildcards are text: `%` and `_` match only themselves.
+    assert_eq!(list(&app, &token, "searchValue=%25").await["total"], 0);
+    assert_eq!(
+        list(&app, &token, "searchField=name&searchValue=n_").await["total"],
+        10
+    );
+
+    // Filters: role, flags, times.
+    let admins = list(&app, &token, "filterField=role&filterValue=admin").await;
+    assert_eq!(admins["total"], 1);
+    assert_eq!(
+        list(&app, &token, "filterField=banned&filterValue=false").await["total"],
+        1001
+    );
+    let created_at = all["users"][500]["createdAt"].as_str().unwrap().to_owned();
+    let later = list(
+        &app,
+        &token,
+        &format!("filterField=createdAt&filterOperator=gt&filterValue={created_at}"),
+    )
+    .await;
+    let later_total = later["total"].as_i64().unwrap();
+    assert!(later_total > 0 && later_total < 1001, "{later_total}");
+    assert_eq!(
+        list(
+            &app,
+            &token,
+            "filterField=name&filterOperator=contains&filterValue=centurion&searchValue=tenth"
+        )
+        .await["total"],
+        10
+    );
+}
+
+async fn list_users_refuses_unknown_columns_and_operators(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, token) = admin(&app).await;
+    for query in [
+        "sortBy=password_hash",
+        "sortBy=email;DROP TABLE users",
+        "sortDirection=sideways",
+        "filterField=password_hash&filterValue=x",
+        "filterOperator=regex&filterValue=x",
+        "searchField=role&searchValue=x",
+        "searchOperator=like&searchValue=x",
+        "limit=0",
+        "limit=1001",
+        "limit=ten",
+        "offset=-1",
+        "filterField=banned&filterValue=maybe",
+        "filterField=banned&filterOperator=gt&filterValue=true",
+        "filterField=createdAt&filterValue=yesterday",
+        "filterField=role",
+    ] {
+        app.get(&format!("/admin/list-users?{query}"), Auth::Bearer(&token))
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+}
+
+async fn a_ban_ends_every_session_and_refuses_every_way_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin_token) = admin(&app).await;
+    let (id, email, password, cookie_token) = member(&app).await;
+    let grant = password_grant(&app, &email, &password).await;
+    assert_eq!(grant.status, 200, "{}", grant.body);
+    let refresh_token = grant.body["refresh_token"].as_str().unwrap().to_owned();
+    let next = app.get("/revocations", Auth::None).await.body["next"].clone();
+
+    let banned = app
+        .post(
+            "/admin/ban-user",
+            Auth::Bearer(&admin_token),
+            json!({"userId": id, "banReason": "fraud"}),
+        )
+        .await;
+    assert_eq!(banned.status, 200, "{}", banned.body);
+    assert_eq!(banned.body["user"]["banned"], true);
+    assert_eq!(banned.body["user"]["banReason"], "fraud");
+    assert!(banned.body["user"]["banExpires"].is_null());
+
+    // Every session and refresh token is dead at once.
+    assert!(!app.session_alive(&cookie_token).await);
+    let refreshed = refresh(&app, &refresh_token).await;
+    assert_eq!(refreshed.status, 400, "{}", refreshed.body);
+    assert_eq!(
+        app.count(&format!("sessions WHERE user_id = '{id}'")).await,
+        0
+    );
+    // Services learn it from the feed: the user's tokens and each session.
+    let feed = app
+        .get(&format!("/revocations?since={next}"), Auth::None)
+        .await
+        .body;
+    let entries = feed["revocations"].as_array().unwrap();
+    assert!(entries.iter().any(|e| e["sub"] == id.as_str()), "{feed}");
+    assert!(entries.iter().any(|e| e["sid"].is_string()), "{feed}");
+
+    // Every way in is refused with 403 BANNED_USER, and only after the password is right.
+    app.sign_in(&email, &password)
+        .await
+        .assert_error(403, "BANNED_USER");
+    app.sign_in(&email, "wrong password!!")
+        .await
+        .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    let grant = password_grant(&app, &email, &password).await;
+    assert_eq!(grant.status, 403, "{}", grant.body);
+    assert_eq!(grant.body["code"], "BANNED_USER");
+    assert_eq!(grant.body["error"], "invalid_grant");
+
+    // Unbanned, the user signs in again.
+    let unbanned = app
+        .post(
+            "/admin/unban-user",
+            Auth::Bearer(&admin_token),
+            json!({"userId": id}),
+        )
+        .await;
+    assert_eq!(unbanned.body["user"]["banned"], false);
+    assert!(unbanned.body["user"]["banReason"].is_null());
+    assert_eq!(app.sign_in(&email, &password).await.status, 200);
+    // Audit: the ban names the acting admin and the reason.
+    assert_eq!(
+        app.count(&format!(
+            "audit_events WHERE kind = 'user_banned' AND user_id = '{id}' AND detail = 'fraud' AND actor IS NOT NULL"
+        ))
+        .await,
+        1
+    );
+    // Bad inputs.
+    for (body, status, code) in [
+        (
+            json!({"userId": id, "banExpiresIn": 0}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            json!({"userId": id, "banExpiresIn": -5}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            json!({"userId": id, "banExpiresIn": "soon"}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            json!({"userId": id, "banReason": "a\nb"}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (json!({"userId": "nobody"}), 404, "USER_NOT_FOUND"),
+        (json!({}), 400, "VALIDATION_ERROR"),
+    ] {
+        app.post("/admin/ban-user", Auth::Bearer(&admin_token), body)
+            .await
+            .assert_error(status, code);
+    }
+}
+
+async fn an_expired_ban_lifts_itself(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin_token) = admin(&app).await;
+    let (id, email, password, _) = member(&app).await;
+    let banned = app
+        .post(
+            "/admin/ban-user",
+            Auth::Bearer(&admin_token),
+            json!({"userId": id, "banExpiresIn": 3600}),
+        )
+        .await;
+    assert_eq!(banned.status, 200, "{}", banned.body);
+    assert!(banned.body["user"]["banExpires"].is_string());
+    app.clock.advance(std::time::Duration::from_secs(3599));
+    app.sign_in(&email, &password)
+        .await
+        .assert_error(403, "BANNED_USER");
+    app.clock.advance(std::time::Duration::from_secs(2));
+    assert_eq!(app.sign_in(&email, &password).await.status, 200);
+    let user = app
+        .get(
+            &format!("/admin/get-user?id={id}"),
+            Auth::Bearer(&admin_token),
+        )
+        .await;
+    assert_eq!(user.body["banned"], false);
+    assert!(user.body["banExpires"].is_null());
+}
+
+async fn nobody_bans_demotes_or_removes_the_last_admin_nor_themselves(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[(
+            "admin.roles",
+            "moderator=user:ban user:set-role user:delete user:update",
+        )],
+    )
+    .await;
+    let (admin_id, admin_token) = admin(&app).await;
+    let me = json!({"userId": admin_id});
+    app.post("/admin/ban-user", Auth::Bearer(&admin_token), me.clone())
+        .await
+        .assert_error(400, "YOU_CANNOT_BAN_YOURSELF");
+    app.post("/admin/remove-user", Auth::Bearer(&admin_token), me.clone())
+        .await
+        .assert_error(400, "YOU_CANNOT_REMOVE_YOURSELF");
+    app.post(
+        "/admin/set-role",
+        Auth::Bearer(&admin_token),
+        json!({"userId": admin_id, "role": "user"}),
+    )
+    .await
+    .assert_error(400, "YOU_CANNOT_CHANGE_YOUR_OWN_ROLE");
+    app.post(
+        "/admin/update-user",
+        Auth::Bearer(&admin_token),
+        json!({"userId": admin_id, "data": {"role": "user"}}),
+    )
+    .await
+    .assert_error(400, "YOU_CANNOT_CHANGE_YOUR_OWN_ROLE");
+
+    // A moderator may ban, demote and remove, but not the only administrator.
+    let (_, moderator) = user_with_role(&app, "moderator").await;
+    for (path, body) in [
+        ("/admin/ban-user", me.clone()),
+        ("/admin/remove-user", me.clone()),
+        (
+            "/admin/set-role",
+            json!({"userId": admin_id, "role": "user"}),
+        ),
+        (
+            "/admin/update-user",
+            json!({"userId": admin_id, "data": {"role": "moderator"}}),
+        ),
+    ] {
+        app.post(path, Auth::Bearer(&moderator), body)
+            .await
+            .assert_error(400, "LAST_ADMIN");
+    }
+    // With a second administrator, the first can go.
+    let (second_id, second_token) = admin(&app).await;
+    let demoted = app
+        .post(
+            "/admin/set-role",
+            Auth::Bearer(&moderator),
+            json!({"userId": admin_id, "role": "user"}),
+        )
+        .await;
+    assert_eq!(demoted.status, 200, "{}", demoted.body);
+    // The demoted admin's session no longer reaches the admin API.
+    app.get("/admin/list-users", Auth::Bearer(&admin_token))
+        .await
+        .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS");
+    app.post(
+        "/admin/ban-user",
+        Auth::Bearer(&moderator),
+        json!({"userId": second_id}),
+    )
+    .await
+    .assert_error(400, "LAST_ADMIN");
+    assert!(app.session_alive(&second_token).await);
+}
+
+async fn users_are_created_read_updated_and_removed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, token) = admin(&app).await;
+    let email = random_email();
+    let password = strong_password(20);
+    let created = app
+        .post(
+            "/admin/create-user",
+            Auth::Bearer(&token),
+            json!({"email": email.to_uppercase(), "password": password, "name": "Grace", "role": ["user"], "data": {"emailVerified": true}}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let user = &created.body["user"];
+    let id = user["id"].as_str().unwrap().to_owned();
+    assert_eq!(user["email"], email.as_str());
+    assert_eq!(user["role"], "user");
+    assert_eq!(user["emailVerified"], true);
+    assert_eq!(user["banned"], false);
+    assert!(user.get("passwordHash").is_none());
+    // The new user can sign in with the password given.
+    assert_eq!(app.sign_in(&email, &password).await.status, 200);
+
+    // Bad inputs to create-user.
+    for (body, status, code) in [
+        (
+            json!({"email": email, "name": "Again"}),
+            400,
+            "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+        ),
+        (
+            json!({"email": "not-an-email", "name": "X"}),
+            400,
+            "INVALID_EMAIL",
+        ),
+        (
+            json!({"email": random_email(), "name": ""}),
+            400,
+            "INVALID_NAME",
+        ),
+        (
+            json!({"email": random_email(), "name": "X", "password": "short"}),
+            400,
+            "PASSWORD_TOO_SHORT",
+        ),
+        (
+            json!({"email": random_email(), "name": "X", "password": "password123"}),
+            400,
+            "PASSWORD_TOO_WEAK",
+        ),
+        (
+            json!({"email": random_email(), "name": "X", "role": "emperor"}),
+            400,
+            "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE",
+        ),
+        (
+            json!({"email": random_email(), "name": "X", "role": 7}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            json!({"email": random_email(), "name": "X", "data": {"banned": true}}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (json!({"name": "X"}), 400, "VALIDATION_ERROR"),
+    ] {
+        app.post("/admin/create-user", Auth::Bearer(&token), body)
+            .await
+            .assert_error(status, code);
+    }
+
+    let got = app
+        .get(&format!("/admin/get-user?id={id}"), Auth::Bearer(&token))
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["name"], "Grace");
+    app.get("/admin/get-user?id=nobody", Auth::Bearer(&token))
+        .await
+        .assert_error(404, "USER_NOT_FOUND");
+    app.get("/admin/get-user", Auth::Bearer(&token))
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+
+    // update-user: name, email (unverified unless said), role.
+    let new_email = random_email();
+    let updated = app
+        .post(
+            "/admin/update-user",
+            Auth::Bearer(&token),
+            json!({"userId": id, "data": {"name": "Grace H.", "email": new_email, "role": "admin"}}),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.body["name"], "Grace H.");
+    assert_eq!(updated.body["email"], new_email.as_str());
+    assert_eq!(updated.body["emailVerified"], false);
+    assert_eq!(updated.body["role"], "admin");
+    let (other, ..) = member(&app).await;
+    for (data, status, code) in [
+        (json!({}), 400, "NO_DATA_TO_UPDATE"),
+        (
+            json!({"password": "x"}),
+            400,
+            "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER",
+        ),
+        (json!({"id": "x"}), 400, "USER_ID_CANNOT_BE_UPDATED"),
+        (json!({"email": "bad"}), 400, "INVALID_EMAIL"),
+        (
+            json!({"role": "emperor"}),
+            400,
+            "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE",
+        ),
+        (json!({"banned": true}), 400, "VALIDATION_ERROR"),
+    ] {
+        app.post(
+            "/admin/update-user",
+            Auth::Bearer(&token),
+            json!({"userId": id, "data": data}),
+        )
+        .await
+        .assert_error(status, code);
+    }
+    app.post(
+        "/admin/update-user",
+        Auth::Bearer(&token),
+        json!({"userId": other, "data": {"email": new_email}}),
+    )
+    .await
+    .assert_error(400, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
+    app.post(
+        "/admin/update-user",
+        Auth::Bearer(&token),
+        json!({"userId": "nobody", "data": {"name": "X"}}),
+    )
+    .await
+    .assert_error(404, "USER_NOT_FOUND");
+
+    // remove-user: gone, sessions and all.
+    let (victim, _, _, victim_token) = member(&app).await;
+    let removed = app
+        .post(
+            "/admin/remove-user",
+            Auth::Bearer(&token),
+            json!({"userId": victim}),
+        )
+        .await;
+    assert_eq!(removed.body, json!({"success": true}));
+    assert!(!app.session_alive(&victim_token).await);
+    app.get(
+        &format!("/admin/get-user?id={victim}"),
+        Auth::Bearer(&token),
+    )
+    .await
+    .assert_error(404, "USER_NOT_FOUND");
+    app.post(
+        "/admin/remove-user",
+        Auth::Bearer(&token),
+        json!({"userId": victim}),
+    )
+    .await
+    .assert_error(404, "USER_NOT_FOUND");
+}
+
+async fn set_user_password_ends_sessions_and_tells_the_user(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, token) = admin(&app).await;
+    let (id, email, old_password, user_token) = member(&app).await;
+    let new_password = strong_password(20);
+    let reply = app
+        .post(
+            "/admin/set-user-password",
+            Auth::Bearer(&token),
+            json!({"userId": id, "newPassword": new_password}),
+        )
+        .await;
+    assert_eq!(reply.body, json!({"status": true}));
+    assert!(!app.session_alive(&user_token).await);
+    app.sign_in(&email, &old_password)
+        .await
+        .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    assert_eq!(app.sign_in(&email, &new_password).await.status, 200);
+    assert_eq!(
+        app.count(&format!(
+            "mail_outbox WHERE to_address = '{email}' AND kind = 'password_changed'"
+        ))
+        .await,
+        1
+    );
+    for (body, status, code) in [
+        (
+            json!({"userId": id, "newPassword": "short"}),
+            400,
+            "PASSWORD_TOO_SHORT",
+        ),
+        (
+            json!({"userId": id, "newPassword": "password123"}),
+            400,
+            "PASSWORD_TOO_WEAK",
+        ),
+        (
+            json!({"userId": "nobody", "newPassword": strong_password(20)}),
+            404,
+            "USER_NOT_FOUND",
+        ),
+        (json!({"userId": id}), 400, "VALIDATION_ERROR"),
+    ] {
+        app.post("/admin/set-user-password", Auth::Bearer(&token), body)
+            .await
+            .assert_error(status, code);
+    }
+}
+
+async fn sessions_are_listed_without_secrets_and_revoked_by_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, token) = admin(&app).await;
+    let (id, email, password, first) = member(&app).await;
+    let second = app.sign_in_token(&email, &password).await;
+    let listed = app
+        .post(
+            "/admin/list-user-sessions",
+            Auth::Bearer(&token),
+            json!({"userId": id}),
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let sessions = listed.body["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    for session in sessions {
+        assert_eq!(session["token"], session["id"]);
+        assert_ne!(session["token"], first.as_str());
+        assert_ne!(session["token"], second.as_str());
+        assert_eq!(session["userId"], id.as_str());
+        assert!(session["impersonatedBy"].is_null());
+    }
+    assert!(!listed.body.to_string().contains(&first));
+    // Revoke one by the id list-user-sessions gave (in `token`).
+    let newest = sessions[0]["token"].as_str().unwrap();
+    let revoked = app
+        .post(
+            "/admin/revoke-user-session",
+            Auth::Bearer(&token),
+            json!({"sessionToken": newest}),
+        )
+        .await;
+    assert_eq!(revoked.body, json!({"success": true}));
+    assert!(!app.session_alive(&second).await);
+    assert!(app.session_alive(&first).await);
+    let all = app
+        .post(
+            "/admin/revoke-user-sessions",
+            Auth::Bearer(&token),
+            json!({"userId": id}),
+        )
+        .await;
+    assert_eq!(all.body, json!({"success": true}));
+    assert!(!app.session_alive(&first).await);
+    // Unknown sessions and users: nothing to end, still success (idempotent, as better-auth).
+    let nothing = app
+        .post(
+            "/admin/revoke-user-session",
+            Auth::Bearer(&token),
+            json!({"sessionToken": "nope"}),
+        )
+        .await;
+    assert_eq!(nothing.status, 200);
+    app.post(
+        "/admin/revoke-user-session",
+        Auth::Bearer(&token),
+        json!({}),
+    )
+    .await
+    .assert_error(400, "VALIDATION_ERROR");
+}
+
+async fn has_permission_answers_for_the_session_user(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, token) = admin(&app).await;
+    let (_, _, _, user_token) = member(&app).await;
+    let ask = |permissions: Value| json!({ "permissions": permissions });
+    for (who, permissions, expected) in [
+        (&token, json!({"user": ["ban", "list"]}), true),
+        (&token, json!({"user": ["impersonate-admins"]}), false),
+        (
+            &token,
+            json!({"user": ["ban"], "session": ["revoke"]}),
+            true,
+        ),
+        (&token, json!({"project": ["create"]}), false),
+        (&user_token, json!({"user": ["list"]}), false),
+    ] {
+        let reply = app
+            .post(
+                "/admin/has-permission",
+                Auth::Bearer(who),
+                ask(permissions.clone()),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.body["success"], expected, "{permissions}");
+        assert!(reply.body["error"].is_null());
+    }
+    app.post("/admin/has-permission", Auth::Bearer(&token), json!({}))
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+}
