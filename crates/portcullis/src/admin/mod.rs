@@ -37,7 +37,10 @@ pub use routes::router;
 #[derive(Debug, Clone)]
 pub enum Actor {
     /// A user's own session (never an impersonated one), allowed what their roles allow.
-    Session { user: User, session_id: String },
+    Session {
+        user: Box<User>,
+        session_id: String,
+    },
     /// The command line on the server's host: every permission, the last-admin rule still holds.
     Operator,
 }

@@ -49,7 +49,7 @@ impl FromRequestParts<AppState> for Acting {
             return Err(ApiError::from(ErrorCode::ImpersonationRestricted));
         }
         Ok(Self(Actor::Session {
-            user: auth.user,
+            user: Box::new(auth.user),
             session_id: auth.session.id,
         }))
     }
