@@ -25,6 +25,9 @@ both_backends!(
     set_user_password_ends_sessions_and_tells_the_user,
     sessions_are_listed_without_secrets_and_revoked_by_id,
     has_permission_answers_for_the_session_user,
+    impersonation_needs_permission_a_reason_and_a_fresh_session,
+    an_impersonated_session_is_short_restricted_and_cannot_chain,
+    stop_impersonating_gives_the_browser_back_the_admins_session,
 );
 
 /// Signs up a user, makes them `role` in the database, and answers (user id, a fresh session
@@ -1022,4 +1025,238 @@ async fn has_permission_answers_for_the_session_user(backend: Backend) {
     app.post("/admin/has-permission", Auth::Bearer(&token), json!({}))
         .await
         .assert_error(400, "VALIDATION_ERROR");
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned()
+}
+
+async fn impersonation_needs_permission_a_reason_and_a_fresh_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (admin_id, admin_token) = admin(&app).await;
+    let (other_admin, _) = admin(&app).await;
+    let (target, _, _, _) = member(&app).await;
+    let (_, _, _, user_token) = member(&app).await;
+    let ask = |user: &str, reason: Option<&str>| json!({"userId": user, "reason": reason});
+    app.post(
+        "/admin/impersonate-user",
+        Auth::Bearer(&admin_token),
+        ask(&target, None),
+    )
+    .await
+    .assert_error(400, "IMPERSONATION_REASON_REQUIRED");
+    app.post(
+        "/admin/impersonate-user",
+        Auth::Bearer(&admin_token),
+        ask(&target, Some("  ")),
+    )
+    .await
+    .assert_error(400, "IMPERSONATION_REASON_REQUIRED");
+    app.post(
+        "/admin/impersonate-user",
+        Auth::Bearer(&user_token),
+        ask(&target, Some("ticket 1")),
+    )
+    .await
+    .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS");
+    app.post(
+        "/admin/impersonate-user",
+        Auth::Bearer(&admin_token),
+        ask(&other_admin, Some("ticket 1")),
+    )
+    .await
+    .assert_error(403, "YOU_CANNOT_IMPERSONATE_ADMINS");
+    app.post(
+        "/admin/impersonate-user",
+        Auth::Bearer(&admin_token),
+        ask(&admin_id, Some("ticket 1")),
+    )
+    .await
+    .assert_error(400, "VALIDATION_ERROR");
+    app.post(
+        "/admin/impersonate-user",
+        Auth::Bearer(&admin_token),
+        ask("nobody", Some("ticket 1")),
+    )
+    .await
+    .assert_error(404, "USER_NOT_FOUND");
+    app.post(
+        "/admin/impersonate-user",
+        Auth::None,
+        ask(&target, Some("ticket 1")),
+    )
+    .await
+    .assert_error(401, "UNAUTHORIZED");
+    // A banned user cannot be impersonated either: the ban holds at every way in.
+    let (banned, ..) = member(&app).await;
+    app.post(
+        "/admin/ban-user",
+        Auth::Bearer(&admin_token),
+        json!({"userId": banned}),
+    )
+    .await;
+    app.post(
+        "/admin/impersonate-user",
+        Auth::Bearer(&admin_token),
+        ask(&banned, Some("ticket 2")),
+    )
+    .await
+    .assert_error(403, "BANNED_USER");
+    // An administrator session older than session.fresh_age must sign in again.
+    app.clock.advance(Duration::from_secs(25 * 3600));
+    app.post(
+        "/admin/impersonate-user",
+        Auth::Bearer(&admin_token),
+        ask(&target, Some("ticket 1")),
+    )
+    .await
+    .assert_error(403, "SESSION_NOT_FRESH");
+}
+
+async fn an_impersonated_session_is_short_restricted_and_cannot_chain(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (admin_id, admin_token) = admin(&app).await;
+    let (target, _, _, target_token) = member(&app).await;
+    let (third, ..) = member(&app).await;
+    let started = app
+        .post(
+            "/admin/impersonate-user",
+            Auth::Bearer(&admin_token),
+            json!({"userId": target, "reason": "support ticket 4711"}),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    assert_eq!(started.body["user"]["id"], target.as_str());
+    assert_eq!(started.body["session"]["impersonatedBy"], admin_id.as_str());
+    let token = started.body["token"].as_str().unwrap().to_owned();
+    let session = app.get("/get-session", Auth::Bearer(&token)).await.body;
+    assert_eq!(session["user"]["id"], target.as_str());
+    assert_eq!(session["session"]["impersonatedBy"], admin_id.as_str());
+
+    // No chaining, no admin API, no credentials, email, two-factor or account deletion.
+    app.post(
+        "/admin/impersonate-user",
+        Auth::Bearer(&token),
+        json!({"userId": third, "reason": "x"}),
+    )
+    .await
+    .assert_error(403, "IMPERSONATED_SESSION_RESTRICTED");
+    app.get("/admin/list-users", Auth::Bearer(&token))
+        .await
+        .assert_error(403, "IMPERSONATED_SESSION_RESTRICTED");
+    for (path, body) in [
+        (
+            "/change-password",
+            json!({"currentPassword": "x", "newPassword": strong_password(20)}),
+        ),
+        ("/change-email", json!({"newEmail": random_email()})),
+        ("/two-factor/enable", json!({"password": "x"})),
+        ("/two-factor/disable", json!({"password": "x"})),
+        ("/delete-user", json!({"password": "x"})),
+    ] {
+        app.post(path, Auth::Bearer(&token), body)
+            .await
+            .assert_error(403, "IMPERSONATED_SESSION_RESTRICTED");
+    }
+    // The user does not see the administrator's session among theirs.
+    let own = app
+        .get("/list-sessions", Auth::Bearer(&target_token))
+        .await
+        .body;
+    assert_eq!(own.as_array().unwrap().len(), 1, "{own}");
+    // Audited with who and why.
+    assert_eq!(
+        app.count(&format!(
+            "audit_events WHERE kind = 'impersonation_started' AND user_id = '{target}' \
+             AND actor = '{admin_id}' AND detail = 'support ticket 4711'"
+        ))
+        .await,
+        1
+    );
+    // It ends after an hour however it is used, and the reason is stored with it.
+    assert_eq!(
+        app.count("sessions WHERE impersonation_reason = 'support ticket 4711'")
+            .await,
+        1
+    );
+    app.clock.advance(Duration::from_secs(30 * 60));
+    assert!(app.session_alive(&token).await);
+    app.clock.advance(Duration::from_secs(30 * 60 + 1));
+    assert!(!app.session_alive(&token).await);
+}
+
+async fn stop_impersonating_gives_the_browser_back_the_admins_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (admin_id, admin_token) = admin(&app).await;
+    let (target, ..) = member(&app).await;
+    let started = app
+        .post(
+            "/admin/impersonate-user",
+            Auth::Cookie(&admin_token),
+            json!({"userId": target, "reason": "complaint 12"}),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let session_cookie = started
+        .set_cookie("portcullis.session_token")
+        .expect("session cookie");
+    assert!(!session_cookie.contains("Max-Age"), "{session_cookie}");
+    let kept = started
+        .set_cookie("portcullis.admin_session")
+        .expect("admin session kept aside");
+    assert!(
+        kept.contains("HttpOnly") && kept.contains("Path=/api/auth/admin"),
+        "{kept}"
+    );
+    assert_eq!(cookie_value(&kept), admin_token);
+    let impersonated = cookie_value(&session_cookie);
+    assert_eq!(impersonated, started.body["token"].as_str().unwrap());
+
+    // A session that impersonates nobody has nothing to stop.
+    app.post(
+        "/admin/stop-impersonating",
+        Auth::Bearer(&admin_token),
+        json!({}),
+    )
+    .await
+    .assert_error(400, "NOT_IMPERSONATING");
+
+    let stopped = app
+        .http
+        .post(app.api("/admin/stop-impersonating"))
+        .header(
+            "cookie",
+            format!(
+                "portcullis.session_token={impersonated}; portcullis.admin_session={admin_token}"
+            ),
+        )
+        .header("origin", &app.origin)
+        .send()
+        .await
+        .unwrap();
+    let stopped = crate::helpers::Reply::from(stopped).await;
+    assert_eq!(stopped.status, 200, "{}", stopped.body);
+    assert_eq!(stopped.body["user"]["id"], admin_id.as_str());
+    let restored = stopped.set_cookie("portcullis.session_token").unwrap();
+    assert_eq!(cookie_value(&restored), admin_token);
+    assert!(stopped
+        .set_cookie("portcullis.admin_session")
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert!(!app.session_alive(&impersonated).await);
+    assert!(app.session_alive(&admin_token).await);
+    assert_eq!(
+        app.count(&format!(
+            "audit_events WHERE kind = 'impersonation_stopped' AND actor = '{admin_id}'"
+        ))
+        .await,
+        1
+    );
 }

@@ -22,8 +22,10 @@ use crate::http::client::ClientInfo;
 use crate::http::timestamp::Timestamp;
 use crate::mail::Kind;
 use crate::revocations;
-use crate::sessions::{self, Ending, Session};
+use crate::sessions::{self, Ending, Impersonation, Session};
 use crate::sign_in::credentials;
+use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn};
+use crate::sign_in::Channel;
 use crate::state::AppState;
 use crate::users::email::Email;
 use crate::users::password_policy::Password;
@@ -37,10 +39,7 @@ pub use routes::router;
 #[derive(Debug, Clone)]
 pub enum Actor {
     /// A user's own session (never an impersonated one), allowed what their roles allow.
-    Session {
-        user: Box<User>,
-        session_id: String,
-    },
+    Session { user: Box<User>, session_id: String },
     /// The command line on the server's host: every permission, the last-admin rule still holds.
     Operator,
 }
@@ -552,4 +551,98 @@ pub fn impersonation_lifetime(state: &AppState) -> Duration {
         .admin
         .impersonation_lifetime
         .min(settings::MAX_IMPERSONATION)
+}
+
+/// A new impersonated session: its secret token, the session and the user acted as.
+pub struct Impersonating {
+    pub token: String,
+    pub session: Session,
+    pub user: User,
+}
+
+/// Starts a session as `user_id` for an administrator whose own session is fresh: a reason is
+/// required (stored and audited), the session lasts at most an hour and never slides, an
+/// impersonated session cannot impersonate again (the admin endpoints refuse it), and other
+/// administrators need `user:impersonate-admins`.
+pub async fn impersonate(
+    state: &AppState,
+    actor: &Actor,
+    actor_session: &Session,
+    user_id: &str,
+    reason: &str,
+    client: &ClientInfo,
+) -> ApiResult<Impersonating> {
+    actor.require(state, "user", "impersonate")?;
+    let Actor::Session { user: admin, .. } = actor else {
+        return Err(ApiError::from(ErrorCode::NotAllowedToImpersonateUsers));
+    };
+    sessions::require_fresh(state, actor_session)?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::from(ErrorCode::ImpersonationReasonRequired));
+    }
+    if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(ApiError::from(ErrorCode::ValidationError)
+            .with_message("reason must be at most 500 characters, without control characters"));
+    }
+    let target = find(state, user_id).await?;
+    if target.id == admin.id {
+        return Err(ApiError::from(ErrorCode::ValidationError)
+            .with_message("You cannot impersonate yourself"));
+    }
+    if state.config.admin.is_admin_role_list(&target.role)
+        && !actor.allows(state, "user", "impersonate-admins")
+    {
+        return Err(ApiError::from(ErrorCode::CannotImpersonateAdmins));
+    }
+    let sign_in = SignIn {
+        user: target,
+        method: Method::Impersonation(Impersonation {
+            by: &admin.id,
+            reason,
+            lifetime: impersonation_lifetime(state),
+        }),
+        channel: Channel::Cookie,
+        persistent: false,
+        client,
+        second_factor: SecondFactor::NotShown {
+            trusted_device: None,
+        },
+    };
+    match start::start(state, sign_in).await? {
+        Outcome::Started(started) => Ok(Impersonating {
+            token: started.token,
+            session: started.session,
+            user: started.user,
+        }),
+        Outcome::SecondFactorRequired(_) => Err(ApiError::internal(
+            "an impersonation asked for a second factor",
+        )),
+    }
+}
+
+/// Ends an impersonated session and answers the administrator who acted.
+pub async fn stop_impersonating(
+    state: &AppState,
+    session: &Session,
+    client: &ClientInfo,
+) -> ApiResult<String> {
+    let Some(admin_id) = &session.impersonated_by else {
+        return Err(ApiError::from(ErrorCode::NotImpersonating));
+    };
+    sessions::end(state, Ending::Id(&session.id)).await?;
+    let acted = Acted {
+        actor: admin_id,
+        detail: None,
+    };
+    audit::record_acted(
+        state,
+        Event::ImpersonationStopped,
+        Some(&session.user_id),
+        Some(&session.id),
+        &acted,
+        client,
+    )
+    .await;
+    Ok(admin_id.clone())
 }

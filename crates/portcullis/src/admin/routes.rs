@@ -1,7 +1,10 @@
 //! The admin endpoints (`/admin/*`), in better-auth's admin plugin shapes.
 
 use axum::extract::{FromRequestParts, State};
+use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -13,9 +16,10 @@ use crate::api_errors;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
+use crate::http::cookies::CredentialCookie;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::sessions::extract::CurrentSession;
-use crate::sessions::SessionView;
+use crate::sessions::{self, SessionView, Via};
 use crate::state::AppState;
 use crate::users::User;
 
@@ -34,6 +38,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_user))
         .routes(routes!(set_user_password))
         .routes(routes!(has_permission))
+        .routes(routes!(impersonate_user))
+        .routes(routes!(stop_impersonating))
 }
 
 /// The actor of an admin request: a live session of the user's own (an impersonated session is
@@ -543,4 +549,122 @@ async fn has_permission(
         error: None,
         success,
     }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImpersonateBody {
+    #[schema(min_length = 1, max_length = 64)]
+    user_id: String,
+    /// Why (a support ticket, a complaint): required, stored with the session and audited.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ImpersonationAnswer {
+    session: SessionView,
+    user: User,
+    /// The impersonated session's token (also set as the session cookie), for bearer clients.
+    token: String,
+}
+
+api_errors!(ImpersonateErrors, POST_JSON; Unauthorized, ImpersonationRestricted, NotAllowedToImpersonateUsers, CannotImpersonateAdmins, ImpersonationReasonRequired, SessionNotFresh, UserNotFound, BannedUser);
+
+/// Starts a session as another user (at most 1 hour, no sliding), for an administrator signed
+/// in recently, with a reason. A browser's session cookie becomes the impersonated session's and
+/// the administrator's own is kept aside for stop-impersonating.
+#[utoipa::path(post, path = "/admin/impersonate-user", tag = "admin", request_body = ImpersonateBody,
+    responses((status = 200, description = "Now acting as the user", body = ImpersonationAnswer), ImpersonateErrors))]
+async fn impersonate_user(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    CurrentSession(auth): CurrentSession,
+    JsonBody(body): JsonBody<ImpersonateBody>,
+) -> ApiResult<Response> {
+    if auth.session.impersonated_by.is_some() {
+        return Err(ApiError::from(ErrorCode::ImpersonationRestricted));
+    }
+    let own_session = auth.session.clone();
+    let via = auth.via;
+    let actor = Actor::Session {
+        user: Box::new(auth.user),
+        session_id: auth.session.id,
+    };
+    let reason = body.reason.as_deref().unwrap_or_default();
+    let started =
+        super::impersonate(&state, &actor, &own_session, &body.user_id, reason, &client).await?;
+    let mut response = Json(ImpersonationAnswer {
+        session: SessionView::of(&started.session, true),
+        user: started.user,
+        token: started.token.clone(),
+    })
+    .into_response();
+    if via == Via::Cookie {
+        if let Some(own_token) = state.session_cookie.read(&headers) {
+            let keep = CredentialCookie::admin_session(&state.config)
+                .set(own_token, Some(super::impersonation_lifetime(&state)));
+            response.headers_mut().append(SET_COOKIE, keep);
+        }
+        let cookie = sessions::cookie_for(&state, &started.token, &started.session);
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StopAnswer {
+    /// The administrator's own session, restored (`null` when it was not kept: bearer clients
+    /// use their own token again).
+    session: Option<SessionView>,
+    user: Option<User>,
+}
+
+api_errors!(StopImpersonatingErrors, POST; Unauthorized, NotImpersonating);
+
+/// Ends the impersonated session and gives a browser back the administrator's own.
+#[utoipa::path(post, path = "/admin/stop-impersonating", tag = "admin",
+    responses((status = 200, description = "Back to the administrator's session", body = StopAnswer), StopImpersonatingErrors))]
+async fn stop_impersonating(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    CurrentSession(auth): CurrentSession,
+) -> ApiResult<Response> {
+    let admin_id = super::stop_impersonating(&state, &auth.session, &client).await?;
+    let kept = CredentialCookie::admin_session(&state.config);
+    let restored = match kept.read(&headers) {
+        Some(token) => sessions::authenticate(&state, token, Via::Cookie)
+            .await?
+            .filter(|own| own.user.id == admin_id)
+            .map(|own| (token.to_owned(), own)),
+        None => None,
+    };
+    let mut response = match &restored {
+        Some((_, own)) => Json(StopAnswer {
+            session: Some(SessionView::of(&own.session, true)),
+            user: Some(own.user.clone()),
+        }),
+        None => Json(StopAnswer {
+            session: None,
+            user: None,
+        }),
+    }
+    .into_response();
+    let headers = response.headers_mut();
+    headers.append(SET_COOKIE, kept.clear());
+    match restored {
+        Some((token, own)) => {
+            headers.append(
+                SET_COOKIE,
+                sessions::cookie_for(&state, &token, &own.session),
+            );
+        }
+        None if auth.via == Via::Cookie => {
+            headers.append(SET_COOKIE, state.session_cookie.clear());
+        }
+        None => {}
+    }
+    Ok(response)
 }

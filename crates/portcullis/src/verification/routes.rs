@@ -22,7 +22,7 @@ use crate::http::redirect::{check_callback, redirect};
 use crate::mail::Kind;
 use crate::rate_limit::{Class, Subject};
 use crate::sessions;
-use crate::sessions::extract::{CurrentSession, MaybeSession};
+use crate::sessions::extract::{MaybeSession, OwnSession};
 use crate::state::AppState;
 use crate::users::email::Email;
 use crate::users::{store as users_store, User};
@@ -176,7 +176,7 @@ pub struct ChangeEmailBody {
     callback_url: Option<String>,
 }
 
-api_errors!(ChangeEmailErrors, POST_JSON; Unauthorized, InvalidCallbackUrl, InvalidEmail, EmailIsTheSame, SessionNotFresh);
+api_errors!(ChangeEmailErrors, POST_JSON; Unauthorized, ImpersonationRestricted, InvalidCallbackUrl, InvalidEmail, EmailIsTheSame, SessionNotFresh);
 
 /// Asks to change the account's email: a confirmation link goes to the new address and a notice
 /// to the old one; the address changes only when the link is opened. Needs a recent sign-in.
@@ -185,7 +185,7 @@ api_errors!(ChangeEmailErrors, POST_JSON; Unauthorized, InvalidCallbackUrl, Inva
     responses((status = 200, description = "Accepted: the address changes when the mailed link is opened", body = StatusAnswer), ChangeEmailErrors))]
 async fn change_email(
     State(state): State<AppState>,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<ChangeEmailBody>,
 ) -> ApiResult<Json<StatusAnswer>> {
     if let Some(callback) = &body.callback_url {
