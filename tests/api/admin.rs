@@ -28,6 +28,7 @@ both_backends!(
     impersonation_needs_permission_a_reason_and_a_fresh_session,
     an_impersonated_session_is_short_restricted_and_cannot_chain,
     stop_impersonating_gives_the_browser_back_the_admins_session,
+    the_audit_log_is_filtered_paged_and_kept_for_its_retention,
 );
 
 /// Signs up a user, makes them `role` in the database, and answers (user id, a fresh session
@@ -1259,4 +1260,155 @@ async fn stop_impersonating_gives_the_browser_back_the_admins_session(backend: B
         .await,
         1
     );
+}
+
+async fn audit_page(app: &TestApp, token: &str, query: &str) -> Value {
+    let reply = app
+        .get(&format!("/admin/audit-log?{query}"), Auth::Bearer(token))
+        .await;
+    assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+    reply.body
+}
+
+async fn the_audit_log_is_filtered_paged_and_kept_for_its_retention(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("admin.roles", "auditor=audit:list"),
+            ("session.sweep_interval", "200ms"),
+        ],
+    )
+    .await;
+    let (admin_id, token) = admin(&app).await;
+    let (id, email, password, user_token) = member(&app).await;
+    for _ in 0..3 {
+        app.sign_in_token(&email, &password).await;
+    }
+    app.post(
+        "/admin/ban-user",
+        Auth::Bearer(&token),
+        json!({"userId": id, "banReason": "abuse"}),
+    )
+    .await;
+    app.post(
+        "/admin/unban-user",
+        Auth::Bearer(&token),
+        json!({"userId": id}),
+    )
+    .await;
+
+    let banned = audit_page(&app, &token, "kind=user_banned").await;
+    let events = banned["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{banned}");
+    assert_eq!(events[0]["userId"], id.as_str());
+    assert_eq!(events[0]["actor"], admin_id.as_str());
+    assert_eq!(events[0]["detail"], "abuse");
+    assert!(banned["nextCursor"].is_null());
+
+    let about_user = audit_page(&app, &token, &format!("userId={id}")).await;
+    let kinds: Vec<&str> = about_user["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.first(),
+        Some(&"user_unbanned"),
+        "newest first: {kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "sign_in").count(),
+        3,
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"sign_up"));
+    let by_admin = audit_page(&app, &token, &format!("actor={admin_id}")).await;
+    assert_eq!(by_admin["events"].as_array().unwrap().len(), 2);
+
+    // Pages of 2 cover everything once, newest first.
+    let everything = audit_page(&app, &token, "limit=1000").await["events"].clone();
+    let total = everything.as_array().unwrap().len();
+    let mut seen = Vec::new();
+    let mut query = "limit=2".to_owned();
+    loop {
+        let page = audit_page(&app, &token, &query).await;
+        for event in page["events"].as_array().unwrap() {
+            seen.push(event["id"].as_str().unwrap().to_owned());
+        }
+        match page["nextCursor"].as_str() {
+            Some(cursor) => query = format!("limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let all_ids: Vec<String> = everything
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, all_ids);
+    assert!(total >= 8, "{total}");
+    // Time range.
+    let newest = everything[0]["at"].as_str().unwrap().to_owned();
+    assert_eq!(
+        audit_page(&app, &token, &format!("until={newest}&limit=1000")).await["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        total - 1
+    );
+    assert!(
+        audit_page(&app, &token, "since=9999999999999").await["events"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Never a secret in an event.
+    let text = everything.to_string();
+    assert!(!text.contains(&password) && !text.contains(&user_token) && !text.contains(&token));
+
+    // Bad inputs and permissions.
+    for query in [
+        "limit=0",
+        "limit=1001",
+        "cursor=garbage",
+        "since=yesterday",
+        "kind=DROP%20TABLE",
+    ] {
+        app.get(&format!("/admin/audit-log?{query}"), Auth::Bearer(&token))
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+    let (.., other_token) = member(&app).await;
+    app.get("/admin/audit-log", Auth::Bearer(&other_token))
+        .await
+        .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_READ_THE_AUDIT_LOG");
+    app.get("/admin/audit-log", Auth::None)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    let (_, auditor) = user_with_role(&app, "auditor").await;
+    assert_eq!(
+        app.get("/admin/audit-log", Auth::Bearer(&auditor))
+            .await
+            .status,
+        200
+    );
+
+    // The command line: one kind, and a JSON lines export of everything.
+    let banned_lines = succeeded(&app.cli(&["audit", "list", "--kind", "user_banned", "--json"]));
+    assert_eq!(banned_lines.lines().count(), 1);
+    let line: Value = serde_json::from_str(banned_lines.trim()).unwrap();
+    assert_eq!(line["detail"], "abuse");
+    let export = succeeded(&app.cli(&["audit", "list", "--all", "--limit", "3", "--json"]));
+    assert!(export.lines().count() > total, "{export}");
+    let about = succeeded(&app.cli(&["audit", "list", "--user", &email, "--json"]));
+    assert!(about.lines().all(|l| l.contains(&id)));
+
+    // Kept for audit.retention (180 days), then swept.
+    app.clock.advance(Duration::from_secs(181 * 24 * 3600));
+    crate::helpers::eventually("old audit events are swept", || async {
+        app.count("audit_events").await == 0
+    })
+    .await;
 }

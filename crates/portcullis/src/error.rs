@@ -130,6 +130,7 @@ error_codes! {
     ImpersonationRestricted = FORBIDDEN, "IMPERSONATED_SESSION_RESTRICTED", "Not allowed while impersonating a user";
     ImpersonationReasonRequired = BAD_REQUEST, "IMPERSONATION_REASON_REQUIRED", "Say why you impersonate this user (reason)";
     NotImpersonating = BAD_REQUEST, "NOT_IMPERSONATING", "You are not impersonating anyone";
+    NotAllowedToReadAuditLog = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_READ_THE_AUDIT_LOG", "You are not allowed to read the audit log";
 }
 
 #[derive(Debug)]

@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         action: portcullis::admin::cli::UsersAction,
     },
+    /// Read the audit trail (sign-ins, admin actions, bans, impersonations), newest first.
+    Audit {
+        #[command(subcommand)]
+        action: portcullis::admin::cli::AuditAction,
+    },
     /// Time one password hash with the configured Argon2id parameters (used by bench/).
     #[command(hide = true)]
     BenchHash {
@@ -127,6 +132,10 @@ fn main() -> ExitCode {
             Command::Users { action } => {
                 let state = Server::open_installation(config, portcullis::Clock::system()).await?;
                 portcullis::admin::cli::run(&state, action).await
+            }
+            Command::Audit { action } => {
+                let state = Server::open_installation(config, portcullis::Clock::system()).await?;
+                portcullis::admin::cli::audit(&state, action).await
             }
             Command::BenchHash { iterations } => bench_hash(&config, iterations).await,
             Command::Settings { .. } => unreachable!("handled before start-up"),

@@ -257,3 +257,89 @@ pub async fn run(state: &AppState, action: UsersAction) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Subcommand)]
+pub enum AuditAction {
+    /// Audit events, newest first.
+    List {
+        /// Events about this user (id or email).
+        #[arg(long)]
+        user: Option<String>,
+        /// Events this administrator (user id) or `operator` caused.
+        #[arg(long)]
+        actor: Option<String>,
+        /// One kind (sign_in, user_banned, impersonation_started, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// From: a time (RFC 3339 or unix ms) or an age (7d, 12h).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Every matching event, page after page (with --json: a JSON lines export).
+        #[arg(long)]
+        all: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn audit(state: &AppState, action: AuditAction) -> anyhow::Result<()> {
+    use super::audit_log::{self, AuditFilter};
+    let AuditAction::List {
+        user,
+        actor,
+        kind,
+        since,
+        limit,
+        all,
+        json,
+    } = action;
+    let user_id = match user {
+        Some(user) if user.contains('@') => Some(resolve(state, &user).await?.id),
+        other => other,
+    };
+    let since = match since {
+        Some(raw) => Some(match humantime::parse_duration(&raw) {
+            Ok(age) => state.clock.now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
+            Err(_) => audit_log::parse_time(&raw).map_err(plain)?,
+        }),
+        None => None,
+    };
+    let mut filter = AuditFilter {
+        user_id,
+        actor,
+        kind,
+        since,
+        ..AuditFilter::default()
+    };
+    loop {
+        let page = audit_log::list(state, &Actor::Operator, filter.clone(), Some(limit))
+            .await
+            .map_err(plain)?;
+        for event in &page.events {
+            if json {
+                println!("{}", serde_json::to_string(event)?);
+            } else {
+                println!(
+                    "{}  {:<24}  user {}  actor {}  {}{}",
+                    event.at.iso(),
+                    event.kind,
+                    event.user_id.as_deref().unwrap_or("-"),
+                    event.actor.as_deref().unwrap_or("-"),
+                    event.ip_address.as_deref().unwrap_or("-"),
+                    event
+                        .detail
+                        .as_deref()
+                        .map(|d| format!("  [{d}]"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        let Some(cursor) = page.next_cursor.filter(|_| all) else {
+            return Ok(());
+        };
+        filter.before = Some(audit_log::parse_cursor(&cursor).map_err(plain)?);
+    }
+}

@@ -4,6 +4,7 @@
 //! last administrator and the acting one, ends what must end, and lands in the audit trail with
 //! who acted.
 
+pub mod audit_log;
 pub mod cli;
 pub mod query;
 pub mod routes;
@@ -95,6 +96,7 @@ fn refusal(resource: &str, action: &str) -> ErrorCode {
         ("user", "set-password") => ErrorCode::NotAllowedToSetUsersPassword,
         ("session", "list") => ErrorCode::NotAllowedToListUsersSessions,
         ("session", "revoke" | "delete") => ErrorCode::NotAllowedToRevokeUsersSessions,
+        ("audit", "list") => ErrorCode::NotAllowedToReadAuditLog,
         _ => ErrorCode::Unauthorized,
     }
 }

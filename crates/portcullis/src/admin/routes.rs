@@ -40,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(has_permission))
         .routes(routes!(impersonate_user))
         .routes(routes!(stop_impersonating))
+        .routes(routes!(audit_log))
 }
 
 /// The actor of an admin request: a live session of the user's own (an impersonated session is
@@ -667,4 +668,67 @@ async fn stop_impersonating(
         None => {}
     }
     Ok(response)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Events about this user.
+    #[param(max_length = 64)]
+    user_id: Option<String>,
+    /// Events this administrator (user id) or `operator` caused.
+    #[param(max_length = 64)]
+    actor: Option<String>,
+    /// One kind (`sign_in`, `user_banned`, `impersonation_started`, ...).
+    #[param(max_length = 64, pattern = "^[a-z_]+$")]
+    kind: Option<String>,
+    /// From (inclusive): unix milliseconds or RFC 3339.
+    #[param(max_length = 40)]
+    since: Option<String>,
+    /// Until (exclusive): unix milliseconds or RFC 3339.
+    #[param(max_length = 40)]
+    until: Option<String>,
+    /// The previous page's `nextCursor`.
+    #[param(max_length = 100)]
+    cursor: Option<String>,
+    /// 1 to 1000, default 100.
+    #[serde(default, deserialize_with = "lenient_number")]
+    #[param(minimum = 1, maximum = 1000, value_type = Option<i64>)]
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditAnswer {
+    events: Vec<super::audit_log::AuditEvent>,
+    /// Pass as `cursor` for older events; `null` at the end.
+    next_cursor: Option<String>,
+}
+
+api_errors!(AuditLogErrors, ANY; Unauthorized, ImpersonationRestricted, NotAllowedToReadAuditLog, ValidationError);
+
+/// The audit trail, newest first: filter by user, actor, kind and time; page with `cursor`.
+/// Needs `audit:list` (the `admin` role has it).
+#[utoipa::path(get, path = "/admin/audit-log", tag = "admin", params(AuditQuery),
+    responses((status = 200, description = "A page of events, newest first", body = AuditAnswer), AuditLogErrors))]
+async fn audit_log(
+    State(state): State<AppState>,
+    Acting(actor): Acting,
+    QueryParams(q): QueryParams<AuditQuery>,
+) -> ApiResult<Json<AuditAnswer>> {
+    use super::audit_log::{parse_cursor, parse_time, AuditFilter};
+    let filter = AuditFilter {
+        user_id: q.user_id,
+        actor: q.actor,
+        kind: q.kind,
+        since: q.since.as_deref().map(parse_time).transpose()?,
+        until: q.until.as_deref().map(parse_time).transpose()?,
+        before: q.cursor.as_deref().map(parse_cursor).transpose()?,
+    };
+    let page = super::audit_log::list(&state, &actor, filter, q.limit).await?;
+    Ok(Json(AuditAnswer {
+        events: page.events,
+        next_cursor: page.next_cursor,
+    }))
 }

@@ -25,6 +25,8 @@ settings_group! {
         admin_roles: Vec<String> = Plain("admin.admin_roles", Value("admin"), list),
         /// How long an impersonated session lasts (at most 1h).
         impersonation_lifetime: Duration = Plain("admin.impersonation_lifetime", Value("1h"), impersonation),
+        /// How long audit events are kept (swept like expired sessions).
+        audit_retention: Duration = Plain("audit.retention", Value("180d"), duration),
     }
 }
 
@@ -60,10 +62,20 @@ fn impersonation(raw: &str) -> Result<Duration, String> {
     Ok(lifetime)
 }
 
-/// better-auth's default roles, plus the ones the setting defines (`name=resource:action ...;`).
+/// Portcullis' statement beside better-auth's: reading the audit trail.
+pub fn audit_statement() -> Statements {
+    Statements::new([("audit", ["list"])])
+}
+
+/// better-auth's default roles (the administrator may also read the audit trail), plus the ones
+/// the setting defines (`name=resource:action ...;`).
 fn roles(raw: &str) -> Result<Roles, String> {
-    let statements = admin::statements();
+    let mut statements = admin::statements();
+    statements.extend(&audit_statement());
     let mut roles = admin::default_roles();
+    if let Some(admin) = roles.get("admin").cloned() {
+        roles.insert("admin", admin.with(&audit_statement()));
+    }
     for definition in raw.split(';').map(str::trim).filter(|d| !d.is_empty()) {
         let (name, grants) = definition
             .split_once('=')
@@ -114,6 +126,8 @@ mod tests {
         assert!(!defined.allow("support", &Request::all([("user", ["ban"])])));
         assert!(defined.allow("billing", &Request::all([("user", ["ban"])])));
         assert!(defined.allow("admin", &Request::all([("user", ["ban"])])));
+        assert!(defined.allow("admin", &Request::all([("audit", ["list"])])));
+        assert!(roles("auditor=audit:list").is_ok());
         assert!(roles("x=user:fly").is_err());
         assert!(roles("admin=user:list").is_err());
         assert!(roles("bad name=user:list").is_err());

@@ -155,3 +155,104 @@ pub async fn set_email(
         .context("admin: set email")?;
     Ok(())
 }
+
+/// An audit event as stored.
+pub struct AuditRow {
+    pub id: String,
+    pub at: i64,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub actor: Option<String>,
+    pub detail: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Audit events, newest first, after the cursor `(at, id)` (exclusive), matching the filters.
+pub async fn audit_events(
+    db: &Db,
+    filter: &super::audit_log::AuditFilter,
+    limit: i64,
+) -> Result<Vec<AuditRow>, DbError> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let mut push = |condition: &str, value: Value| {
+        values.push(value);
+        conditions.push(condition.replace('?', &format!("${}", values.len())));
+    };
+    if let Some(user) = &filter.user_id {
+        push("user_id = ?", Value::Text(user.clone()));
+    }
+    if let Some(actor) = &filter.actor {
+        push("actor = ?", Value::Text(actor.clone()));
+    }
+    if let Some(kind) = &filter.kind {
+        push("kind = ?", Value::Text(kind.clone()));
+    }
+    if let Some(since) = filter.since {
+        push("at >= ?", Value::Int(since));
+    }
+    if let Some(until) = filter.until {
+        push("at < ?", Value::Int(until));
+    }
+    if let Some((at, id)) = &filter.before {
+        // Each placeholder once (SQLite numbers parameters by first use).
+        values.push(Value::Int(*at));
+        values.push(Value::Int(*at));
+        values.push(Value::Text(id.clone()));
+        let n = values.len();
+        conditions.push(format!(
+            "(at < ${} OR (at = ${} AND id < ${n}))",
+            n - 2,
+            n - 1
+        ));
+    }
+    let filter_sql = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT id, at, kind, user_id, session_id, actor, detail, ip_address, user_agent
+         FROM audit_events {filter_sql} ORDER BY at DESC, id DESC LIMIT {limit}"
+    );
+    // AssertSqlSafe: fixed conditions and an integer; every value the caller gave is bound.
+    let mut select = sqlx::query(AssertSqlSafe(sql));
+    for value in values {
+        select = match value {
+            Value::Text(text) => select.bind(text),
+            Value::Int(n) => select.bind(n),
+        };
+    }
+    let rows = select
+        .fetch_all(&db.pool)
+        .await
+        .context("admin: audit events")?;
+    rows.iter()
+        .map(|row| {
+            Ok(AuditRow {
+                id: row.try_get("id")?,
+                at: row.try_get("at")?,
+                kind: row.try_get("kind")?,
+                user_id: row.try_get("user_id")?,
+                session_id: row.try_get("session_id")?,
+                actor: row.try_get("actor")?,
+                detail: row.try_get("detail")?,
+                ip_address: row.try_get("ip_address")?,
+                user_agent: row.try_get("user_agent")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .context("admin: audit events")
+}
+
+/// Forgets audit events older than `before` (the retention sweep).
+pub async fn delete_audit_events_before(db: &Db, before: i64) -> Result<u64, DbError> {
+    let done = sqlx::query("DELETE FROM audit_events WHERE at < $1")
+        .bind(before)
+        .execute(&db.pool)
+        .await
+        .context("admin: audit retention")?;
+    Ok(done.rows_affected())
+}
