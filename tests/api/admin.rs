@@ -29,6 +29,7 @@ both_backends!(
     an_impersonated_session_is_short_restricted_and_cannot_chain,
     stop_impersonating_gives_the_browser_back_the_admins_session,
     the_audit_log_is_filtered_paged_and_kept_for_its_retention,
+    api_keys_are_shown_once_scoped_expiring_and_revocable,
 );
 
 /// Signs up a user, makes them `role` in the database, and answers (user id, a fresh session
@@ -1411,4 +1412,120 @@ async fn the_audit_log_is_filtered_paged_and_kept_for_its_retention(backend: Bac
         app.count("audit_events").await == 0
     })
     .await;
+}
+
+fn create_key(app: &TestApp, name: &str, permissions: &str, extra: &[&str]) -> (String, String) {
+    let mut args = vec![
+        "api-keys",
+        "create",
+        "--name",
+        name,
+        "--permissions",
+        permissions,
+    ];
+    args.extend_from_slice(extra);
+    let output = app.cli(&args);
+    let key = succeeded(&output).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let id = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("key "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("key id on stderr")
+        .to_owned();
+    (id, key)
+}
+
+async fn api_keys_are_shown_once_scoped_expiring_and_revocable(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin_token) = admin(&app).await;
+    let (target, _, _, target_token) = member(&app).await;
+    let (reader_id, reader) = create_key(&app, "reporting", "user:list,user:get", &[]);
+    assert!(
+        reader.starts_with("pk_") && reader.len() >= 3 + 43,
+        "{reader}"
+    );
+    // Only the hash is stored.
+    assert_eq!(
+        app.count(&format!("api_keys WHERE key_hash = '{reader}'"))
+            .await,
+        0
+    );
+    assert_eq!(app.count("api_keys").await, 1);
+
+    let listed = app.get("/admin/list-users", Auth::Bearer(&reader)).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["total"], 2);
+    app.post(
+        "/admin/ban-user",
+        Auth::Bearer(&reader),
+        json!({"userId": target}),
+    )
+    .await
+    .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS");
+    app.get("/admin/audit-log", Auth::Bearer(&reader))
+        .await
+        .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_READ_THE_AUDIT_LOG");
+
+    // A key with the statement acts, and the audit trail names the key.
+    let (banner_id, banner) = create_key(&app, "billing", "user:ban", &["--expires-in", "1h"]);
+    let banned = app
+        .post(
+            "/admin/ban-user",
+            Auth::Bearer(&banner),
+            json!({"userId": target}),
+        )
+        .await;
+    assert_eq!(banned.status, 200, "{}", banned.body);
+    assert!(!app.session_alive(&target_token).await);
+    assert_eq!(
+        app.count(&format!(
+            "audit_events WHERE kind = 'user_banned' AND actor = 'api-key:{banner_id}'"
+        ))
+        .await,
+        1
+    );
+    // Listing shows names and grants, never a key.
+    let list = succeeded(&app.cli(&["api-keys", "list"]));
+    assert!(
+        list.contains("reporting") && list.contains("user:ban"),
+        "{list}"
+    );
+    assert!(!list.contains(&reader) && !list.contains(&banner));
+
+    // Expired, revoked and unknown keys are refused like no credential.
+    app.clock.advance(Duration::from_secs(3601));
+    app.post(
+        "/admin/unban-user",
+        Auth::Bearer(&banner),
+        json!({"userId": target}),
+    )
+    .await
+    .assert_error(401, "UNAUTHORIZED");
+    succeeded(&app.cli(&["api-keys", "revoke", &reader_id]));
+    app.get("/admin/list-users", Auth::Bearer(&reader))
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    assert!(!app
+        .cli(&["api-keys", "revoke", &reader_id])
+        .status
+        .success());
+    app.get("/admin/list-users", Auth::Bearer("pk_not-a-key"))
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    // Bad permissions are refused when the key is made.
+    for bad in ["user:fly", "nothing", ""] {
+        let output = app.cli(&["api-keys", "create", "--name", "x", "--permissions", bad]);
+        assert!(!output.status.success(), "{bad} accepted");
+    }
+    // A key is no session: it cannot impersonate.
+    let (_, all) = create_key(&app, "all", "user:impersonate", &[]);
+    app.post(
+        "/admin/impersonate-user",
+        Auth::Bearer(&all),
+        json!({"userId": target, "reason": "x"}),
+    )
+    .await
+    .assert_error(401, "UNAUTHORIZED");
+    assert!(app.session_alive(&admin_token).await);
 }

@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         action: portcullis::admin::cli::UsersAction,
     },
+    /// Keys application backends use for the admin API: create (printed once), list, revoke.
+    ApiKeys {
+        #[command(subcommand)]
+        action: portcullis::admin::cli::ApiKeysAction,
+    },
     /// Read the audit trail (sign-ins, admin actions, bans, impersonations), newest first.
     Audit {
         #[command(subcommand)]
@@ -132,6 +137,10 @@ fn main() -> ExitCode {
             Command::Users { action } => {
                 let state = Server::open_installation(config, portcullis::Clock::system()).await?;
                 portcullis::admin::cli::run(&state, action).await
+            }
+            Command::ApiKeys { action } => {
+                let state = Server::open_installation(config, portcullis::Clock::system()).await?;
+                portcullis::admin::cli::api_keys(&state, action).await
             }
             Command::Audit { action } => {
                 let state = Server::open_installation(config, portcullis::Clock::system()).await?;

@@ -343,3 +343,91 @@ pub async fn audit(state: &AppState, action: AuditAction) -> anyhow::Result<()> 
         filter.before = Some(audit_log::parse_cursor(&cursor).map_err(plain)?);
     }
 }
+
+#[derive(Subcommand)]
+pub enum ApiKeysAction {
+    /// Make a key for an application backend; the key is printed once, only its hash is kept.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// What it may do: `resource:action`, comma-separated (e.g. user:list,user:ban).
+        #[arg(long)]
+        permissions: String,
+        /// Lifetime (e.g. 90d); without it the key lasts until revoked.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<Duration>,
+    },
+    /// The keys: id, name, permissions, created, expiry, last use, revocation (never the key).
+    List,
+    /// Revoke a key at once.
+    Revoke { id: String },
+}
+
+pub async fn api_keys(state: &AppState, action: ApiKeysAction) -> anyhow::Result<()> {
+    use super::api_keys;
+    let client = operator_client();
+    let when = |at: Option<i64>| at.map_or("-".to_owned(), |at| Timestamp(at).iso());
+    match action {
+        ApiKeysAction::Create {
+            name,
+            permissions,
+            expires_in,
+        } => {
+            let created = api_keys::create(state, &name, &permissions, expires_in).await?;
+            let acted = crate::audit::Acted {
+                actor: "operator",
+                detail: Some(&created.id),
+            };
+            crate::audit::record_acted(
+                state,
+                crate::audit::Event::ApiKeyCreated,
+                None,
+                None,
+                &acted,
+                &client,
+            )
+            .await;
+            eprintln!(
+                "key {} created; it is shown once, store it now:",
+                created.id
+            );
+            println!("{}", created.key);
+        }
+        ApiKeysAction::List => {
+            for key in api_keys::list(state).await? {
+                println!(
+                    "{}  {}  {}  created {}  expires {}  last used {}{}",
+                    key.id,
+                    key.name,
+                    key.permissions,
+                    Timestamp(key.created_at).iso(),
+                    when(key.expires_at),
+                    when(key.last_used_at),
+                    key.revoked_at
+                        .map(|at| format!("  revoked {}", Timestamp(at).iso()))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        ApiKeysAction::Revoke { id } => {
+            if !api_keys::revoke(state, &id).await? {
+                anyhow::bail!("no live key {id}");
+            }
+            let acted = crate::audit::Acted {
+                actor: "operator",
+                detail: Some(&id),
+            };
+            crate::audit::record_acted(
+                state,
+                crate::audit::Event::ApiKeyRevoked,
+                None,
+                None,
+                &acted,
+                &client,
+            )
+            .await;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}

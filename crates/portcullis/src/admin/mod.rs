@@ -4,6 +4,7 @@
 //! last administrator and the acting one, ends what must end, and lands in the audit trail with
 //! who acted.
 
+pub mod api_keys;
 pub mod audit_log;
 pub mod cli;
 pub mod query;
@@ -41,6 +42,12 @@ pub use routes::router;
 pub enum Actor {
     /// A user's own session (never an impersonated one), allowed what their roles allow.
     Session { user: Box<User>, session_id: String },
+    /// An application backend's API key, allowed what it was granted.
+    Key {
+        /// `api-key:<id>`.
+        audit_name: String,
+        grants: portcullis_access::Role,
+    },
     /// The command line on the server's host: every permission, the last-admin rule still holds.
     Operator,
 }
@@ -50,6 +57,7 @@ impl Actor {
     pub fn audit_name(&self) -> &str {
         match self {
             Actor::Session { user, .. } => &user.id,
+            Actor::Key { audit_name, .. } => audit_name,
             Actor::Operator => "operator",
         }
     }
@@ -57,7 +65,7 @@ impl Actor {
     fn user_id(&self) -> Option<&str> {
         match self {
             Actor::Session { user, .. } => Some(&user.id),
-            Actor::Operator => None,
+            Actor::Key { .. } | Actor::Operator => None,
         }
     }
 
@@ -68,6 +76,7 @@ impl Actor {
                 .admin
                 .roles
                 .allow(&user.role, &Request::all([(resource, [action])])),
+            Actor::Key { grants, .. } => grants.allows(&Request::all([(resource, [action])])),
             Actor::Operator => true,
         }
     }

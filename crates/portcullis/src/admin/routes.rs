@@ -43,14 +43,24 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_log))
 }
 
-/// The actor of an admin request: a live session of the user's own (an impersonated session is
-/// refused), or 401.
+/// The actor of an admin request: an API key (`Authorization: Bearer pk_…`), or a live session
+/// of the user's own (an impersonated session is refused); else 401.
 pub struct Acting(pub Actor);
 
 impl FromRequestParts<AppState> for Acting {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        if let Some(key) = bearer.filter(|t| t.starts_with(super::api_keys::PREFIX)) {
+            return Ok(Self(super::api_keys::authenticate(state, key).await?));
+        }
         let CurrentSession(auth) = CurrentSession::from_request_parts(parts, state).await?;
         if auth.session.impersonated_by.is_some() {
             return Err(ApiError::from(ErrorCode::ImpersonationRestricted));

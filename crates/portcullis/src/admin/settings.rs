@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use portcullis_access::{admin, parse_role_list, Roles, Statements};
+use portcullis_access::{admin, parse_role_list, Role, Roles, Statements};
 
 use crate::settings::parse::{duration, list};
 use crate::settings_group;
@@ -67,11 +67,31 @@ pub fn audit_statement() -> Statements {
     Statements::new([("audit", ["list"])])
 }
 
+/// Every statement a role or an API key may grant: better-auth's admin statements and `audit`.
+pub fn statements() -> Statements {
+    let mut statements = admin::statements();
+    statements.extend(&audit_statement());
+    statements
+}
+
+/// Grants written `resource:action`, separated by `sep`, checked against `statements()`.
+pub fn grants(raw: &str, sep: char) -> Result<Role, String> {
+    let mut pairs: Vec<(String, Vec<String>)> = Vec::new();
+    for grant in raw.split(sep).map(str::trim).filter(|g| !g.is_empty()) {
+        let (resource, action) = grant
+            .split_once(':')
+            .ok_or_else(|| format!("`{grant}`: write resource:action"))?;
+        pairs.push((resource.to_owned(), vec![action.to_owned()]));
+    }
+    if pairs.is_empty() {
+        return Err("grant at least one resource:action".to_owned());
+    }
+    statements().role(merge(pairs)).map_err(|e| e.to_string())
+}
+
 /// better-auth's default roles (the administrator may also read the audit trail), plus the ones
 /// the setting defines (`name=resource:action ...;`).
 fn roles(raw: &str) -> Result<Roles, String> {
-    let mut statements = admin::statements();
-    statements.extend(&audit_statement());
     let mut roles = admin::default_roles();
     if let Some(admin) = roles.get("admin").cloned() {
         roles.insert("admin", admin.with(&audit_statement()));
@@ -91,16 +111,7 @@ fn roles(raw: &str) -> Result<Roles, String> {
         if roles.get(name).is_some() {
             return Err(format!("role `{name}` is defined twice"));
         }
-        let mut pairs: Vec<(String, Vec<String>)> = Vec::new();
-        for grant in grants.split_whitespace() {
-            let (resource, action) = grant
-                .split_once(':')
-                .ok_or_else(|| format!("`{grant}`: write resource:action"))?;
-            pairs.push((resource.to_owned(), vec![action.to_owned()]));
-        }
-        let role = statements
-            .role(merge(pairs))
-            .map_err(|e| format!("role `{name}`: {e}"))?;
+        let role = self::grants(grants, ' ').map_err(|e| format!("role `{name}`: {e}"))?;
         roles.insert(name, role);
     }
     Ok(roles)

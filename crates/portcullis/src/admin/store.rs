@@ -256,3 +256,96 @@ pub async fn delete_audit_events_before(db: &Db, before: i64) -> Result<u64, DbE
         .context("admin: audit retention")?;
     Ok(done.rows_affected())
 }
+
+/// An API key as stored (its hash aside).
+pub struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    pub permissions: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const API_KEY_COLUMNS: &str =
+    "id, name, permissions, created_at, expires_at, last_used_at, revoked_at";
+
+fn api_key_from_row(row: &sqlx::any::AnyRow) -> Result<ApiKeyRow, sqlx::Error> {
+    Ok(ApiKeyRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        permissions: row.try_get("permissions")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+pub async fn insert_api_key(db: &Db, key: &ApiKeyRow, key_hash: &str) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, key_hash, permissions, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&key.id)
+    .bind(&key.name)
+    .bind(key_hash)
+    .bind(&key.permissions)
+    .bind(key.created_at)
+    .bind(key.expires_at)
+    .execute(&db.pool)
+    .await
+    .context("admin: insert api key")?;
+    Ok(())
+}
+
+pub async fn api_key_by_hash(db: &Db, key_hash: &str) -> Result<Option<ApiKeyRow>, DbError> {
+    // AssertSqlSafe: a constant column list.
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"
+    )))
+    .bind(key_hash)
+    .fetch_optional(&db.pool)
+    .await
+    .context("admin: api key by hash")?;
+    row.as_ref()
+        .map(api_key_from_row)
+        .transpose()
+        .context("admin: api key by hash")
+}
+
+pub async fn api_keys(db: &Db) -> Result<Vec<ApiKeyRow>, DbError> {
+    // AssertSqlSafe: a constant column list.
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+    )))
+    .fetch_all(&db.pool)
+    .await
+    .context("admin: api keys")?;
+    rows.iter()
+        .map(api_key_from_row)
+        .collect::<Result<_, _>>()
+        .context("admin: api keys")
+}
+
+pub async fn touch_api_key(db: &Db, id: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .context("admin: touch api key")?;
+    Ok(())
+}
+
+pub async fn revoke_api_key(db: &Db, id: &str, now: i64) -> Result<bool, DbError> {
+    let done =
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&db.pool)
+            .await
+            .context("admin: revoke api key")?;
+    Ok(done.rows_affected() == 1)
+}
