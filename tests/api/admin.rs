@@ -30,6 +30,7 @@ both_backends!(
     stop_impersonating_gives_the_browser_back_the_admins_session,
     the_audit_log_is_filtered_paged_and_kept_for_its_retention,
     api_keys_are_shown_once_scoped_expiring_and_revocable,
+    a_ban_stops_a_sign_in_waiting_for_its_second_factor,
 );
 
 /// Signs up a user, makes them `role` in the database, and answers (user id, a fresh session
@@ -1528,4 +1529,46 @@ async fn api_keys_are_shown_once_scoped_expiring_and_revocable(backend: Backend)
     .await
     .assert_error(401, "UNAUTHORIZED");
     assert!(app.session_alive(&admin_token).await);
+}
+
+async fn a_ban_stops_a_sign_in_waiting_for_its_second_factor(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin_token) = admin(&app).await;
+    let mut account = crate::two_factor::enabled_account(&app).await;
+    // The password step opens a challenge ...
+    let step = app.sign_in(&account.email, &account.password).await;
+    assert_eq!(step.body["twoFactorRedirect"], true, "{}", step.body);
+    let challenge = step
+        .set_cookie("portcullis.two_factor")
+        .expect("challenge cookie");
+    let challenge = challenge.split(';').next().unwrap().to_owned();
+    // ... the user is banned meanwhile, and the second factor cannot finish it.
+    app.post(
+        "/admin/ban-user",
+        Auth::Bearer(&admin_token),
+        json!({"userId": account.id}),
+    )
+    .await;
+    let code = account.backup_code();
+    let finished = app
+        .http
+        .post(app.api("/two-factor/verify-backup-code"))
+        .header("cookie", &challenge)
+        .header("origin", &app.origin)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::Reply::from(finished)
+        .await
+        .assert_error(403, "BANNED_USER");
+    assert_eq!(
+        app.count(&format!("sessions WHERE user_id = '{}'", account.id))
+            .await,
+        0
+    );
+    // A new password step is refused before any challenge.
+    app.sign_in(&account.email, &account.password)
+        .await
+        .assert_error(403, "BANNED_USER");
 }
