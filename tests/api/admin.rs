@@ -31,6 +31,7 @@ both_backends!(
     the_audit_log_is_filtered_paged_and_kept_for_its_retention,
     api_keys_are_shown_once_scoped_expiring_and_revocable,
     a_ban_stops_a_sign_in_waiting_for_its_second_factor,
+    the_official_admin_client_works_unchanged,
 );
 
 /// Signs up a user, makes them `role` in the database, and answers (user id, a fresh session
@@ -1571,4 +1572,26 @@ async fn a_ban_stops_a_sign_in_waiting_for_its_second_factor(backend: Backend) {
     app.sign_in(&account.email, &account.password)
         .await
         .assert_error(403, "BANNED_USER");
+}
+
+async fn the_official_admin_client_works_unchanged(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (email, password, _) = app.new_user().await;
+    let mut db = app.db().await;
+    sqlx::query("UPDATE users SET role = 'admin' WHERE email = $1")
+        .bind(&email)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let run = crate::compat::run_node_args(
+        &["--test", "admin.test.mjs"],
+        &[
+            ("PORTCULLIS_URL", &app.url),
+            ("ADMIN_EMAIL", &email),
+            ("ADMIN_PASSWORD", &password),
+        ],
+    )
+    .await;
+    assert!(run.success, "adminClient flow failed:\n{}", run.report);
+    assert!(run.report.contains("# fail 0"), "{}", run.report);
 }
