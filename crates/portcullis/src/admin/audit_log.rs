@@ -1,66 +1,15 @@
 //! The audit trail, queryable: by user, actor, kind and time range, newest first, with a cursor
 //! (`GET /admin/audit-log`, `portcullis audit list`). Events never hold a secret (see `audit`).
 
-use serde::Serialize;
-
-use super::store::{self, AuditRow};
+use super::store;
+pub use super::store::{AuditEvent, AuditFilter};
 use super::Actor;
 use crate::db::millis;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::timestamp::Timestamp;
 use crate::state::AppState;
 
 pub const MAX_LIMIT: i64 = 1000;
 pub const DEFAULT_LIMIT: i64 = 100;
-
-/// Which events (all optional).
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub user_id: Option<String>,
-    pub actor: Option<String>,
-    pub kind: Option<String>,
-    /// From this time (unix ms, inclusive).
-    pub since: Option<i64>,
-    /// Until this time (unix ms, exclusive).
-    pub until: Option<i64>,
-    /// Older than this event (a page's `nextCursor`).
-    pub before: Option<(i64, String)>,
-}
-
-/// An event as the API and the command line show it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEvent {
-    pub id: String,
-    pub at: Timestamp,
-    /// `sign_in`, `user_banned`, `impersonation_started`, ...
-    pub kind: String,
-    pub user_id: Option<String>,
-    pub session_id: Option<String>,
-    /// Who acted on the user: an administrator's id, `operator` (the command line); `null`: the
-    /// user themselves.
-    pub actor: Option<String>,
-    /// A role given, a ban's or an impersonation's reason.
-    pub detail: Option<String>,
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl From<AuditRow> for AuditEvent {
-    fn from(row: AuditRow) -> Self {
-        Self {
-            id: row.id,
-            at: Timestamp(row.at),
-            kind: row.kind,
-            user_id: row.user_id,
-            session_id: row.session_id,
-            actor: row.actor,
-            detail: row.detail,
-            ip_address: row.ip_address,
-            user_agent: row.user_agent,
-        }
-    }
-}
 
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
@@ -88,13 +37,7 @@ pub fn parse_cursor(raw: &str) -> ApiResult<(i64, String)> {
 
 /// A time as unix milliseconds or RFC 3339.
 pub fn parse_time(raw: &str) -> ApiResult<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .or_else(|| {
-            time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-                .ok()
-                .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())
-        })
+    super::query::unix_ms(raw)
         .ok_or_else(|| invalid("times are unix milliseconds or RFC 3339 (2026-01-31T12:00:00Z)"))
 }
 
@@ -128,11 +71,7 @@ pub async fn list(
     }
     let rows = store::audit_events(&state.db, &filter, limit + 1).await?;
     let more = rows.len() as i64 > limit;
-    let events: Vec<AuditEvent> = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(AuditEvent::from)
-        .collect();
+    let events: Vec<AuditEvent> = rows.into_iter().take(limit as usize).collect();
     let next_cursor = more
         .then(|| events.last().map(|e| format!("{}.{}", e.at.0, e.id)))
         .flatten();

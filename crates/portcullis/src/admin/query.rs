@@ -276,6 +276,15 @@ impl ListQuery {
     }
 }
 
+/// A time given as unix milliseconds or RFC 3339 (`2026-01-31T12:00:00Z`).
+pub fn unix_ms(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().or_else(|| {
+        time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())
+    })
+}
+
 /// A filter's value, read as its column's kind; an operator that makes no sense for the column is
 /// an error.
 fn filter_value(field: FilterField, op: FilterOperator, raw: &str) -> ApiResult<Value> {
@@ -301,12 +310,7 @@ fn filter_value(field: FilterField, op: FilterOperator, raw: &str) -> ApiResult<
                     "filterOperator for {field:?} must be a comparison"
                 )));
             }
-            let ms = raw.parse::<i64>().ok().or_else(|| {
-                time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-                    .ok()
-                    .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())
-            });
-            ms.map(Value::Int).ok_or_else(|| {
+            unix_ms(raw).map(Value::Int).ok_or_else(|| {
                 invalid(format!(
                     "filterValue for {field:?} must be unix milliseconds or an RFC 3339 time"
                 ))

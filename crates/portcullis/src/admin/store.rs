@@ -1,9 +1,11 @@
 //! The admin feature's SQL: searching users, roles, bans.
 
+use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::query::{Filter, ListQuery, Search, Value};
 use crate::db::{Context, Db, DbError};
+use crate::http::timestamp::Timestamp;
 use crate::users::store::{user_from_row, USER_COLUMNS};
 use crate::users::User;
 
@@ -156,14 +158,34 @@ pub async fn set_email(
     Ok(())
 }
 
-/// An audit event as stored.
-pub struct AuditRow {
+/// Which events (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub actor: Option<String>,
+    pub kind: Option<String>,
+    /// From this time (unix ms, inclusive).
+    pub since: Option<i64>,
+    /// Until this time (unix ms, exclusive).
+    pub until: Option<i64>,
+    /// Older than this event (a page's `nextCursor`).
+    pub before: Option<(i64, String)>,
+}
+
+/// An event as the API and the command line show it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
     pub id: String,
-    pub at: i64,
+    pub at: Timestamp,
+    /// `sign_in`, `user_banned`, `impersonation_started`, ...
     pub kind: String,
     pub user_id: Option<String>,
     pub session_id: Option<String>,
+    /// Who acted on the user: an administrator's id, `operator` (the command line); `null`: the
+    /// user themselves.
     pub actor: Option<String>,
+    /// A role given, a ban's or an impersonation's reason.
     pub detail: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
@@ -172,9 +194,9 @@ pub struct AuditRow {
 /// Audit events, newest first, after the cursor `(at, id)` (exclusive), matching the filters.
 pub async fn audit_events(
     db: &Db,
-    filter: &super::audit_log::AuditFilter,
+    filter: &AuditFilter,
     limit: i64,
-) -> Result<Vec<AuditRow>, DbError> {
+) -> Result<Vec<AuditEvent>, DbError> {
     let mut conditions: Vec<String> = Vec::new();
     let mut values: Vec<Value> = Vec::new();
     let mut push = |condition: &str, value: Value| {
@@ -231,9 +253,9 @@ pub async fn audit_events(
         .context("admin: audit events")?;
     rows.iter()
         .map(|row| {
-            Ok(AuditRow {
+            Ok(AuditEvent {
                 id: row.try_get("id")?,
-                at: row.try_get("at")?,
+                at: Timestamp(row.try_get("at")?),
                 kind: row.try_get("kind")?,
                 user_id: row.try_get("user_id")?,
                 session_id: row.try_get("session_id")?,
