@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users))
         .routes(routes!(get_user))
         .routes(routes!(create_user))
-        .routes(routes!(update_user))
+        .routes(routes!(admin_update_user))
         .routes(routes!(set_role))
         .routes(routes!(ban_user))
         .routes(routes!(unban_user))
@@ -128,8 +128,10 @@ pub struct ListUsersQuery {
     #[param(max_length = 256)]
     search_value: Option<String>,
     /// `email` (default) or `name`.
+    #[param(inline)]
     search_field: Option<SearchField>,
     /// `contains` (default), `starts_with` or `ends_with`; case-insensitive.
+    #[param(inline)]
     search_operator: Option<TextMatch>,
     /// Users per page: 1 to 1000, default 100.
     #[serde(default, deserialize_with = "lenient_number")]
@@ -139,15 +141,19 @@ pub struct ListUsersQuery {
     #[param(minimum = 0, value_type = Option<i64>)]
     offset: Option<i64>,
     /// Default `createdAt`.
+    #[param(inline)]
     sort_by: Option<SortField>,
     /// Default `asc`.
+    #[param(inline)]
     sort_direction: Option<Direction>,
     /// Default `email`.
+    #[param(inline)]
     filter_field: Option<FilterField>,
     /// Text, `true`/`false` for flags, unix ms or RFC 3339 for times.
     #[param(max_length = 256)]
     filter_value: Option<String>,
     /// Default `eq`.
+    #[param(inline)]
     filter_operator: Option<FilterOperator>,
 }
 
@@ -304,7 +310,7 @@ api_errors!(UpdateUserErrors, POST_JSON; Unauthorized, ImpersonationRestricted, 
 /// passwords through set-user-password.
 #[utoipa::path(post, path = "/admin/update-user", tag = "admin", request_body = UpdateUserBody,
     responses((status = 200, description = "The user as changed", body = User), UpdateUserErrors))]
-async fn update_user(
+async fn admin_update_user(
     State(state): State<AppState>,
     client: ClientInfo,
     Acting(actor): Acting,
