@@ -20,6 +20,7 @@ use crate::admin::settings::AdminSettings;
 use crate::crypto::settings::HashingSettings;
 use crate::http::settings::ServerSettings;
 use crate::mail::settings::MailSettings;
+use crate::metrics::settings::MetricsSettings;
 use crate::rate_limit::settings::RateLimitSettings;
 use crate::revocations::settings::RevocationSettings;
 use crate::sessions::settings::SessionSettings;
@@ -94,6 +95,7 @@ pub fn registry() -> Vec<Setting> {
         RevocationSettings::settings(),
         TwoFactorSettings::settings(),
         AdminSettings::settings(),
+        MetricsSettings::settings(),
     ]
     .concat()
 }
@@ -123,6 +125,7 @@ pub struct Config {
     pub revocations: RevocationSettings,
     pub two_factor: TwoFactorSettings,
     pub admin: AdminSettings,
+    pub metrics: MetricsSettings,
 }
 
 impl Config {
@@ -174,6 +177,7 @@ impl Config {
             revocations: RevocationSettings::load(&values)?,
             two_factor: TwoFactorSettings::load(&values)?,
             admin: AdminSettings::load(&values)?,
+            metrics: MetricsSettings::load(&values)?,
         };
         config.session.check()?;
         config.password.check()?;

@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod mail;
 pub mod maintenance;
+pub mod metrics;
 pub mod password_reset;
 pub mod rate_limit;
 pub mod revocations;
@@ -109,7 +110,9 @@ impl Server {
             tokio::spawn(
                 Arc::clone(&state.session_cache).follow_revocations(state.revocations.clone()),
             ),
+            tokio::spawn(metrics::serve_listener(state.clone())),
         ];
+        metrics::install(&state);
         let stopping = Arc::clone(&state.stopping);
         let shutdown = async move {
             shutdown.await;

@@ -51,6 +51,7 @@ pub fn build(state: AppState) -> Router {
     );
 
     router
+        .route("/metrics", get(crate::metrics::scrape))
         .route(
             "/api/auth/openapi.json",
             get(move || async move {
@@ -62,6 +63,8 @@ pub fn build(state: AppState) -> Router {
         )
         .fallback(|| async { ApiError::from(ErrorCode::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::from(ErrorCode::MethodNotAllowed) })
+        // Inside the routing (a `Router::layer` wraps each route), so the route pattern is known.
+        .layer(middleware::from_fn(crate::metrics::record_request))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(cors(&state))
         .layer(middleware::from_fn_with_state(

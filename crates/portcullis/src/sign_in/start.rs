@@ -86,7 +86,16 @@ pub async fn start(state: &AppState, sign_in: SignIn<'_>) -> ApiResult<Outcome> 
         client,
         second_factor,
     } = sign_in;
-    refuse_banned(state, &user).await?;
+    let method_name = match method {
+        Method::Password => "password",
+        Method::SignUp => "sign_up",
+        Method::Impersonation(_) => "impersonation",
+    };
+    if let Err(refusal) = refuse_banned(state, &user).await {
+        metrics::counter!("sign_ins_total", "method" => method_name, "outcome" => "banned")
+            .increment(1);
+        return Err(refusal);
+    }
     let impersonation = match method {
         Method::Impersonation(impersonation) => Some(impersonation),
         Method::Password | Method::SignUp => None,
@@ -100,6 +109,8 @@ pub async fn start(state: &AppState, sign_in: SignIn<'_>) -> ApiResult<Outcome> 
             };
             if renewed.is_none() {
                 let challenge_token = challenge::open(state, &user.id, channel, persistent).await?;
+                metrics::counter!("sign_ins_total", "method" => method_name, "outcome" => "second_factor_required")
+                    .increment(1);
                 return Ok(Outcome::SecondFactorRequired(Required {
                     challenge_token,
                     forget_trusted_device: trusted_device.is_some(),
@@ -115,6 +126,8 @@ pub async fn start(state: &AppState, sign_in: SignIn<'_>) -> ApiResult<Outcome> 
     };
     let (token, session) =
         sessions::start_as(state, &user.id, persistent, client, impersonation).await?;
+    metrics::counter!("sign_ins_total", "method" => method_name, "outcome" => "started")
+        .increment(1);
     match method {
         Method::SignUp | Method::Password => {
             let event = match method {
