@@ -83,6 +83,20 @@ async fn metrics_need_the_token_and_their_counters_move(backend: Backend) {
         ) >= started + 1.0
     );
     assert!(value(&after, "sign_in_failures_total", &[]) >= 1.0);
+    // Session checks count cache hits and misses; refreshes count rotations.
+    let (_, _, token) = app.new_user().await;
+    app.get("/get-session", Auth::Bearer(&token)).await;
+    app.get("/get-session", Auth::Bearer(&token)).await;
+    let grant = crate::tokens::password_grant(&app, &email, &password).await;
+    let refresh_token = grant.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        crate::tokens::refresh(&app, &refresh_token).await.status,
+        200
+    );
+    let later = scrape(&get_metrics(&app, Some("scrape-secret-0123456789")).await.1);
+    assert!(value(&later, "session_cache_lookups_total", &[("result", "hit")]) >= 1.0);
+    assert!(value(&later, "session_cache_lookups_total", &[("result", "miss")]) >= 1.0);
+    assert!(value(&later, "refresh_rotations_total", &[]) >= 1.0);
     // Routes are patterns, never raw paths (which could hold tokens).
     assert!(!after.samples.iter().any(|s| s
         .labels

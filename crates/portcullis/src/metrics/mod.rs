@@ -5,8 +5,10 @@
 //!
 //! Series: `http_requests_total` and `http_request_duration_seconds` by route (the route's
 //! pattern, never a raw path), method and status; `sign_ins_total` by method and outcome;
-//! `sign_in_failures_total`; `rate_limit_refusals_total` by class; `db_pool_connections` and
-//! `db_pool_idle_connections` (read at each scrape).
+//! `sign_in_failures_total`; `rate_limit_refusals_total` by class; `throttle_refusals_total`
+//! (failed-sign-in throttling); `refresh_rotations_total`, `refresh_reuse_detections_total`;
+//! `session_cache_lookups_total` by result (`hit`, `miss`: the hit ratio); `db_pool_connections`
+//! and `db_pool_idle_connections` (read at each scrape).
 
 pub mod settings;
 

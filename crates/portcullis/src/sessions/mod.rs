@@ -241,6 +241,7 @@ pub async fn authenticate(
     let token_hash = hash_secret(token);
     if let Some((session, user)) = state.session_cache.get(&token_hash, now) {
         if session.is_live(now) && !write_due(state, &session, now) {
+            metrics::counter!("session_cache_lookups_total", "result" => "hit").increment(1);
             return Ok(Some(Authenticated {
                 session,
                 user,
@@ -250,6 +251,7 @@ pub async fn authenticate(
         }
         state.session_cache.forget(&token_hash);
     }
+    metrics::counter!("session_cache_lookups_total", "result" => "miss").increment(1);
     let revision = state.session_cache.revision();
     let found = store::find_by_token_hash(&state.db, &token_hash).await?;
     let resolved = resolve(state, found, via, now).await?;
