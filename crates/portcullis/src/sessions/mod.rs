@@ -278,6 +278,10 @@ async fn resolve(
         store::delete(&state.db, &session.id).await?;
         return Ok(None);
     }
+    // A ban ends the user's sessions; one started in a race with it still opens nothing.
+    if user.is_banned(now) {
+        return Ok(None);
+    }
     let extended = slide(state, &mut session, now).await?;
     Ok(Some(Authenticated {
         session,
