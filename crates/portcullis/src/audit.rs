@@ -33,7 +33,6 @@ pub enum Event {
     ImpersonationStopped,
     ApiKeyCreated,
     ApiKeyRevoked,
-    ApiKeyUsed,
 }
 
 impl Event {
@@ -65,7 +64,6 @@ impl Event {
             Event::ImpersonationStopped => "impersonation_stopped",
             Event::ApiKeyCreated => "api_key_created",
             Event::ApiKeyRevoked => "api_key_revoked",
-            Event::ApiKeyUsed => "api_key_used",
         }
     }
 }
