@@ -7,9 +7,11 @@ mod smtp_sink;
 
 mod abuse;
 mod accounts;
+mod admin;
 mod cli;
 mod compat;
 mod email;
+mod metrics;
 mod operations;
 mod organizations;
 mod pages;

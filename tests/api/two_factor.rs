@@ -151,11 +151,11 @@ fn totp_generator_reproduces_the_rfc6238_sha1_vectors() {
 // ---------------------------------------------------------------------------------------------
 
 /// A user, the session it signed up with, and (once enabled) its second factors.
-struct Account {
-    email: String,
-    password: String,
+pub(crate) struct Account {
+    pub(crate) email: String,
+    pub(crate) password: String,
     session: String,
-    id: String,
+    pub(crate) id: String,
     secret: Vec<u8>,
     secret_base32: String,
     backup_codes: Vec<String>,
@@ -193,7 +193,7 @@ impl Account {
             .unwrap()
     }
 
-    fn backup_code(&mut self) -> String {
+    pub(crate) fn backup_code(&mut self) -> String {
         self.backup_codes.pop().expect("a backup code left")
     }
 }
@@ -219,7 +219,7 @@ async fn account(app: &TestApp) -> Account {
 }
 
 /// A new user with two-factor active (enabled with its sign-up session, activated with a code).
-async fn enabled_account(app: &TestApp) -> Account {
+pub(crate) async fn enabled_account(app: &TestApp) -> Account {
     let mut account = account(app).await;
     start_enabling(app, &mut account).await;
     let code = account.next_code().await;

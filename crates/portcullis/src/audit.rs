@@ -37,11 +37,22 @@ pub enum Event {
     InvitationRejected,
     InvitationCanceled,
     TeamChanged,
+    OrganizationRoleChanged,
+    UserCreated,
+    UserUpdated,
     RoleChanged,
+    UserBanned,
+    UserUnbanned,
+    UserRemoved,
+    PasswordSetByAdmin,
+    ImpersonationStarted,
+    ImpersonationStopped,
+    ApiKeyCreated,
+    ApiKeyRevoked,
 }
 
 impl Event {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Event::SignUp => "sign_up",
             Event::SignIn => "sign_in",
@@ -73,7 +84,18 @@ impl Event {
             Event::InvitationRejected => "invitation_rejected",
             Event::InvitationCanceled => "invitation_canceled",
             Event::TeamChanged => "team_changed",
+            Event::OrganizationRoleChanged => "organization_role_changed",
+            Event::UserCreated => "user_created",
+            Event::UserUpdated => "user_updated",
             Event::RoleChanged => "role_changed",
+            Event::UserBanned => "user_banned",
+            Event::UserUnbanned => "user_unbanned",
+            Event::UserRemoved => "user_removed",
+            Event::PasswordSetByAdmin => "password_set_by_admin",
+            Event::ImpersonationStarted => "impersonation_started",
+            Event::ImpersonationStopped => "impersonation_stopped",
+            Event::ApiKeyCreated => "api_key_created",
+            Event::ApiKeyRevoked => "api_key_revoked",
         }
     }
 }
@@ -87,10 +109,34 @@ pub async fn record(
     session_id: Option<&str>,
     client: &ClientInfo,
 ) {
-    tracing::info!(event = event.as_str(), user_id, session_id, ip = %client.ip, "audit");
+    let nobody = Acted {
+        actor: "",
+        detail: None,
+    };
+    record_acted(state, event, user_id, session_id, &nobody, client).await;
+}
+
+/// Who acted on the user (an administrator's id, `api-key:<id>`, `operator`; empty: the user
+/// themselves) and a short note without secrets (a role, a ban's reason).
+pub struct Acted<'a> {
+    pub actor: &'a str,
+    pub detail: Option<&'a str>,
+}
+
+/// `record`, for an action someone took on a user's account.
+pub async fn record_acted(
+    state: &AppState,
+    event: Event,
+    user_id: Option<&str>,
+    session_id: Option<&str>,
+    acted: &Acted<'_>,
+    client: &ClientInfo,
+) {
+    let actor = Some(acted.actor).filter(|a| !a.is_empty());
+    tracing::info!(event = event.as_str(), user_id, session_id, actor, ip = %client.ip, "audit");
     let result = sqlx::query(
-        "INSERT INTO audit_events (id, at, kind, user_id, session_id, ip_address, user_agent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_events (id, at, kind, user_id, session_id, ip_address, user_agent, actor, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(random_id())
     .bind(state.clock.now_ms())
@@ -99,6 +145,8 @@ pub async fn record(
     .bind(session_id)
     .bind(client.ip.to_string())
     .bind(client.user_agent.as_deref())
+    .bind(actor)
+    .bind(acted.detail)
     .execute(&state.db.pool)
     .await;
     if let Err(e) = result {

@@ -16,9 +16,11 @@ use ipnet::IpNet;
 use url::Url;
 
 use crate::access_tokens::settings::AccessTokenSettings;
+use crate::admin::settings::AdminSettings;
 use crate::crypto::settings::HashingSettings;
 use crate::http::settings::ServerSettings;
 use crate::mail::settings::MailSettings;
+use crate::metrics::settings::MetricsSettings;
 use crate::organizations::settings::OrganizationSettings;
 use crate::pages::settings::UiSettings;
 use crate::rate_limit::settings::RateLimitSettings;
@@ -98,6 +100,8 @@ pub fn registry() -> Vec<Setting> {
         SocialSettings::settings(),
         OrganizationSettings::settings(),
         UiSettings::settings(),
+        AdminSettings::settings(),
+        MetricsSettings::settings(),
     ]
     .concat()
 }
@@ -131,6 +135,8 @@ pub struct Config {
     pub social_providers: Vec<ProviderSettings>,
     pub organization: OrganizationSettings,
     pub ui: UiSettings,
+    pub admin: AdminSettings,
+    pub metrics: MetricsSettings,
 }
 
 impl Config {
@@ -184,6 +190,8 @@ impl Config {
             social: SocialSettings::load(&values)?,
             organization: OrganizationSettings::load(&values)?,
             ui: UiSettings::load(&values)?,
+            admin: AdminSettings::load(&values)?,
+            metrics: MetricsSettings::load(&values)?,
             social_providers: Vec::new(),
         };
         let config = Config {
@@ -195,6 +203,7 @@ impl Config {
         };
         config.session.check()?;
         config.password.check()?;
+        config.admin.check()?;
         Ok(config)
     }
 

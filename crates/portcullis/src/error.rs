@@ -165,6 +165,35 @@ error_codes! {
     RoleNameIsAlreadyTaken = BAD_REQUEST, "ROLE_NAME_IS_ALREADY_TAKEN", "That role name is already taken";
     CannotDeleteAPreDefinedRole = BAD_REQUEST, "CANNOT_DELETE_A_PRE_DEFINED_ROLE", "Cannot delete a pre-defined role";
     RoleIsAssignedToMembers = BAD_REQUEST, "ROLE_IS_ASSIGNED_TO_MEMBERS", "Cannot delete a role that is assigned to members. Please reassign the members to a different role first";
+    // User management (the admin API); better-auth's admin plugin codes where one exists.
+    BannedUser = FORBIDDEN, "BANNED_USER", "You have been banned from this application";
+    UserNotFound = NOT_FOUND, "USER_NOT_FOUND", "User not found";
+    NotAllowedToCreateUsers = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS", "You are not allowed to create users";
+    NotAllowedToListUsers = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS", "You are not allowed to list users";
+    NotAllowedToGetUser = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_GET_USER", "You are not allowed to get user";
+    NotAllowedToUpdateUsers = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS", "You are not allowed to update users";
+    NotAllowedToSetUsersEmail = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_EMAIL", "You are not allowed to update users email";
+    NotAllowedToChangeUsersRole = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE", "You are not allowed to change users role";
+    NotAllowedToBanUsers = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", "You are not allowed to ban users";
+    NotAllowedToImpersonateUsers = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS", "You are not allowed to impersonate users";
+    NotAllowedToListUsersSessions = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS", "You are not allowed to list users sessions";
+    NotAllowedToRevokeUsersSessions = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS", "You are not allowed to revoke users sessions";
+    NotAllowedToDeleteUsers = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS", "You are not allowed to delete users";
+    NotAllowedToSetUsersPassword = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD", "You are not allowed to set users password";
+    NonExistentRole = BAD_REQUEST, "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE", "You are not allowed to set a non-existent role value";
+    CannotBanYourself = BAD_REQUEST, "YOU_CANNOT_BAN_YOURSELF", "You cannot ban yourself";
+    CannotRemoveYourself = BAD_REQUEST, "YOU_CANNOT_REMOVE_YOURSELF", "You cannot remove yourself";
+    CannotChangeYourOwnRole = BAD_REQUEST, "YOU_CANNOT_CHANGE_YOUR_OWN_ROLE", "You cannot change your own role";
+    CannotImpersonateAdmins = FORBIDDEN, "YOU_CANNOT_IMPERSONATE_ADMINS", "You cannot impersonate admins";
+    LastAdmin = BAD_REQUEST, "LAST_ADMIN", "This is the last administrator: make another one first";
+    NoDataToUpdate = BAD_REQUEST, "NO_DATA_TO_UPDATE", "No data to update";
+    PasswordCannotBeUpdatedViaUpdateUser = BAD_REQUEST, "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER", "Password cannot be updated through update-user. Use the set-user-password endpoint instead";
+    UserIdCannotBeUpdated = BAD_REQUEST, "USER_ID_CANNOT_BE_UPDATED", "User id cannot be updated";
+    /// An impersonated session reaches neither the admin API nor the account's credentials.
+    ImpersonationRestricted = FORBIDDEN, "IMPERSONATED_SESSION_RESTRICTED", "Not allowed while impersonating a user";
+    ImpersonationReasonRequired = BAD_REQUEST, "IMPERSONATION_REASON_REQUIRED", "Say why you impersonate this user (reason)";
+    NotImpersonating = BAD_REQUEST, "NOT_IMPERSONATING", "You are not impersonating anyone";
+    NotAllowedToReadAuditLog = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_READ_THE_AUDIT_LOG", "You are not allowed to read the audit log";
 }
 
 #[derive(Debug)]

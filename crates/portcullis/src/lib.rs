@@ -5,6 +5,7 @@
 
 pub mod access_tokens;
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod clock;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod mail;
 pub mod maintenance;
+pub mod metrics;
 pub mod organizations;
 pub mod pages;
 pub mod password_reset;
@@ -77,6 +79,21 @@ impl Server {
         Ok(Self { listener, state })
     }
 
+    /// The state of an installation that exists already, for the command line (`users`, `keys`,
+    /// `mail`): it creates no data directory, database or key, and says where it looked when
+    /// there is nothing there.
+    pub async fn open_installation(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+        check_installation(&config)?;
+        let master = crypto::master_key::master_key(&config)?;
+        let db = Db::connect(&config).await?;
+        let passwords = PasswordHasher::start(&crypto::settings::HashingSettings {
+            hash_threads: 1,
+            ..config.password_hashing.clone()
+        })
+        .map_err(|e| anyhow::anyhow!("password settings: {e}"))?;
+        AppState::new(config, clock, db, passwords, &master).await
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
@@ -97,7 +114,9 @@ impl Server {
                 Arc::clone(&state.session_cache).follow_revocations(state.revocations.clone()),
             ),
             tokio::spawn(Arc::clone(&state.social).discover_all()),
+            tokio::spawn(metrics::serve_listener(state.clone())),
         ];
+        metrics::install(&state);
         let stopping = Arc::clone(&state.stopping);
         let shutdown = async move {
             shutdown.await;
@@ -117,6 +136,37 @@ impl Server {
         state.db.pool.close().await;
         Ok(())
     }
+}
+
+/// Fails, saying where it looked, unless `portcullis serve` or `migrate` has set up an
+/// installation there (its master key, and its SQLite database when that is the backend).
+pub fn check_installation(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    let key = dir.join("master.key");
+    let mut missing = Vec::new();
+    if config.secret.is_none() && !key.exists() {
+        missing.push(key.display().to_string());
+    }
+    if config.is_sqlite() {
+        use secrecy::ExposeSecret;
+        let url = config.database_url.expose_secret();
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or_default();
+        if !std::path::Path::new(path).exists() {
+            missing.push(path.to_owned());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "no Portcullis installation found in {} (missing {}); run this where `portcullis serve` \
+         runs, or point --config / PORTCULLIS_DATA_DIR / PORTCULLIS_DATABASE_URL at it",
+        dir.display(),
+        missing.join(", ")
+    )
 }
 
 /// Completes on SIGINT or SIGTERM.

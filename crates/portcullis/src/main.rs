@@ -62,6 +62,22 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage users: create (the first administrator too), list, show, roles, bans, passwords,
+    /// sessions, deletion. Works beside running servers; needs an existing installation.
+    Users {
+        #[command(subcommand)]
+        action: portcullis::admin::cli::UsersAction,
+    },
+    /// Keys application backends use for the admin API: create (printed once), list, revoke.
+    ApiKeys {
+        #[command(subcommand)]
+        action: portcullis::admin::cli::ApiKeysAction,
+    },
+    /// Read the audit trail (sign-ins, admin actions, bans, impersonations), newest first.
+    Audit {
+        #[command(subcommand)]
+        action: portcullis::admin::cli::AuditAction,
+    },
     /// Time one password hash with the configured Argon2id parameters (used by bench/).
     #[command(hide = true)]
     BenchHash {
@@ -131,6 +147,18 @@ fn main() -> ExitCode {
             Command::Backup { file } => backup(config, &file).await,
             Command::Keys { action } => keys(config, action).await,
             Command::Mail { action } => mail(config, action).await,
+            Command::Users { action } => {
+                let state = Server::open_installation(config, portcullis::Clock::system()).await?;
+                portcullis::admin::cli::run(&state, action).await
+            }
+            Command::ApiKeys { action } => {
+                let state = Server::open_installation(config, portcullis::Clock::system()).await?;
+                portcullis::admin::cli::api_keys(&state, action).await
+            }
+            Command::Audit { action } => {
+                let state = Server::open_installation(config, portcullis::Clock::system()).await?;
+                portcullis::admin::cli::audit(&state, action).await
+            }
             Command::BenchHash { iterations } => bench_hash(&config, iterations).await,
             Command::Settings { .. } => unreachable!("handled before start-up"),
         }
@@ -169,9 +197,8 @@ async fn backup(config: Config, file: &std::path::Path) -> anyhow::Result<()> {
 
 async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
     use portcullis::crypto::keys::Purpose;
-    std::fs::create_dir_all(&config.data_dir)?;
+    portcullis::check_installation(&config)?;
     let db = portcullis::db::Db::connect(&config).await?;
-    db.migrate().await?;
     let sealer =
         portcullis::crypto::master_key::master_key(&config)?.sealer(Purpose::SealSigningKeys);
     let ring = portcullis::access_tokens::keys::KeyRing::start(
@@ -202,9 +229,8 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
 async fn mail(config: Config, action: MailAction) -> anyhow::Result<()> {
     use portcullis::http::timestamp::Timestamp;
     use portcullis::mail::outbox;
-    std::fs::create_dir_all(&config.data_dir)?;
+    portcullis::check_installation(&config)?;
     let db = portcullis::db::Db::connect(&config).await?;
-    db.migrate().await?;
     match action {
         MailAction::List { limit } => {
             for m in outbox::list(&db, limit).await? {

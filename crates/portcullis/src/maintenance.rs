@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::access_tokens::keys::publication_after_rotation;
 use crate::db::millis;
 use crate::state::AppState;
-use crate::{access_tokens, revocations, sessions, sign_in, verification};
+use crate::{access_tokens, admin, revocations, sessions, sign_in, verification};
 
 pub async fn run(state: AppState) {
     let mut ticker = tokio::time::interval(tick(&state));
@@ -19,6 +19,7 @@ pub async fn run(state: AppState) {
         forget_stale_throttles(&state).await;
         forget_expired_two_factor(&state).await;
         rotate_key_if_due(&state).await;
+        admin::audit_log::sweep(&state).await;
     }
 }
 

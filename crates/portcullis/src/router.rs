@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::{
-    access_tokens, accounts, health, http, organizations, pages, password_reset, rate_limit,
+    access_tokens, accounts, admin, health, http, organizations, pages, password_reset, rate_limit,
     revocations, sessions, sign_in, social, tokens, two_factor, verification,
 };
 
@@ -53,6 +53,7 @@ pub fn build(state: AppState) -> Router {
     );
 
     router
+        .route("/metrics", get(crate::metrics::scrape))
         .route(
             "/api/auth/openapi.json",
             get(move || async move {
@@ -114,6 +115,9 @@ fn request_pipeline(
         ))
         .layer(cors(state))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        // Innermost, inside the routing (the stack wraps each route), so the route pattern is
+        // known.
+        .layer(axum::middleware::from_fn(crate::metrics::record_request))
 }
 
 fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
@@ -129,6 +133,7 @@ fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(social::router())
         .merge(organizations::router())
         .merge(health::auth_router())
+        .merge(admin::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             http::csrf::require_trusted_origin,

@@ -70,13 +70,16 @@ pub async fn sign_up(
         two_factor_enabled: false,
         created_at: now,
         updated_at: now,
+        banned: false,
+        ban_reason: None,
+        ban_expires: None,
     };
     // Look first, so that a taken and a free address do the same work (one read, one write);
     // the unique constraint still decides between concurrent sign-ups of one address.
     let taken = store::find_by_email(&state.db, &user.email)
         .await?
         .is_some()
-        || match store::insert(&state.db, &user, &hash).await {
+        || match store::insert(&state.db, &user, Some(&hash)).await {
             Ok(()) => false,
             Err(e) if e.is_unique_violation() => true,
             Err(e) => return Err(e.into()),

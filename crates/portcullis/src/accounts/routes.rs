@@ -18,7 +18,7 @@ use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::http::redirect::check_callback;
 use crate::revocations;
-use crate::sessions::extract::CurrentSession;
+use crate::sessions::extract::{CurrentSession, OwnSession};
 use crate::sessions::{self, Ending};
 use crate::sign_in::{credentials, TokenAndUser};
 use crate::state::AppState;
@@ -135,7 +135,7 @@ pub struct ChangePasswordBody {
     revoke_other_sessions: Option<bool>,
 }
 
-api_errors!(ChangePasswordErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooShort, PasswordTooLong, PasswordTooWeak);
+api_errors!(ChangePasswordErrors, POST_JSON; Unauthorized, ImpersonationRestricted, InvalidPassword, CredentialAccountNotFound, PasswordTooShort, PasswordTooLong, PasswordTooWeak);
 
 /// Changes the password; the current one is required.
 #[utoipa::path(post, path = "/change-password", tag = "accounts", request_body = ChangePasswordBody,
@@ -143,7 +143,7 @@ api_errors!(ChangePasswordErrors, POST_JSON; Unauthorized, InvalidPassword, Cred
 async fn change_password(
     State(state): State<AppState>,
     client: ClientInfo,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<ChangePasswordBody>,
 ) -> ApiResult<Response> {
     let fresh = super::change_password(
@@ -183,7 +183,7 @@ pub struct DeleteAnswer {
     message: String,
 }
 
-api_errors!(DeleteUserErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooLong);
+api_errors!(DeleteUserErrors, POST_JSON; Unauthorized, ImpersonationRestricted, InvalidPassword, CredentialAccountNotFound, PasswordTooLong);
 
 /// Deletes the account and ends all its sessions. The password confirms it.
 #[utoipa::path(post, path = "/delete-user", tag = "accounts", request_body = DeleteUserBody,
@@ -191,7 +191,7 @@ api_errors!(DeleteUserErrors, POST_JSON; Unauthorized, InvalidPassword, Credenti
 async fn delete_user(
     State(state): State<AppState>,
     client: ClientInfo,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<DeleteUserBody>,
 ) -> ApiResult<Response> {
     let password = body.password.as_deref().unwrap_or_default();

@@ -79,6 +79,16 @@ impl CredentialCookie {
         Self::secure_prefixed(config, suffix, "Path=/; HttpOnly; SameSite=Lax")
     }
 
+    /// Holds an administrator's own session token while they impersonate someone, for
+    /// `stop-impersonating`; sent to the admin endpoints only.
+    pub fn admin_session(config: &Config) -> Self {
+        Self::secure_prefixed(
+            config,
+            "admin_session",
+            "Path=/api/auth/admin; HttpOnly; SameSite=Strict",
+        )
+    }
+
     fn secure_prefixed(config: &Config, suffix: &str, attributes: &'static str) -> Self {
         let secure = config.is_https();
         let base = format!("{}.{suffix}", config.session.cookie_prefix);

@@ -120,7 +120,7 @@ pub async fn create(
         Err(e) if e.is_unique_violation() => return Err(ErrorCode::RoleNameIsAlreadyTaken.into()),
         other => other?,
     }
-    record(state, Event::RoleChanged, auth, client).await;
+    record(state, Event::OrganizationRoleChanged, auth, client).await;
     Ok(
         store::find_role(&mut conn, &me.organization_id, Some(&id), None)
             .await?
@@ -201,7 +201,7 @@ pub async fn update(
         Err(e) if e.is_unique_violation() => return Err(ErrorCode::RoleNameIsAlreadyTaken.into()),
         other => other?,
     }
-    record(state, Event::RoleChanged, auth, client).await;
+    record(state, Event::OrganizationRoleChanged, auth, client).await;
     Ok(
         store::find_role(&mut conn, &me.organization_id, Some(&role.id), None)
             .await?
@@ -244,7 +244,7 @@ pub async fn delete(
         return Err(ErrorCode::RoleIsAssignedToMembers.into());
     }
     store::delete_role(&mut conn, &me.organization_id, &role.id).await?;
-    record(state, Event::RoleChanged, auth, client).await;
+    record(state, Event::OrganizationRoleChanged, auth, client).await;
     Ok(())
 }
 

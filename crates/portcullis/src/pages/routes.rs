@@ -814,6 +814,17 @@ async fn account_submit(
             let to = state.config.ui.path("/account");
             Ok(see_other(&state, &mut visit, &to, []))
         }
+        "email" if auth.session.impersonated_by.is_some() => {
+            let refused = ApiError::from(ErrorCode::ImpersonationRestricted);
+            again(
+                &state,
+                &mut visit,
+                "account.html",
+                refused,
+                "password",
+                values,
+            )
+        }
         "email" => {
             let email = Fields::text(&form.email);
             if let Err(e) = verification::change_email(&state, &auth, email, None).await {
@@ -891,6 +902,11 @@ async fn security_submit(
     let template = "account_security.html";
     let action = Fields::text(&form.action);
     let values = json!({ "action": action });
+    // As on the API (OwnSession): an administrator acting as the user changes no credential.
+    if auth.session.impersonated_by.is_some() {
+        let refused = ApiError::from(ErrorCode::ImpersonationRestricted);
+        return again(&state, &mut visit, template, refused, "password", values);
+    }
     let password = form.current_password.as_deref();
     let revoke_others = Fields::checked(&form.revoke_others);
     let client = visit.client.clone();

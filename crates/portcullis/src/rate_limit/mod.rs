@@ -131,7 +131,11 @@ impl Limits {
         };
         match verdict {
             None => Ok(()),
-            Some(wait) => Err(too_many_requests(wait)),
+            Some(wait) => {
+                metrics::counter!("rate_limit_refusals_total", "class" => class.as_str())
+                    .increment(1);
+                Err(too_many_requests(wait))
+            }
         }
     }
 

@@ -152,6 +152,7 @@ mod tests {
             absolute_expires_at: i64::MAX,
             active_organization_id: None,
             active_team_id: None,
+            impersonated_by: None,
         };
         let user = User {
             id: user_id.into(),
@@ -163,6 +164,9 @@ mod tests {
             two_factor_enabled: false,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
+            banned: false,
+            ban_reason: None,
+            ban_expires: None,
         };
         (session, user)
     }

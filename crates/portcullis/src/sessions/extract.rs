@@ -56,6 +56,22 @@ impl FromRequestParts<AppState> for CurrentSession {
     }
 }
 
+/// A live session the user started themselves, or 401; an administrator's impersonated session
+/// is refused with 403 (credentials, email, two-factor and the account stay the user's own).
+pub struct OwnSession(pub Authenticated);
+
+impl FromRequestParts<AppState> for OwnSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let CurrentSession(auth) = CurrentSession::from_request_parts(parts, state).await?;
+        if auth.session.impersonated_by.is_some() {
+            return Err(ApiError::from(ErrorCode::ImpersonationRestricted));
+        }
+        Ok(Self(auth))
+    }
+}
+
 /// The session if there is a live one, plus whatever token was presented (live or not).
 pub struct MaybeSession {
     pub auth: Option<Authenticated>,

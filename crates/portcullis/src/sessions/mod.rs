@@ -43,6 +43,16 @@ pub struct Session {
     pub active_organization_id: Option<String>,
     /// The team this session works in, if any.
     pub active_team_id: Option<String>,
+    /// The administrator acting as this session's user (impersonation), if any.
+    pub impersonated_by: Option<String>,
+}
+
+/// An administrator's session as another user: who acts, why, and for how long at most.
+#[derive(Debug, Clone, Copy)]
+pub struct Impersonation<'a> {
+    pub by: &'a str,
+    pub reason: &'a str,
+    pub lifetime: std::time::Duration,
 }
 
 impl Session {
@@ -115,6 +125,8 @@ pub struct SessionView {
     pub active_organization_id: Option<String>,
     /// The session's active team (organization plugin).
     pub active_team_id: Option<String>,
+    /// The administrator acting as the user in this session (impersonation), or `null`.
+    pub impersonated_by: Option<String>,
 }
 
 impl SessionView {
@@ -132,6 +144,7 @@ impl SessionView {
             current,
             active_organization_id: session.active_organization_id.clone(),
             active_team_id: session.active_team_id.clone(),
+            impersonated_by: session.impersonated_by.clone(),
         }
     }
 }
@@ -143,13 +156,25 @@ pub async fn start(
     persistent: bool,
     client: &ClientInfo,
 ) -> ApiResult<(String, Session)> {
+    start_as(state, user_id, persistent, client, None).await
+}
+
+/// `start`, for an impersonation too: a fixed lifetime that never slides, and who and why stored.
+pub async fn start_as(
+    state: &AppState,
+    user_id: &str,
+    persistent: bool,
+    client: &ClientInfo,
+    impersonation: Option<Impersonation<'_>>,
+) -> ApiResult<(String, Session)> {
     let config = &state.config.session;
     let now = state.clock.now_ms();
-    let (lifetime, absolute) = if persistent {
-        (config.expires_in, config.absolute_lifetime)
-    } else {
-        (config.short_lifetime, config.short_lifetime)
+    let (lifetime, absolute) = match impersonation {
+        Some(i) => (i.lifetime, i.lifetime),
+        None if persistent => (config.expires_in, config.absolute_lifetime),
+        None => (config.short_lifetime, config.short_lifetime),
     };
+    let persistent = persistent && impersonation.is_none();
     let session = Session {
         id: random_id(),
         user_id: user_id.to_owned(),
@@ -163,9 +188,16 @@ pub async fn start(
         absolute_expires_at: now + millis(absolute),
         active_organization_id: None,
         active_team_id: None,
+        impersonated_by: impersonation.map(|i| i.by.to_owned()),
     };
     let token = random_secret();
-    store::insert(&state.db, &session, &hash_secret(&token)).await?;
+    store::insert(
+        &state.db,
+        &session,
+        &hash_secret(&token),
+        impersonation.map(|i| i.reason),
+    )
+    .await?;
     Ok((token, session))
 }
 
@@ -222,6 +254,7 @@ pub async fn authenticate(
     let token_hash = hash_secret(token);
     if let Some((session, user)) = state.session_cache.get(&token_hash, now) {
         if session.is_live(now) && !write_due(state, &session, now) {
+            metrics::counter!("session_cache_lookups_total", "result" => "hit").increment(1);
             return Ok(Some(Authenticated {
                 session,
                 user,
@@ -231,6 +264,7 @@ pub async fn authenticate(
         }
         state.session_cache.forget(&token_hash);
     }
+    metrics::counter!("session_cache_lookups_total", "result" => "miss").increment(1);
     let revision = state.session_cache.revision();
     let found = store::find_by_token_hash(&state.db, &token_hash).await?;
     let resolved = resolve(state, found, via, now).await?;
@@ -255,6 +289,10 @@ async fn resolve(
     };
     if !session.is_live(now) {
         store::delete(&state.db, &session.id).await?;
+        return Ok(None);
+    }
+    // A ban ends the user's sessions; one started in a race with it still opens nothing.
+    if user.is_banned(now) {
         return Ok(None);
     }
     let extended = slide(state, &mut session, now).await?;

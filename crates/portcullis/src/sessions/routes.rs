@@ -154,6 +154,9 @@ async fn list_sessions(
     Ok(Json(
         sessions
             .iter()
+            // An administrator's impersonation is not the user's to see or end, unless it is
+            // the session asking (as better-auth's admin plugin filters them).
+            .filter(|s| s.impersonated_by.is_none() || s.id == auth.session.id)
             .map(|s| SessionView::of(s, s.id == auth.session.id))
             .collect(),
     ))

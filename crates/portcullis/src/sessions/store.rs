@@ -10,7 +10,7 @@ use crate::users::User;
 
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.persistent, s.ip_address, s.user_agent, \
      s.created_at, s.updated_at, s.last_active_at, s.expires_at, s.absolute_expires_at, \
-     s.active_organization_id, s.active_team_id";
+     s.active_organization_id, s.active_team_id, s.impersonated_by";
 
 fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     Ok(Session {
@@ -26,14 +26,21 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
         absolute_expires_at: row.try_get("absolute_expires_at")?,
         active_organization_id: row.try_get("active_organization_id")?,
         active_team_id: row.try_get("active_team_id")?,
+        impersonated_by: row.try_get("impersonated_by")?,
     })
 }
 
-pub async fn insert(db: &Db, session: &Session, token_hash: &str) -> Result<(), DbError> {
+pub async fn insert(
+    db: &Db,
+    session: &Session,
+    token_hash: &str,
+    impersonation_reason: Option<&str>,
+) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO sessions (id, token_hash, user_id, persistent, ip_address, user_agent,
-             created_at, updated_at, last_active_at, expires_at, absolute_expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             created_at, updated_at, last_active_at, expires_at, absolute_expires_at,
+             impersonated_by, impersonation_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&session.id)
     .bind(token_hash)
@@ -46,6 +53,8 @@ pub async fn insert(db: &Db, session: &Session, token_hash: &str) -> Result<(), 
     .bind(session.last_active_at)
     .bind(session.expires_at)
     .bind(session.absolute_expires_at)
+    .bind(session.impersonated_by.as_deref())
+    .bind(impersonation_reason)
     .execute(&db.pool)
     .await
     .context("sessions: insert")?;

@@ -46,6 +46,7 @@ pub async fn check(
     };
     let Some((user, stored_hash)) = found.filter(|_| verified != Verified::No) else {
         audit::record(state, Event::SignInFailed, None, None, client).await;
+        metrics::counter!("sign_in_failures_total").increment(1);
         return Err(invalid_credentials());
     };
     throttle::clear(&state.db, email.as_str()).await?;

@@ -88,6 +88,7 @@ fn delay_after(config: &ThrottleSettings, failures: i64) -> Duration {
 }
 
 fn refuse(wait_ms: i64) -> ApiError {
+    metrics::counter!("throttle_refusals_total").increment(1);
     too_many_requests(duration_of(wait_ms))
 }
 

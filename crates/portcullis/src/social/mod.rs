@@ -383,7 +383,7 @@ pub async fn callback(
 pub async fn start_session(
     state: &AppState,
     user: User,
-    method: Method,
+    method: Method<'_>,
     channel: Channel,
     client: &ClientInfo,
     trusted_device: Option<&str>,
@@ -551,6 +551,9 @@ async fn settle(
         two_factor_enabled: false,
         created_at: Timestamp(now),
         updated_at: Timestamp(now),
+        banned: false,
+        ban_reason: None,
+        ban_expires: None,
     };
     let mut conn = state.db.begin("social: create user").await?;
     let created = async {
@@ -694,7 +697,7 @@ pub async fn id_token_user(
     token: &str,
     nonce: Option<&str>,
     client: &ClientInfo,
-) -> ApiResult<(User, Method)> {
+) -> ApiResult<(User, Method<'static>)> {
     let (provider, profile) = verified_id_token(state, provider_id, token, nonce).await?;
     let settled = settle(
         state,

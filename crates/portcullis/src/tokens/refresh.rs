@@ -111,6 +111,7 @@ pub async fn rotate(
     )
     .await;
     tracing::warn!(session_id = %session.id, "refresh token reuse: session revoked");
+    metrics::counter!("refresh_reuse_detections_total").increment(1);
     Err(Refused::Reused)
 }
 
@@ -120,6 +121,7 @@ fn successor(
     user: User,
     generation: i64,
 ) -> (Session, User, String) {
+    metrics::counter!("refresh_rotations_total").increment(1);
     let token = RefreshToken {
         session_id: session.id.clone(),
         generation,

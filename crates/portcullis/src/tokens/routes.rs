@@ -47,6 +47,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct OAuthError {
     error: &'static str,
     error_description: String,
+    /// Portcullis's error code, where a client must tell this refusal apart (`BANNED_USER`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
     #[serde(skip)]
     status: StatusCode,
     /// Seconds, for `Retry-After` (429).
@@ -63,6 +66,7 @@ impl OAuthError {
         Self {
             error,
             error_description: description.into(),
+            code: None,
             status: StatusCode::BAD_REQUEST,
             retry_after: None,
             source: None,
@@ -76,17 +80,22 @@ impl OAuthError {
 
 impl From<ApiError> for OAuthError {
     fn from(e: ApiError) -> Self {
+        let banned = e.code == ErrorCode::BannedUser;
         let error = match e.status.as_u16() {
             500.. => "server_error",
             429 => "slow_down",
             401 => "invalid_grant",
+            _ if banned => "invalid_grant",
             _ => "invalid_request",
         };
-        // Throttling keeps its status and Retry-After; other client errors are 400 (RFC 6749).
-        let keeps_status = e.status.is_server_error() || e.status == StatusCode::TOO_MANY_REQUESTS;
+        // Throttling keeps its status and Retry-After, a ban its 403 and code (as every other way
+        // in answers it); other client errors are 400 (RFC 6749).
+        let keeps_status =
+            e.status.is_server_error() || e.status == StatusCode::TOO_MANY_REQUESTS || banned;
         Self {
             error,
             error_description: e.message.to_string(),
+            code: banned.then_some(e.code.as_str()),
             status: if keeps_status {
                 e.status
             } else {
@@ -286,7 +295,7 @@ async fn signed_in(
     state: &AppState,
     client: &ClientInfo,
     user: User,
-    method: Method,
+    method: Method<'_>,
     second_factor: SecondFactor<'_>,
     request: &TokenRequest,
 ) -> Result<Response, OAuthError> {

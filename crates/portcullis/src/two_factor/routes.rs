@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
-use crate::sessions::extract::{CurrentSession, MaybeSession};
+use crate::sessions::extract::{MaybeSession, OwnSession};
 use crate::sessions::Authenticated;
 use crate::sign_in::challenge::{self, Refusal};
 use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn};
@@ -62,7 +62,7 @@ pub struct EnableAnswer {
     backup_codes: Vec<String>,
 }
 
-api_errors!(EnableErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TotpAlreadyEnabled, InvalidIssuer, SessionNotFresh);
+api_errors!(EnableErrors, POST_JSON; Unauthorized, ImpersonationRestricted, ImpersonationRestricted, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TotpAlreadyEnabled, InvalidIssuer, SessionNotFresh);
 
 /// Starts setting up TOTP: a new secret and backup codes. Two-factor turns on only when
 /// `verify-totp` receives a first correct code from this session.
@@ -71,7 +71,7 @@ api_errors!(EnableErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAc
 async fn enable(
     State(state): State<AppState>,
     client: ClientInfo,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<EnableBody>,
 ) -> ApiResult<Json<EnableAnswer>> {
     let enrolment = manage::enable(
@@ -108,14 +108,14 @@ pub struct TotpUriAnswer {
     totp_qr_code: String,
 }
 
-api_errors!(GetTotpUriErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TotpNotEnabled, SessionNotFresh);
+api_errors!(GetTotpUriErrors, POST_JSON; Unauthorized, ImpersonationRestricted, ImpersonationRestricted, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TotpNotEnabled, SessionNotFresh);
 
 /// The otpauth URI (and its QR code) of the user's TOTP secret, pending or active.
 #[utoipa::path(post, path = "/two-factor/get-totp-uri", tag = "two-factor", request_body = PasswordBody,
     responses((status = 200, description = "The otpauth URI", body = TotpUriAnswer), GetTotpUriErrors))]
 async fn get_totp_uri(
     State(state): State<AppState>,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> ApiResult<Json<TotpUriAnswer>> {
     manage::reauthenticate(&state, &auth, body.password.as_deref()).await?;
@@ -266,7 +266,7 @@ pub struct BackupCodesAnswer {
     backup_codes: Vec<String>,
 }
 
-api_errors!(GenerateBackupCodesErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TwoFactorNotEnabled, SessionNotFresh);
+api_errors!(GenerateBackupCodesErrors, POST_JSON; Unauthorized, ImpersonationRestricted, ImpersonationRestricted, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TwoFactorNotEnabled, SessionNotFresh);
 
 /// Replaces the user's backup codes with a new set of ten.
 #[utoipa::path(post, path = "/two-factor/generate-backup-codes", tag = "two-factor", request_body = PasswordBody,
@@ -274,7 +274,7 @@ api_errors!(GenerateBackupCodesErrors, POST_JSON; Unauthorized, InvalidPassword,
 async fn generate_backup_codes(
     State(state): State<AppState>,
     client: ClientInfo,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> ApiResult<Json<BackupCodesAnswer>> {
     let codes = manage::regenerate_backup_codes(
@@ -291,7 +291,7 @@ async fn generate_backup_codes(
     }))
 }
 
-api_errors!(DisableErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TwoFactorNotEnabled, SessionNotFresh);
+api_errors!(DisableErrors, POST_JSON; Unauthorized, ImpersonationRestricted, ImpersonationRestricted, InvalidPassword, CredentialAccountNotFound, PasswordTooLong, TwoFactorNotEnabled, SessionNotFresh);
 
 /// Turns two-factor off (or cancels a pending `enable`) and ends the trust of every device.
 #[utoipa::path(post, path = "/two-factor/disable", tag = "two-factor", request_body = PasswordBody,
@@ -299,7 +299,7 @@ api_errors!(DisableErrors, POST_JSON; Unauthorized, InvalidPassword, CredentialA
 async fn disable(
     State(state): State<AppState>,
     client: ClientInfo,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> ApiResult<Response> {
     manage::disable(

@@ -17,4 +17,16 @@ pub struct User {
     pub two_factor_enabled: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Refused at every sign-in while true (see the admin API's ban-user).
+    pub banned: bool,
+    pub ban_reason: Option<String>,
+    /// When the ban lifts itself; `null`: never.
+    pub ban_expires: Option<Timestamp>,
+}
+
+impl User {
+    /// Banned at `now`: a ban whose expiry has passed no longer counts.
+    pub fn is_banned(&self, now: i64) -> bool {
+        self.banned && self.ban_expires.is_none_or(|at| at.0 > now)
+    }
 }

@@ -10,7 +10,8 @@ use crate::http::timestamp::Timestamp;
 /// The user columns, aliased so they can sit beside another table's in a join (`users AS u`).
 pub const USER_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.email AS u_email, \
      u.email_verified AS u_email_verified, u.image AS u_image, u.role AS u_role, \
-     u.two_factor_enabled AS u_two_factor_enabled, u.created_at AS u_created_at, u.updated_at AS u_updated_at";
+     u.two_factor_enabled AS u_two_factor_enabled, u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
+     u.banned AS u_banned, u.ban_reason AS u_ban_reason, u.ban_expires AS u_ban_expires";
 
 pub fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
@@ -23,11 +24,17 @@ pub fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         two_factor_enabled: flag(row, "u_two_factor_enabled")?,
         created_at: Timestamp(row.try_get("u_created_at")?),
         updated_at: Timestamp(row.try_get("u_updated_at")?),
+        banned: flag(row, "u_banned")?,
+        ban_reason: row.try_get("u_ban_reason")?,
+        ban_expires: row
+            .try_get::<Option<i64>, _>("u_ban_expires")?
+            .map(Timestamp),
     })
 }
 
 /// Inserts a user. A duplicate email fails with a unique violation (see `db::is_unique_violation`).
-pub async fn insert(db: &Db, user: &User, password_hash: &str) -> Result<(), DbError> {
+/// `password_hash` is `None` for an account without a password (made by an administrator).
+pub async fn insert(db: &Db, user: &User, password_hash: Option<&str>) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO users (id, name, email, email_verified, image, role, password_hash, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -217,4 +224,18 @@ pub async fn switch_email(
         .execute(&mut *conn)
         .await.context("users: switch email")?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Lifts a ban whose expiry has passed (the next sign-in finds it over), if it is still that ban.
+pub async fn lift_expired_ban(db: &Db, user_id: &str, now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE users SET banned = 0, ban_reason = NULL, ban_expires = NULL, updated_at = $1
+         WHERE id = $2 AND banned = 1 AND ban_expires IS NOT NULL AND ban_expires <= $1",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(&db.pool)
+    .await
+    .context("users: lift expired ban")?;
+    Ok(())
 }

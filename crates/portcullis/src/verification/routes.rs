@@ -14,7 +14,7 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::{check_callback, redirect};
-use crate::sessions::extract::{CurrentSession, MaybeSession};
+use crate::sessions::extract::{MaybeSession, OwnSession};
 use crate::state::AppState;
 use crate::users::User;
 
@@ -104,7 +104,7 @@ pub struct ChangeEmailBody {
     callback_url: Option<String>,
 }
 
-api_errors!(ChangeEmailErrors, POST_JSON; Unauthorized, InvalidCallbackUrl, InvalidEmail, EmailIsTheSame, SessionNotFresh);
+api_errors!(ChangeEmailErrors, POST_JSON; Unauthorized, ImpersonationRestricted, InvalidCallbackUrl, InvalidEmail, EmailIsTheSame, SessionNotFresh);
 
 /// Asks to change the account's email: a confirmation link goes to the new address and a notice
 /// to the old one; the address changes only when the link is opened. Needs a recent sign-in.
@@ -113,7 +113,7 @@ api_errors!(ChangeEmailErrors, POST_JSON; Unauthorized, InvalidCallbackUrl, Inva
     responses((status = 200, description = "Accepted: the address changes when the mailed link is opened", body = StatusAnswer), ChangeEmailErrors))]
 async fn change_email(
     State(state): State<AppState>,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<ChangeEmailBody>,
 ) -> ApiResult<Json<StatusAnswer>> {
     if let Some(callback) = &body.callback_url {

@@ -1,0 +1,144 @@
+//! Prometheus metrics: the `metrics` facade, rendered by `metrics-exporter-prometheus`. Off unless
+//! `metrics.listen` or `metrics.token` is set (then the recorder is installed once per process,
+//! and the facade's macros cost nothing while it is not). Scraped at `GET /metrics`: on the main
+//! address behind `metrics.token`, or on `metrics.listen` without one.
+//!
+//! Series: `http_requests_total` and `http_request_duration_seconds` by route (the route's
+//! pattern, never a raw path), method and status; `sign_ins_total` by method and outcome;
+//! `sign_in_failures_total`; `rate_limit_refusals_total` by class; `throttle_refusals_total`
+//! (failed-sign-in throttling); `refresh_rotations_total`, `refresh_reuse_detections_total`;
+//! `session_cache_lookups_total` by result (`hit`, `miss`: the hit ratio); `db_pool_connections`
+//! and `db_pool_idle_connections` (read at each scrape).
+
+pub mod settings;
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Request latency buckets, in seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the process's recorder (once; later calls reuse it) when metrics are on.
+pub fn install(state: &AppState) {
+    if state.config.metrics.enabled() {
+        handle();
+    }
+}
+
+fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("http_request_duration_seconds".to_owned()),
+                LATENCY_BUCKETS,
+            )
+            .expect("non-empty buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was installed already; keeping it");
+        }
+        handle
+    })
+}
+
+/// Counts every routed request and times it (outermost route layer: the route is known).
+pub async fn record_request(request: Request, next: Next) -> Response {
+    if HANDLE.get().is_none() {
+        return next.run(request).await;
+    }
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The exposition, with the gauges read now.
+fn render(state: &AppState) -> String {
+    let pool = &state.db.pool;
+    metrics::gauge!("db_pool_connections").set(f64::from(pool.size()));
+    metrics::gauge!("db_pool_idle_connections").set(pool.num_idle() as f64);
+    handle().render()
+}
+
+fn exposition(state: &AppState) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(state),
+    )
+        .into_response()
+}
+
+/// `GET /metrics` on the main address: only with `Authorization: Bearer <metrics.token>`.
+pub async fn scrape(State(state): State<AppState>, request: Request) -> Response {
+    let Some(token) = &state.config.metrics.token else {
+        return ApiError::from(ErrorCode::NotFound).into_response();
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let expected = token.expose_secret().as_bytes();
+    if !bool::from(presented.as_bytes().ct_eq(expected)) {
+        let mut refusal = ApiError::from(ErrorCode::Unauthorized).into_response();
+        refusal.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return refusal;
+    }
+    exposition(&state)
+}
+
+/// The separate metrics listener's whole surface.
+pub fn listener_router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(state): State<AppState>| async move { exposition(&state) }),
+        )
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .with_state(state)
+}
+
+/// Serves `listener_router` on `metrics.listen` until the task is aborted.
+pub async fn serve_listener(state: AppState) {
+    let Some(address) = state.config.metrics.listen else {
+        return;
+    };
+    match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => {
+            tracing::info!("metrics on http://{address}/metrics");
+            if let Err(e) = axum::serve(listener, listener_router(state)).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "metrics.listen: cannot bind {address}"),
+    }
+}
