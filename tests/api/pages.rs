@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::json;
+
 use crate::both_backends;
 use crate::helpers::{cookie_name, random_email, strong_password, Auth, Backend, TestApp};
 use crate::smtp_sink::{link_in, SmtpSink};
@@ -25,6 +27,7 @@ both_backends!(
     pages_follow_the_path_prefix_and_can_be_turned_off,
     theming_settings_and_template_overrides_change_the_pages,
     an_unverified_user_gets_a_new_link_from_the_account_page,
+    an_impersonated_session_changes_no_credential_on_the_pages,
 );
 
 /// A browser without JavaScript: a cookie jar, forms posted with its `Origin`.
@@ -1102,5 +1105,70 @@ async fn an_unverified_user_gets_a_new_link_from_the_account_page(backend: Backe
         again.body.contains("Email is already verified"),
         "{}",
         again.body
+    );
+}
+
+/// An administrator acting as a user changes none of the user's credentials on the pages either
+/// (the API refuses them with IMPERSONATED_SESSION_RESTRICTED): not the password, not the email.
+async fn an_impersonated_session_changes_no_credential_on_the_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (email, password, token) = app.new_user().await;
+    let user_id = app.get("/get-session", Auth::Bearer(&token)).await.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (admin_email, admin_password, _) = app.new_user().await;
+    let mut db = app.db().await;
+    sqlx::query("UPDATE users SET role = 'admin' WHERE email = $1")
+        .bind(&admin_email)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let admin_token = app.sign_in_token(&admin_email, &admin_password).await;
+    let acting = app
+        .post(
+            "/admin/impersonate-user",
+            Auth::Bearer(&admin_token),
+            json!({"userId": user_id, "reason": "support ticket 42"}),
+        )
+        .await;
+    assert_eq!(acting.status, 200, "{}", acting.body);
+
+    let mut browser = Visitor::new(&app);
+    browser.cookies.insert(
+        cookie_name(&app),
+        acting.body["token"].as_str().unwrap().to_owned(),
+    );
+    let new_password = strong_password(20);
+    for (path, fields) in [
+        (
+            "/account/security",
+            vec![
+                ("action", "password"),
+                ("current_password", password.as_str()),
+                ("new_password", new_password.as_str()),
+            ],
+        ),
+        (
+            "/account",
+            vec![("action", "email"), ("email", "elsewhere@example.com")],
+        ),
+    ] {
+        let refused = browser.submit(path, &fields).await;
+        assert_eq!(refused.status, 422, "{path}: {}", refused.body);
+        assert!(
+            refused
+                .body
+                .contains("Not allowed while impersonating a user"),
+            "{path}: {}",
+            refused.body
+        );
+    }
+    // Nothing changed: the user's own password still signs in, the new one does not.
+    assert_eq!(app.sign_in(&email, &password).await.status, 200);
+    assert_ne!(app.sign_in(&email, &new_password).await.status, 200);
+    assert_eq!(
+        app.get("/get-session", Auth::Bearer(&token)).await.body["user"]["email"],
+        email.as_str()
     );
 }
