@@ -16,6 +16,8 @@ The limit (a third table, printed when limit-bare-get-session.json exists):
   limit-bare-get-session.json  limit-bare-ok.json      (bench/bare-handler: axum, no middleware)
   limit-portcullis-ok.json  limit-portcullis-get-session-bearer.json
   limit-portcullis-get-session-cookie.json            (all 64 connections, one after another)
+The social sign-in table (printed when social.json or social-skipped.json exists): social.json,
+  what lib/social.py printed (callback, provider and Portcullis times, new and returning users).
 A missing file leaves its cells as "n/a". Also writes RESULTS/summary.json with every figure.
 """
 
@@ -36,6 +38,7 @@ TARGETS = {
     "ok_share": 0.70,            # /api/auth/ok throughput >= 70 % of the bare handler's
     "get_session_share": 0.50,   # get-session (bearer, cookie) >= 50 % of the bare handler's
     "get_session_p99_factor": 2.0,  # get-session p99 <= 2x the bare handler's p99
+    "social_callback_p50_ms": 5.0,  # Portcullis' own share of a social callback, p50
 }
 
 
@@ -402,6 +405,49 @@ def instances_table(d, args):
     return out, {"one": one, "both": [a, b], "propagation": prop, "limit": limit}
 
 
+def social_table(d, args):
+    """The social sign-in table: the callback, the provider's part of it, Portcullis' share."""
+    skipped = load(d, "social-skipped.json")
+    r = load(d, "social.json")
+    if r is None and skipped is None:
+        return [], None
+    out = [f"### Social sign-in callback (loopback oidc-provider) — {args.date}, nproc = {args.nproc}", ""]
+    if skipped is not None:
+        out.append(f"- skipped: {skipped['skipped']}")
+        return out, {"skipped": skipped["skipped"]}
+    target = TARGETS["social_callback_p50_ms"]
+
+    def p50_99(kind, key):
+        x = r[kind][key]
+        return f"{fmt_ms(x['p50'])} / {fmt_ms(x['p99'])}"
+
+    rows = []
+    for kind, label in (("new", "new user (sign-up)"), ("returning", "returning user")):
+        k = r[kind]
+        share = k["portcullis_ms"]["p50"]
+        rows.append((label, p50_99(kind, "callback_ms"), p50_99(kind, "provider_ms"),
+                     p50_99(kind, "portcullis_ms"), f"< {target:.0f} ms p50",
+                     verdict(None if share is None else share < target)))
+    header = ("Callback, p50 / p99", "whole callback (client)", "provider (its own time)",
+              "Portcullis' share", "Target", "")
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "|".join(["---"] * len(header)) + "|")
+    out.extend("| " + " | ".join(row) + " |" for row in rows)
+    out.append("")
+    requests = ", ".join(f"{v:g}× {k}" for k, v in r["new"]["provider_requests"].items())
+    out.append(f"- {r['count']} sign-ins of each kind, one at a time, after {r['warmup']} not counted; "
+               "Portcullis on SQLite; each sign-in a fresh browser (POST /sign-in/social, the "
+               "provider's redirects, then the timed GET of the callback); the provider's time is "
+               "what it measured answering Portcullis' requests during that callback "
+               f"(per new-user callback: {requests or 'none'}); Portcullis' share = callback − "
+               "provider, per sign-in, so it includes its HTTP client and the loopback round trips")
+    for kind in ("new", "returning"):
+        if r[kind]["failures"]:
+            out.append(f"- ⚠️ {kind}: {r[kind]['failures']} failed sign-ins "
+                       f"(first: {r[kind].get('first_failure', '?')})")
+    return out, r
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dir", required=True)
@@ -531,6 +577,11 @@ def main():
         out.append("")
         out.extend(inst_out)
 
+    social_out, social_summary = social_table(d, args)
+    if social_out:
+        out.append("")
+        out.extend(social_out)
+
     token_out, token_summary = token_table(d, args)
     if token_out:
         out.append("")
@@ -555,6 +606,7 @@ def main():
         "limit": limit_summary,
         "scale": scale_summary,
         "instances": inst_summary,
+        "social": social_summary,
     }
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
