@@ -367,16 +367,27 @@ def scale_table(d, args):
     return out, summary
 
 
-def instances_table(d, args):
-    """The two-instance table: throughput of one and of two, propagation, the shared limit."""
-    skipped = load(d, "instances-skipped.json")
-    one = load(d, "instances-one.json")
-    if one is None and skipped is None:
-        return [], None
-    out = [f"### Two instances on one PostgreSQL and Redis — {args.date}, nproc = {args.nproc}", ""]
+def section(d, args, name, first, title):
+    """Opens the table of an optional section NAME whose main result is the file FIRST: answers
+    (result, its first lines, None), or (None, None, what the table function answers) when the
+    section did not run (nothing) or was skipped (NAME-skipped.json: one line saying why)."""
+    skipped = load(d, f"{name}-skipped.json")
+    result = load(d, first)
+    if result is None and skipped is None:
+        return None, None, ([], None)
+    out = [f"### {title} — {args.date}, nproc = {args.nproc}", ""]
     if skipped is not None:
         out.append(f"- skipped: {skipped['skipped']}")
-        return out, {"skipped": skipped["skipped"]}
+        return None, None, (out, {"skipped": skipped["skipped"]})
+    return result, out, None
+
+
+def instances_table(d, args):
+    """The two-instance table: throughput of one and of two, propagation, the shared limit."""
+    one, out, done = section(d, args, "instances", "instances-one.json",
+                             "Two instances on one PostgreSQL and Redis")
+    if done is not None:
+        return done
     a, b = load(d, "instances-both-a.json"), load(d, "instances-both-b.json")
     both = a["rps"] + b["rps"] if a and b else None
     prop, limit = load(d, "instances-propagation.json"), load(d, "instances-limit.json")
@@ -407,14 +418,10 @@ def instances_table(d, args):
 
 def social_table(d, args):
     """The social sign-in table: the callback, the provider's part of it, Portcullis' share."""
-    skipped = load(d, "social-skipped.json")
-    r = load(d, "social.json")
-    if r is None and skipped is None:
-        return [], None
-    out = [f"### Social sign-in callback (loopback oidc-provider) — {args.date}, nproc = {args.nproc}", ""]
-    if skipped is not None:
-        out.append(f"- skipped: {skipped['skipped']}")
-        return out, {"skipped": skipped["skipped"]}
+    r, out, done = section(d, args, "social", "social.json",
+                           "Social sign-in callback (loopback oidc-provider)")
+    if done is not None:
+        return done
     target = TARGETS["social_callback_p50_ms"]
 
     def p50_99(kind, key):
