@@ -16,6 +16,8 @@ The limit (a third table, printed when limit-bare-get-session.json exists):
   limit-bare-get-session.json  limit-bare-ok.json      (bench/bare-handler: axum, no middleware)
   limit-portcullis-ok.json  limit-portcullis-get-session-bearer.json
   limit-portcullis-get-session-cookie.json            (all 64 connections, one after another)
+The social sign-in table (printed when social.json or social-skipped.json exists): social.json,
+  what lib/social.py printed (callback, provider and Portcullis times, new and returning users).
 A missing file leaves its cells as "n/a". Also writes RESULTS/summary.json with every figure.
 """
 
@@ -36,6 +38,7 @@ TARGETS = {
     "ok_share": 0.70,            # /api/auth/ok throughput >= 70 % of the bare handler's
     "get_session_share": 0.50,   # get-session (bearer, cookie) >= 50 % of the bare handler's
     "get_session_p99_factor": 2.0,  # get-session p99 <= 2x the bare handler's p99
+    "social_callback_p50_ms": 5.0,  # Portcullis' own share of a social callback, p50
 }
 
 
@@ -364,16 +367,27 @@ def scale_table(d, args):
     return out, summary
 
 
-def instances_table(d, args):
-    """The two-instance table: throughput of one and of two, propagation, the shared limit."""
-    skipped = load(d, "instances-skipped.json")
-    one = load(d, "instances-one.json")
-    if one is None and skipped is None:
-        return [], None
-    out = [f"### Two instances on one PostgreSQL and Redis — {args.date}, nproc = {args.nproc}", ""]
+def section(d, args, name, first, title):
+    """Opens the table of an optional section NAME whose main result is the file FIRST: answers
+    (result, its first lines, None), or (None, None, what the table function answers) when the
+    section did not run (nothing) or was skipped (NAME-skipped.json: one line saying why)."""
+    skipped = load(d, f"{name}-skipped.json")
+    result = load(d, first)
+    if result is None and skipped is None:
+        return None, None, ([], None)
+    out = [f"### {title} — {args.date}, nproc = {args.nproc}", ""]
     if skipped is not None:
         out.append(f"- skipped: {skipped['skipped']}")
-        return out, {"skipped": skipped["skipped"]}
+        return None, None, (out, {"skipped": skipped["skipped"]})
+    return result, out, None
+
+
+def instances_table(d, args):
+    """The two-instance table: throughput of one and of two, propagation, the shared limit."""
+    one, out, done = section(d, args, "instances", "instances-one.json",
+                             "Two instances on one PostgreSQL and Redis")
+    if done is not None:
+        return done
     a, b = load(d, "instances-both-a.json"), load(d, "instances-both-b.json")
     both = a["rps"] + b["rps"] if a and b else None
     prop, limit = load(d, "instances-propagation.json"), load(d, "instances-limit.json")
@@ -400,6 +414,45 @@ def instances_table(d, args):
                "share the machine rather than double it; the row shows what the shared database "
                "and Redis cost, not a cluster's scaling")
     return out, {"one": one, "both": [a, b], "propagation": prop, "limit": limit}
+
+
+def social_table(d, args):
+    """The social sign-in table: the callback, the provider's part of it, Portcullis' share."""
+    r, out, done = section(d, args, "social", "social.json",
+                           "Social sign-in callback (loopback oidc-provider)")
+    if done is not None:
+        return done
+    target = TARGETS["social_callback_p50_ms"]
+
+    def p50_99(kind, key):
+        x = r[kind][key]
+        return f"{fmt_ms(x['p50'])} / {fmt_ms(x['p99'])}"
+
+    rows = []
+    for kind, label in (("new", "new user (sign-up)"), ("returning", "returning user")):
+        k = r[kind]
+        share = k["portcullis_ms"]["p50"]
+        rows.append((label, p50_99(kind, "callback_ms"), p50_99(kind, "provider_ms"),
+                     p50_99(kind, "portcullis_ms"), f"< {target:.0f} ms p50",
+                     verdict(None if share is None else share < target)))
+    header = ("Callback, p50 / p99", "whole callback (client)", "provider (its own time)",
+              "Portcullis' share", "Target", "")
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "|".join(["---"] * len(header)) + "|")
+    out.extend("| " + " | ".join(row) + " |" for row in rows)
+    out.append("")
+    requests = ", ".join(f"{v:g}× {k}" for k, v in r["new"]["provider_requests"].items())
+    out.append(f"- {r['count']} sign-ins of each kind, one at a time, after {r['warmup']} not counted; "
+               "Portcullis on SQLite; each sign-in a fresh browser (POST /sign-in/social, the "
+               "provider's redirects, then the timed GET of the callback); the provider's time is "
+               "what it measured answering Portcullis' requests during that callback "
+               f"(per new-user callback: {requests or 'none'}); Portcullis' share = callback − "
+               "provider, per sign-in, so it includes its HTTP client and the loopback round trips")
+    for kind in ("new", "returning"):
+        if r[kind]["failures"]:
+            out.append(f"- ⚠️ {kind}: {r[kind]['failures']} failed sign-ins "
+                       f"(first: {r[kind].get('first_failure', '?')})")
+    return out, r
 
 
 def main():
@@ -531,6 +584,11 @@ def main():
         out.append("")
         out.extend(inst_out)
 
+    social_out, social_summary = social_table(d, args)
+    if social_out:
+        out.append("")
+        out.extend(social_out)
+
     token_out, token_summary = token_table(d, args)
     if token_out:
         out.append("")
@@ -555,6 +613,7 @@ def main():
         "limit": limit_summary,
         "scale": scale_summary,
         "instances": inst_summary,
+        "social": social_summary,
     }
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

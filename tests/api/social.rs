@@ -35,6 +35,7 @@ both_backends!(
     provider_tokens_are_sealed_and_refreshed,
     sign_in_rate_limits_cover_the_social_routes,
     sign_up_can_be_limited_to_explicit_requests,
+    a_callback_id_token_must_carry_the_transactions_nonce,
 );
 
 fn provider_dir() -> PathBuf {
@@ -148,6 +149,19 @@ impl Idp {
             .await
             .unwrap();
         reply["id_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Makes the provider issue ID tokens with a wrong nonce (`"wrong"`), none (`"missing"`), or
+    /// the right one again (`"honest"`).
+    pub async fn nonce_mode(&self, mode: &str) {
+        let reply = self
+            .http
+            .post(format!("{}/test/nonce", self.issuer))
+            .json(&json!({"mode": mode}))
+            .send()
+            .await
+            .unwrap();
+        assert!(reply.status().is_success());
     }
 
     /// Settings for an OpenID Connect provider `id` at this issuer.
@@ -1480,4 +1494,38 @@ fn provider_settings_come_from_the_environment_and_typos_stop_start_up() {
     ]);
     assert_ne!(code, 0);
     assert!(text.contains("social.acme.issuer"), "{text}");
+}
+
+async fn a_callback_id_token_must_carry_the_transactions_nonce(backend: Backend) {
+    let idp = Idp::start().await;
+    let app = spawn(backend, &idp, &["acme"], &[]).await;
+    for mode in ["wrong", "missing"] {
+        idp.nonce_mode(mode).await;
+        let mut browser = Browser::new();
+        let callback = to_callback(
+            &app,
+            &mut browser,
+            "acme",
+            person(&random_email(), true),
+            json!({"errorCallbackURL": "/oops"}),
+        )
+        .await;
+        let response = browser.get(&callback).await;
+        // better-auth's code when the provider's user cannot be established from its answer.
+        assert_eq!(
+            location(&response),
+            "/oops?error=unable_to_get_user_info",
+            "nonce {mode}"
+        );
+        assert!(session_of(&app, &browser).is_none(), "nonce {mode}");
+    }
+    assert_eq!(app.count("users").await, 0);
+    assert_eq!(app.count("sessions").await, 0);
+    assert_eq!(app.count("accounts").await, 0);
+    // The same provider, honest again: the same kind of sign-in works.
+    idp.nonce_mode("honest").await;
+    let mut browser = Browser::new();
+    let landing = social_sign_in(&app, &mut browser, "acme", person(&random_email(), true)).await;
+    assert_eq!(landing, "/dashboard");
+    assert!(session_of(&app, &browser).is_some());
 }

@@ -12,6 +12,12 @@
 // - GitHub routes: GET /login/oauth/authorize (to /auth), POST /login/oauth/access_token (the
 //   token endpoint, answered as JSON), GET /user and GET /user/emails (by access token).
 // - GET /slow: answers nothing for a minute (the "provider is slow" case).
+// - POST /test/nonce {mode}: makes the provider misbehave for the test that calls it: with
+//   `"wrong"` the ID tokens it issues carry another nonce than the authorization request's, with
+//   `"missing"` none at all; `"honest"` (the default) undoes it.
+// - With PORTCULLIS_OIDC_TIMING=1 (the benchmark), every request it answers is printed to
+//   stdout as one JSON line `{"timing": {method, path, ms}}`: the provider's own time, from the
+//   request's arrival to its answer being handed over.
 import http from 'node:http';
 import Provider from 'oidc-provider';
 import * as jose from 'jose';
@@ -46,6 +52,14 @@ const provider = new Provider(issuer, {
     return { accountId: sub, claims: async () => ({ ...claims, sub }) };
   },
 });
+// The nonce switch of POST /test/nonce: every ID token's `nonce` passes through `set`.
+let nonceMode = 'honest';
+const honestSet = provider.IdToken.prototype.set;
+provider.IdToken.prototype.set = function set(key, value) {
+  if (key === 'nonce' && nonceMode === 'wrong') return honestSet.call(this, key, `not-${value}`);
+  if (key === 'nonce' && nonceMode === 'missing') return honestSet.call(this, key, undefined);
+  return honestSet.call(this, key, value);
+};
 provider.on('server_error', (ctx, err) => console.error('provider server_error', err));
 
 function decodeHint(hint) {
@@ -76,6 +90,22 @@ async function bearerAccount(req) {
 
 const callback = provider.callback();
 
+if (process.env.PORTCULLIS_OIDC_TIMING === '1') {
+  server.prependListener('request', (req, res) => {
+    const start = process.hrtime.bigint();
+    const end = res.end;
+    // Printed (synchronously: stdout is a file) before the answer leaves, so the line is there
+    // by the time the client has the answer.
+    res.end = function timedEnd(...args) {
+      res.end = end;
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      const path = req.url.split('?')[0];
+      console.log(JSON.stringify({ timing: { method: req.method, path, ms } }));
+      return end.apply(this, args);
+    };
+  });
+}
+
 server.on('request', async (req, res) => {
   const url = new URL(req.url, issuer);
   try {
@@ -87,6 +117,12 @@ server.on('request', async (req, res) => {
         response_types: ['code'],
         ...client,
       });
+      return json(res, 200, { ok: true });
+    }
+    if (req.method === 'POST' && url.pathname === '/test/nonce') {
+      const { mode } = JSON.parse(await readBody(req));
+      if (!['honest', 'wrong', 'missing'].includes(mode)) return json(res, 400, { error: 'mode' });
+      nonceMode = mode;
       return json(res, 200, { ok: true });
     }
     if (req.method === 'POST' && url.pathname === '/test/mint') {

@@ -335,7 +335,7 @@ pub async fn callback(
         Ok(profile) => profile,
         Err(ProfileError::IdToken(why)) => {
             tracing::warn!(provider = provider_id, ?why, "social: ID token refused");
-            return failed("invalid_id_token", &error_to);
+            return failed("unable_to_get_user_info", &error_to);
         }
         Err(why) => {
             tracing::warn!(provider = provider_id, ?why, "social: no profile");
