@@ -172,12 +172,57 @@ async fn run(args: Args) -> Result<serde_json::Value, String> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let cpu = match (cpu0, process_cpu_seconds(args.clk_tck)) {
+    let mut report = loop_report(
+        concat!(
+            "portcullis-verify (bench/verify-bench ",
+            env!("CARGO_PKG_VERSION"),
+            ")"
+        ),
+        Timed {
+            done,
+            failures,
+            secs,
+            cpu0,
+            clk_tck: args.clk_tck,
+        },
+        tokens.len(),
+        algs,
+    );
+    report["follow_revocations"] = json!(true);
+    report["revocation_cursor"] = json!(verifier.revocation_cursor());
+    Ok(report)
+}
+
+/// What one timed loop did.
+struct Timed {
+    done: u64,
+    failures: u64,
+    secs: f64,
+    /// The process's CPU seconds when the loop began.
+    cpu0: Option<f64>,
+    clk_tck: f64,
+}
+
+/// The JSON line both loops print (see the top of this file).
+fn loop_report(
+    library: &str,
+    timed: Timed,
+    tokens: usize,
+    algs: BTreeMap<String, usize>,
+) -> serde_json::Value {
+    let Timed {
+        done,
+        failures,
+        secs,
+        cpu0,
+        clk_tck,
+    } = timed;
+    let cpu = match (cpu0, process_cpu_seconds(clk_tck)) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    Ok(json!({
-        "library": concat!("portcullis-verify (bench/verify-bench ", env!("CARGO_PKG_VERSION"), ")"),
+    json!({
+        "library": library,
         "verifications_per_sec": done as f64 / secs,
         "verifications": done,
         "seconds": secs,
@@ -185,11 +230,9 @@ async fn run(args: Args) -> Result<serde_json::Value, String> {
         "cores": cpu.map(|c| c / secs),
         "per_cpu_second": cpu.filter(|c| *c > 0.0).map(|c| done as f64 / c),
         "failures": failures,
-        "tokens": tokens.len(),
+        "tokens": tokens,
         "algs": algs,
-        "follow_revocations": true,
-        "revocation_cursor": verifier.revocation_cursor(),
-    }))
+    })
 }
 
 /// The signature check alone, timed like the verifier (see `bare.rs`).
@@ -224,22 +267,18 @@ fn run_bare(
         done += 256;
     }
     let secs = start.elapsed().as_secs_f64();
-    let cpu = match (cpu0, process_cpu_seconds(args.clk_tck)) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    Ok(json!({
-        "library": "ring Ed25519 signature check only (bench/verify-bench --bare)",
-        "verifications_per_sec": done as f64 / secs,
-        "verifications": done,
-        "seconds": secs,
-        "cpu_seconds": cpu,
-        "cores": cpu.map(|c| c / secs),
-        "per_cpu_second": cpu.filter(|c| *c > 0.0).map(|c| done as f64 / c),
-        "failures": failures,
-        "tokens": tokens.len(),
-        "algs": algs,
-    }))
+    Ok(loop_report(
+        "ring Ed25519 signature check only (bench/verify-bench --bare)",
+        Timed {
+            done,
+            failures,
+            secs,
+            cpu0,
+            clk_tck: args.clk_tck,
+        },
+        tokens.len(),
+        algs,
+    ))
 }
 
 fn main() -> ExitCode {
