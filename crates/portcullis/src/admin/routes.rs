@@ -298,6 +298,7 @@ pub struct UserChanges {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AdminUpdateUserBody)]
 pub struct UpdateUserBody {
     #[schema(min_length = 1, max_length = 64)]
     user_id: String,
@@ -528,6 +529,7 @@ async fn set_user_password(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AdminHasPermissionBody)]
 pub struct HasPermissionBody {
     /// `{"user": ["ban"]}`: every action asked must be allowed.
     #[schema(value_type = Option<Object>)]
@@ -538,6 +540,7 @@ pub struct HasPermissionBody {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AdminPermissionAnswer)]
 pub struct PermissionAnswer {
     #[schema(value_type = Option<String>)]
     error: Option<()>,
@@ -548,7 +551,7 @@ api_errors!(HasPermissionErrors, POST_JSON; Unauthorized);
 
 /// Whether the signed-in user's roles allow every action asked (better-auth's `userId` and `role`
 /// fields are ignored when there is a session, as there always is here).
-#[utoipa::path(post, path = "/admin/has-permission", tag = "admin", request_body = HasPermissionBody,
+#[utoipa::path(post, path = "/admin/has-permission", operation_id = "admin_has_permission", tag = "admin", request_body = HasPermissionBody,
     responses((status = 200, description = "`success` says whether it is allowed", body = PermissionAnswer), HasPermissionErrors))]
 async fn has_permission(
     State(state): State<AppState>,

@@ -558,7 +558,7 @@ pub struct PermissionAnswer {
 api_errors!(HasPermissionErrors, POST_JSON; Unauthorized, NoActiveOrganization, UserIsNotAMemberOfTheOrganization);
 
 /// Whether the caller's roles in the organization allow every action asked.
-#[utoipa::path(post, path = "/organization/has-permission", tag = "organizations", request_body = HasPermissionBody,
+#[utoipa::path(post, path = "/organization/has-permission", operation_id = "organization_has_permission", tag = "organizations", request_body = HasPermissionBody,
     responses((status = 200, description = "Whether the roles allow it", body = PermissionAnswer), HasPermissionErrors))]
 async fn has_permission(
     State(state): State<AppState>,
