@@ -14,7 +14,7 @@ use super::query::{Direction, FilterField, FilterOperator, SearchField, SortFiel
 use super::{Actor, Changes, NewUser};
 use crate::api_errors;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::answers::StatusAnswer;
+use crate::http::answers::{StatusAnswer, SuccessAnswer};
 use crate::http::client::ClientInfo;
 use crate::http::cookies::CredentialCookie;
 use crate::http::json::{JsonBody, QueryParams};
@@ -93,13 +93,6 @@ impl Roles {
 pub struct UserAnswer {
     user: User,
 }
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct SuccessAnswer {
-    success: bool,
-}
-
-const SUCCESS: SuccessAnswer = SuccessAnswer { success: true };
 
 /// A number given as a number or as a string (query strings and better-auth's client send both).
 fn lenient_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
@@ -470,7 +463,7 @@ async fn revoke_user_session(
     JsonBody(body): JsonBody<RevokeUserSessionBody>,
 ) -> ApiResult<Json<SuccessAnswer>> {
     super::revoke_session(&state, &actor, &body.session_token, &client).await?;
-    Ok(Json(SUCCESS))
+    Ok(Json(SuccessAnswer::OK))
 }
 
 api_errors!(RevokeUserSessionsErrors, POST_JSON; Unauthorized, ImpersonationRestricted, NotAllowedToRevokeUsersSessions);
@@ -485,7 +478,7 @@ async fn revoke_user_sessions(
     JsonBody(body): JsonBody<UserIdBody>,
 ) -> ApiResult<Json<SuccessAnswer>> {
     super::revoke_sessions(&state, &actor, &body.user_id, &client).await?;
-    Ok(Json(SUCCESS))
+    Ok(Json(SuccessAnswer::OK))
 }
 
 api_errors!(RemoveUserErrors, POST_JSON; Unauthorized, ImpersonationRestricted, NotAllowedToDeleteUsers, CannotRemoveYourself, LastAdmin, UserNotFound);
@@ -500,7 +493,7 @@ async fn remove_user(
     JsonBody(body): JsonBody<UserIdBody>,
 ) -> ApiResult<Json<SuccessAnswer>> {
     super::remove(&state, &actor, &body.user_id, &client).await?;
-    Ok(Json(SUCCESS))
+    Ok(Json(SuccessAnswer::OK))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -11,7 +11,7 @@ use super::model::{Invitation, Member, Organization, OrganizationRole, Team, Tea
 use super::{invitations, members, roles, teams};
 use crate::api_errors;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::answers::StatusAnswer;
+use crate::http::answers::{StatusAnswer, SuccessAnswer};
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::sessions::extract::CurrentSession;
@@ -1141,11 +1141,6 @@ pub struct RoleRefBody {
     organization_id: Option<String>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct SuccessAnswer {
-    success: bool,
-}
-
 api_errors!(DeleteRoleErrors, POST_JSON; Unauthorized, NoActiveOrganization, YouAreNotAMemberOfThisOrganization,
     YouAreNotAllowedToDeleteARole, RoleNotFound, CannotDeleteAPreDefinedRole, RoleIsAssignedToMembers);
 
@@ -1169,7 +1164,7 @@ async fn delete_role(
         },
     )
     .await?;
-    Ok(Json(SuccessAnswer { success: true }))
+    Ok(Json(SuccessAnswer::OK))
 }
 
 api_errors!(ListRolesErrors, ANY; Unauthorized, ValidationError, NoActiveOrganization, YouAreNotAMemberOfThisOrganization,

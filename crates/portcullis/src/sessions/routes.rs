@@ -16,7 +16,7 @@ use crate::crypto::tokens::hash_secret;
 
 use crate::api_errors;
 use crate::error::ApiResult;
-use crate::http::answers::StatusAnswer;
+use crate::http::answers::{StatusAnswer, SuccessAnswer};
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, OptionalJsonBody};
 use crate::sessions;
@@ -37,11 +37,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SessionAndUser {
     session: SessionView,
     user: User,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct SuccessAnswer {
-    success: bool,
 }
 
 api_errors!(GetSessionErrors, ANY);
@@ -133,7 +128,7 @@ async fn sign_out(
         (None, _) => {}
     }
     let keep_cookie = matches!(body.scope, SignOutScope::Others);
-    let answer = Json(SuccessAnswer { success: true });
+    let answer = Json(SuccessAnswer::OK);
     if keep_cookie {
         return Ok(answer.into_response());
     }
