@@ -15,41 +15,41 @@ use crate::state::AppState;
 /// The envelope of every answer (outermost but for the request id and the trace span).
 pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let request_id = request.extensions().get::<RequestId>().cloned();
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let response = if crate::health::is_probe(&path) {
-        // A probe says itself that the database is unreachable (DATABASE_UNREACHABLE, within a
-        // second); the deadline's own database check would race it with SERVICE_UNAVAILABLE.
-        tokio::time::timeout(state.config.server.request_timeout, next.run(request))
-            .await
-            .unwrap_or_else(|_| ApiError::from(ErrorCode::RequestTimeout).into_response())
-    } else {
-        deadline(&state, next.run(request)).await
-    };
+    // Clones of shared bytes, not copies: kept for the 5xx line.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    // A probe says itself that the database is unreachable (DATABASE_UNREACHABLE, within a
+    // second); the deadline's own database check would race it with SERVICE_UNAVAILABLE.
+    let check_database = !crate::health::is_probe(uri.path());
+    let response = deadline(&state, next.run(request), check_database).await;
     if response.status().is_server_error() {
-        crate::error::log_server_error(&response, request_id.as_ref(), &method, &path);
+        crate::error::log_server_error(&response, request_id.as_ref(), &method, uri.path());
     }
     security_headers(&state, response)
 }
 
-/// Bounds every request by `server.request_timeout` (then 408, the work it started dropped). One
-/// that is still running after `database_timeout` is checked against
-/// the database: if the database does not answer a ping within a second, the request is answered
+/// Bounds every request by `server.request_timeout` (then 408, the work it started dropped). With
+/// `check_database`, one that is still running after `database_timeout` is checked against the
+/// database: if the database does not answer a ping within a second, the request is answered
 /// `503` with `Retry-After` (a hung database must not hang its clients); otherwise it may go on
 /// until the overall deadline (then 408).
 async fn deadline(
     state: &AppState,
     handler: impl std::future::Future<Output = Response>,
+    check_database: bool,
 ) -> Response {
     let request_deadline = state.config.server.request_timeout;
     tokio::pin!(handler);
-    let patience = state.config.database_timeout.min(request_deadline);
-    if let Ok(response) = tokio::time::timeout(patience, &mut handler).await {
-        return response;
+    let mut rest = request_deadline;
+    if check_database {
+        let patience = state.config.database_timeout.min(request_deadline);
+        if let Ok(response) = tokio::time::timeout(patience, &mut handler).await {
+            return response;
+        }
+        if !state.db.is_reachable().await {
+            return ApiError::database_unavailable().into_response();
+        }
+        rest = request_deadline.saturating_sub(patience + crate::db::REACHABLE_WITHIN);
     }
-    if !state.db.is_reachable().await {
-        return ApiError::database_unavailable().into_response();
-    }
-    let rest = request_deadline.saturating_sub(patience + crate::db::REACHABLE_WITHIN);
     match tokio::time::timeout(rest, handler).await {
         Ok(response) => response,
         Err(_) => ApiError::from(ErrorCode::RequestTimeout).into_response(),
