@@ -85,8 +85,5 @@ else
   python3 "$BENCH_DIR/lib/instances.py" limit --a "$A_URL" --b "$B_URL" --limit "$INSTANCES_LIMIT" \
     >"$RES/instances-limit.json" 2>"$LOGS/instances-limit.log" \
     || die "the shared-limit check failed: $(tail -n 3 "$LOGS/instances-limit.log")"
-  for pid in "$A_PID" "$B_PID"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_server "$A_PID" "$B_PID"
 fi

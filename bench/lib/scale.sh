@@ -38,11 +38,6 @@ scale_start() {
     'BEGIN {printf "{\"startup_s\": %.3f, \"rss_idle_mb\": %s}\n", b - a, rss}' >"$RES/$name-startup.json"
 }
 
-scale_stop() {
-  kill "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-
 # scale_measure NAME URL PID: get-session (cache off), list-sessions, sign-in and refresh, each
 # after a warm-up, with the bench users' sessions.
 scale_measure() {
@@ -75,13 +70,13 @@ scale_measure scale-small "$SMALL_URL" "$SMALL_PID"
 log "scale: memory $RSS_SETTLE s after the sign-in storm"
 sleep "$RSS_SETTLE"
 echo "{\"rss_mb\": $(rss_mb "$SMALL_PID")}" >"$RES/scale-small-rss-settled.json"
-scale_stop "$SMALL_PID"
+stop_server "$SMALL_PID"
 
 # Large: the bench users through the API, then the filler with the server stopped.
 scale_start scale-large-seed "$WORK/scale-large"
 python3 "$BENCH_DIR/lib/seed.py" seed --base "$S_URL" --users "$WORK/users.tsv" \
   --auth bearer --out "$WORK/scale-large-sessions.txt"
-scale_stop "$S_PID"
+stop_server "$S_PID"
 log "scale: filling $SCALE_USERS users × $SCALE_SESSIONS_PER_USER sessions into SQLite (lib/fill.py)"
 python3 "$BENCH_DIR/lib/fill.py" --sqlite "$WORK/scale-large/portcullis.db" --users "$SCALE_USERS" \
   --sessions-per-user "$SCALE_SESSIONS_PER_USER" --expired-share "$SCALE_EXPIRED_SHARE" \
@@ -104,5 +99,5 @@ done
 grep -o 'deleted[^ ]*' "$LOGS/scale-large.log" | head -n 1 | tr -dc '0-9' \
   | awk '{printf "{\"deleted\": %d}\n", $1}' >"$RES/scale-sweep.json"
 scale_measure scale-large "$LARGE_URL" "$LARGE_PID"
-scale_stop "$LARGE_PID"
+stop_server "$LARGE_PID"
 rm -rf "$WORK/scale-large" "$WORK/scale-small"

@@ -64,8 +64,5 @@ for l in open(sys.argv[1]):
     --count "$SOCIAL_SIGNINS" --warmup "$SOCIAL_WARMUP" \
     >"$RES/social.json" 2>"$LOGS/social.log" &
   wait "$!" || die "the social sign-in benchmark failed: $(tail -n 3 "$LOGS/social.log")"
-  for pid in "$S_PID" "$IDP_PID"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_server "$S_PID" "$IDP_PID"
 fi
