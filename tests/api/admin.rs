@@ -36,7 +36,7 @@ both_backends!(
 
 /// Signs up a user, makes them `role` in the database, and answers (user id, a fresh session
 /// token): signed in after the change, so no cached session holds the old role.
-async fn user_with_role(app: &TestApp, role: &str) -> (String, String) {
+pub(crate) async fn user_with_role(app: &TestApp, role: &str) -> (String, String) {
     let (email, password, _) = app.new_user().await;
     let mut db = app.db().await;
     sqlx::query("UPDATE users SET role = $1 WHERE email = $2")
@@ -86,7 +86,7 @@ fn cli_with_stdin(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Ou
     child.wait_with_output().unwrap()
 }
 
-fn succeeded(output: &std::process::Output) -> String {
+pub(crate) fn succeeded(output: &std::process::Output) -> String {
     assert!(
         output.status.success(),
         "command failed: {}",

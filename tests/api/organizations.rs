@@ -22,6 +22,9 @@ both_backends!(
     team_role_and_invitation_endpoints_check_the_callers_permission,
     ids_of_another_organization_find_nothing,
     the_last_owner_stays_and_only_owners_handle_owners,
+    admins_change_other_admins_only_with_manage_admins,
+    organization_events_name_their_organization_in_the_audit_trail,
+    expired_invitations_are_swept_in_batches,
     a_role_change_applies_on_the_next_request_and_token,
     member_pages_sort_filter_and_count_a_thousand_members,
     teams_and_organization_roles,
@@ -304,7 +307,7 @@ async fn bad_organization_inputs_are_refused_with_their_codes(backend: Backend) 
         (
             "update-member-role",
             json!({"memberId": "x", "role": []}),
-            "ROLE_NOT_FOUND",
+            "VALIDATION_ERROR",
         ),
         (
             "update-member-role",
@@ -366,9 +369,15 @@ async fn bad_organization_inputs_are_refused_with_their_codes(backend: Backend) 
         ),
         ("check-slug", json!({"slug": ""}), "VALIDATION_ERROR"),
     ] {
+        // What names nothing the caller can see is 404; a malformed request 400.
+        let status = if code.ends_with("_NOT_FOUND") {
+            404
+        } else {
+            400
+        };
         post(&app, &owner, path, body.clone())
             .await
-            .assert_error(400, code);
+            .assert_error(status, code);
     }
     for query in [
         "list-members?limit=0",
@@ -410,7 +419,7 @@ async fn bad_organization_inputs_are_refused_with_their_codes(backend: Backend) 
         json!({"organizationSlug": "nope"}),
     )
     .await
-    .assert_error(400, "ORGANIZATION_NOT_FOUND");
+    .assert_error(404, "ORGANIZATION_NOT_FOUND");
     assert_eq!(
         ok(&post(&app, &owner, "set-active", json!({"organizationId": org})).await)["id"],
         org.as_str()
@@ -604,7 +613,7 @@ async fn invitations_travel_by_mail_and_only_their_recipient_can_use_them(backen
         json!({"invitationId": id}),
     )
     .await
-    .assert_error(400, "INVITATION_NOT_FOUND");
+    .assert_error(404, "INVITATION_NOT_FOUND");
     post(
         &app,
         &owner,
@@ -658,7 +667,7 @@ async fn invitations_travel_by_mail_and_only_their_recipient_can_use_them(backen
         json!({"invitationId": second}),
     )
     .await
-    .assert_error(400, "INVITATION_NOT_FOUND");
+    .assert_error(404, "INVITATION_NOT_FOUND");
     assert_eq!(
         ok(&get(&app, &other, "list-user-invitations").await),
         &json!([])
@@ -718,7 +727,7 @@ async fn invitations_expire_are_single_use_and_resend_replaces_them(backend: Bac
         json!({"invitationId": first}),
     )
     .await
-    .assert_error(400, "INVITATION_NOT_FOUND");
+    .assert_error(404, "INVITATION_NOT_FOUND");
 
     // The limit counts pending invitations.
     post(
@@ -748,10 +757,10 @@ async fn invitations_expire_are_single_use_and_resend_replaces_them(backend: Bac
         json!({"invitationId": resent}),
     )
     .await
-    .assert_error(400, "INVITATION_NOT_FOUND");
+    .assert_error(404, "INVITATION_NOT_FOUND");
     get(&app, &invitee, &format!("get-invitation?id={resent}"))
         .await
-        .assert_error(400, "INVITATION_NOT_FOUND");
+        .assert_error(404, "INVITATION_NOT_FOUND");
     // Expired invitations no longer count against the limit.
     ok(&post(
         &app,
@@ -797,7 +806,7 @@ async fn two_concurrent_accepts_make_one_member(backend: Backend) {
         a.body,
         b.body
     );
-    assert!(statuses.contains(&400), "{} / {}", a.body, b.body);
+    assert!(statuses.contains(&404), "{} / {}", a.body, b.body);
     assert_eq!(
         app.count(&format!(
             "organization_members WHERE user_id = '{}'",
@@ -1129,7 +1138,7 @@ async fn ids_of_another_organization_find_nothing(backend: Backend) {
     ] {
         let reply = post(&app, &alice, path, body.clone()).await;
         assert!(
-            [400, 403, 404].contains(&reply.status) && reply.body.get("code").is_some(),
+            [403, 404].contains(&reply.status) && reply.body.get("code").is_some(),
             "{path} {body}: {} {}",
             reply.status,
             reply.body
@@ -1149,7 +1158,7 @@ async fn ids_of_another_organization_find_nothing(backend: Backend) {
     ] {
         let reply = get(&app, &alice, &query).await;
         assert!(
-            [400, 403, 404].contains(&reply.status) && reply.body.get("code").is_some(),
+            [403, 404].contains(&reply.status) && reply.body.get("code").is_some(),
             "{query}: {} {}",
             reply.status,
             reply.body
@@ -1203,7 +1212,7 @@ async fn ids_of_another_organization_find_nothing(backend: Backend) {
             "TEAM_NOT_FOUND",
         ),
     ] {
-        post(&app, &alice, path, body).await.assert_error(400, code);
+        post(&app, &alice, path, body).await.assert_error(404, code);
     }
     get(
         &app,
@@ -1211,7 +1220,7 @@ async fn ids_of_another_organization_find_nothing(backend: Backend) {
         &format!("get-role?organizationId={a}&roleId={b_role}"),
     )
     .await
-    .assert_error(400, "ROLE_NOT_FOUND");
+    .assert_error(404, "ROLE_NOT_FOUND");
     // Nothing in B changed.
     let full = get(&app, &bob, "get-full-organization").await;
     assert_eq!(ok(&full)["name"], "Org beta");
@@ -1315,7 +1324,7 @@ async fn the_last_owner_stays_and_only_owners_handle_owners(backend: Backend) {
     .assert_error(400, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER");
     post(&app, &owner, "leave", json!({"organizationId": org}))
         .await
-        .assert_error(400, "MEMBER_NOT_FOUND");
+        .assert_error(404, "MEMBER_NOT_FOUND");
 
     // Two owners demoting each other at once: one owner always remains.
     let second = user(&app).await;
@@ -1350,6 +1359,345 @@ async fn the_last_owner_stays_and_only_owners_handle_owners(backend: Backend) {
         ))
         .await;
     assert_eq!(owners, 1, "{} / {}", a.body, b.body);
+}
+
+async fn admins_change_other_admins_only_with_manage_admins(backend: Backend) {
+    let app = spawn(backend, &[]).await;
+    let owner = user(&app).await;
+    let org = organization(&app, &owner, "acme").await;
+    let (admin, other_admin, member) = (user(&app).await, user(&app).await, user(&app).await);
+    let admin_id = join(&app, &owner, &admin, &org, json!("admin")).await;
+    let other_admin_id = join(&app, &owner, &other_admin, &org, json!("admin")).await;
+    let member_id = join(&app, &owner, &member, &org, json!("member")).await;
+    let manage = json!({"permissions": {"member": ["manage-admins"]}});
+    assert_eq!(
+        ok(&post(&app, &owner, "has-permission", manage.clone()).await)["success"],
+        true
+    );
+    assert_eq!(
+        ok(&post(&app, &admin, "has-permission", manage).await)["success"],
+        false
+    );
+
+    // An admin handles members, and themselves, but not another admin.
+    let promoted = post(
+        &app,
+        &admin,
+        "update-member-role",
+        json!({"memberId": member_id, "role": ["member", "admin"]}),
+    )
+    .await;
+    assert_eq!(ok(&promoted)["role"], "member,admin");
+    for (path, body, code) in [
+        (
+            "update-member-role",
+            json!({"memberId": other_admin_id, "role": "member"}),
+            "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
+        ),
+        // Promoted a moment ago: an admin now, out of reach too.
+        (
+            "update-member-role",
+            json!({"memberId": member_id, "role": "member"}),
+            "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
+        ),
+        (
+            "remove-member",
+            json!({"memberIdOrEmail": other_admin.email}),
+            "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
+        ),
+        (
+            "remove-member",
+            json!({"memberIdOrEmail": other_admin_id}),
+            "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
+        ),
+    ] {
+        post(&app, &admin, path, body).await.assert_error(403, code);
+    }
+    // Nor can an admin get the statement another way: a role granting it, made or given.
+    post(
+        &app,
+        &admin,
+        "create-role",
+        json!({"role": "keeper", "permission": {"member": ["manage-admins"]}}),
+    )
+    .await
+    .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE");
+    let created = post(
+        &app,
+        &owner,
+        "create-role",
+        json!({"role": "keeper", "permission": {"member": ["update", "delete", "manage-admins"]}}),
+    )
+    .await;
+    ok(&created);
+    post(
+        &app,
+        &admin,
+        "update-member-role",
+        json!({"memberId": admin_id, "role": ["admin", "keeper"]}),
+    )
+    .await
+    .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER");
+    post(
+        &app,
+        &admin,
+        "invite-member",
+        json!({"email": random_email(), "role": "keeper"}),
+    )
+    .await
+    .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE");
+    let untouched = get(&app, &owner, "list-members?sortBy=createdAt").await;
+    let mut roles: Vec<&str> = ok(&untouched)["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    roles.sort_unstable();
+    assert_eq!(roles, ["admin", "admin", "member,admin", "owner"]);
+
+    // Given the statement by an owner, the admin may; owners stay out of reach.
+    let granted = post(
+        &app,
+        &owner,
+        "update-member-role",
+        json!({"memberId": admin_id, "role": ["admin", "keeper"]}),
+    )
+    .await;
+    assert_eq!(ok(&granted)["role"], "admin,keeper");
+    let demoted = post(
+        &app,
+        &admin,
+        "update-member-role",
+        json!({"memberId": other_admin_id, "role": "member"}),
+    )
+    .await;
+    assert_eq!(ok(&demoted)["role"], "member");
+    let removed = post(
+        &app,
+        &admin,
+        "remove-member",
+        json!({"memberIdOrEmail": member_id}),
+    )
+    .await;
+    assert_eq!(ok(&removed)["member"]["id"], member_id.as_str());
+    post(
+        &app,
+        &admin,
+        "remove-member",
+        json!({"memberIdOrEmail": owner.email}),
+    )
+    .await
+    .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER");
+    // An admin may still step down.
+    let owner_changes_keeper = post(
+        &app,
+        &owner,
+        "update-member-role",
+        json!({"memberId": admin_id, "role": "admin"}),
+    )
+    .await;
+    ok(&owner_changes_keeper);
+    let self_demoted = post(
+        &app,
+        &admin,
+        "update-member-role",
+        json!({"memberId": admin_id, "role": "member"}),
+    )
+    .await;
+    assert_eq!(ok(&self_demoted)["role"], "member");
+}
+
+/// The audit events of `query` (an admin's view of the trail).
+async fn audit_events(app: &TestApp, admin_token: &str, query: &str) -> Vec<Value> {
+    let reply = app
+        .get(
+            &format!("/admin/audit-log?limit=1000&{query}"),
+            Auth::Bearer(admin_token),
+        )
+        .await;
+    ok(&reply)["events"].as_array().unwrap().clone()
+}
+
+async fn organization_events_name_their_organization_in_the_audit_trail(backend: Backend) {
+    let app = spawn(backend, &[]).await;
+    let (_, admin_token) = crate::admin::user_with_role(&app, "admin").await;
+    let owner = user(&app).await;
+    let org = organization(&app, &owner, "acme").await;
+    let elsewhere = organization(&app, &owner, "elsewhere").await;
+    post(&app, &owner, "set-active", json!({"organizationId": org})).await;
+    let member = user(&app).await;
+    let member_id = join(&app, &owner, &member, &org, json!("member")).await;
+    let changed = post(
+        &app,
+        &owner,
+        "update-member-role",
+        json!({"memberId": member_id, "role": "admin"}),
+    )
+    .await;
+    ok(&changed);
+    let invited = post(
+        &app,
+        &owner,
+        "invite-member",
+        json!({"email": random_email(), "role": "member"}),
+    )
+    .await;
+    let invitation = ok(&invited)["id"].as_str().unwrap().to_owned();
+    ok(&post(
+        &app,
+        &owner,
+        "cancel-invitation",
+        json!({"invitationId": invitation}),
+    )
+    .await);
+    let team = post(&app, &owner, "create-team", json!({"name": "Core"})).await;
+    let team = ok(&team)["id"].as_str().unwrap().to_owned();
+    ok(&post(
+        &app,
+        &owner,
+        "remove-member",
+        json!({"memberIdOrEmail": member_id}),
+    )
+    .await);
+
+    let events = audit_events(&app, &admin_token, &format!("organizationId={org}")).await;
+    let mut kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "invitation_accepted",
+            "invitation_canceled",
+            "invitation_sent",
+            "invitation_sent",
+            "member_added",
+            "member_removed",
+            "member_role_changed",
+            "organization_created",
+            "team_changed",
+        ]
+    );
+    assert!(events.iter().all(|e| e["organizationId"] == org.as_str()));
+    let find = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind}"))
+    };
+    // Acting on someone else: the event is about them, the caller is its actor.
+    let role_changed = find("member_role_changed");
+    assert_eq!(role_changed["userId"], member.id.as_str());
+    assert_eq!(role_changed["actor"], owner.id.as_str());
+    assert_eq!(
+        role_changed["detail"],
+        format!("member {member_id} role member -> admin")
+    );
+    assert_eq!(find("member_removed")["userId"], member.id.as_str());
+    assert_eq!(
+        find("member_added")["detail"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["member", member_id.as_str()]
+    );
+    assert_eq!(find("member_added")["actor"], Value::Null, "they joined");
+    assert_eq!(
+        find("invitation_canceled")["detail"],
+        format!("invitation {invitation} role member")
+    );
+    assert_eq!(
+        find("team_changed")["detail"],
+        format!("team {team} created")
+    );
+    assert_eq!(find("organization_created")["userId"], owner.id.as_str());
+    // Another organization's trail is its own; filters combine.
+    let other = audit_events(&app, &admin_token, &format!("organizationId={elsewhere}")).await;
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0]["kind"], "organization_created");
+    let about_member = audit_events(
+        &app,
+        &admin_token,
+        &format!("organizationId={org}&userId={}", member.id),
+    )
+    .await;
+    assert_eq!(about_member.len(), 4, "{about_member:?}");
+
+    // The command line filters the same way.
+    let lines = crate::admin::succeeded(&app.cli(&[
+        "audit",
+        "list",
+        "--organization",
+        &org,
+        "--kind",
+        "member_removed",
+        "--json",
+    ]));
+    let line: Value = serde_json::from_str(lines.trim()).unwrap();
+    assert_eq!(line["organizationId"], org.as_str());
+    assert_eq!(line["detail"], format!("member {member_id} removed"));
+}
+
+async fn expired_invitations_are_swept_in_batches(backend: Backend) {
+    let app = spawn(
+        backend,
+        &[
+            ("organization.invitation_ttl", "1h"),
+            ("session.sweep_interval", "100ms"),
+        ],
+    )
+    .await;
+    let owner = user(&app).await;
+    let org = organization(&app, &owner, "acme").await;
+    let invited = post(
+        &app,
+        &owner,
+        "invite-member",
+        json!({"email": random_email(), "role": "member"}),
+    )
+    .await;
+    let live = ok(&invited)["id"].as_str().unwrap().to_owned();
+    // More expired ones than one batch holds, written directly (the API caps pending ones).
+    let past = app.clock.now_ms() - 1;
+    let mut db = app.db().await;
+    for chunk in 0..5 {
+        let values: Vec<String> = (0..250)
+            .map(|i| {
+                format!(
+                    "('old-{chunk}-{i}', '{org}', 'old{chunk}-{i}@example.com', 'member', 'pending', '{}', {past}, {past})",
+                    owner.id
+                )
+            })
+            .collect();
+        // AssertSqlSafe: values written by the test itself.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO organization_invitations
+             (id, organization_id, email, role, status, inviter_id, created_at, expires_at)
+             VALUES {}",
+            values.join(", ")
+        )))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    crate::helpers::eventually(
+        "expired invitations are swept, batch after batch",
+        || async { app.count("organization_invitations").await == 1 },
+    )
+    .await;
+    assert_eq!(
+        app.count(&format!("organization_invitations WHERE id = '{live}'"))
+            .await,
+        1,
+        "the live one stays"
+    );
+    app.clock.advance(Duration::from_secs(3601));
+    crate::helpers::eventually("once expired, it goes too", || async {
+        app.count("organization_invitations").await == 0
+    })
+    .await;
 }
 
 async fn a_role_change_applies_on_the_next_request_and_token(backend: Backend) {
@@ -1656,7 +2004,7 @@ async fn teams_and_organization_roles(backend: Backend) {
     );
     get(&app, &member, "get-role?roleName=inviter")
         .await
-        .assert_error(400, "ROLE_NOT_FOUND");
+        .assert_error(404, "ROLE_NOT_FOUND");
 
     // Removing the team ends its memberships and the active team.
     post(&app, &member, "remove-team", json!({"teamId": team}))
@@ -1836,7 +2184,7 @@ async fn team_role_and_invitation_endpoints_check_the_callers_permission(backend
             json!({"teamId": team, "userId": c.member.id}),
             &["owner", "admin"],
             "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER",
-            400,
+            404,
         ),
         (
             "update-role",
@@ -1924,9 +2272,10 @@ async fn team_role_and_invitation_endpoints_check_the_callers_permission(backend
                 .await
                 .assert_error(403, code);
         }
+        // Another organization's team or role: 403 or 404, never 400.
         let reply = post(&app, &c.outsider, path, body.clone()).await;
         assert!(
-            [400, 403].contains(&reply.status),
+            [403, 404].contains(&reply.status) && reply.body.get("code").is_some(),
             "outsider {path}: {}",
             reply.body
         );

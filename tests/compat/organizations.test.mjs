@@ -124,7 +124,7 @@ test("organizationClient: the whole organization flow", async () => {
   );
   refused(
     await invitee.client.organization.acceptInvitation({ invitationId: invitation.id }),
-    400,
+    404,
     "INVITATION_NOT_FOUND",
     "accept twice",
   );

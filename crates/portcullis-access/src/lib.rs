@@ -239,14 +239,20 @@ pub enum Connector {
     Or,
 }
 
-/// better-auth's organization plugin: statements and the owner, admin and member roles.
+/// better-auth's organization plugin: statements and the owner, admin and member roles, plus
+/// `member: manage-admins` (Portcullis's): changing the roles of, or removing, another member who
+/// holds the admin role. Owners have it, admins do not (like the admin plugin's
+/// `user: impersonate-admins`).
 pub mod organization {
     use super::*;
+
+    /// The action that lets a member change or remove another admin.
+    pub const MANAGE_ADMINS: &str = "manage-admins";
 
     pub fn statements() -> Statements {
         Statements::new([
             ("organization", vec!["update", "delete"]),
-            ("member", vec!["create", "update", "delete"]),
+            ("member", vec!["create", "update", "delete", MANAGE_ADMINS]),
             ("invitation", vec!["create", "cancel"]),
             ("team", vec!["create", "update", "delete"]),
             ("ac", vec!["create", "read", "update", "delete"]),
@@ -256,18 +262,27 @@ pub mod organization {
     pub fn default_roles() -> Roles {
         let s = statements();
         let role = |grants: Statements| s.role(grants).expect("declared actions");
-        let manage = |org: Vec<&'static str>| {
+        let manage = |org: Vec<&'static str>, member: Vec<&'static str>| {
             Statements::new([
                 ("organization", org),
-                ("member", vec!["create", "update", "delete"]),
+                ("member", member),
                 ("invitation", vec!["create", "cancel"]),
                 ("team", vec!["create", "update", "delete"]),
                 ("ac", vec!["create", "read", "update", "delete"]),
             ])
         };
         Roles::new([
-            ("owner", role(manage(vec!["update", "delete"]))),
-            ("admin", role(manage(vec!["update"]))),
+            (
+                "owner",
+                role(manage(
+                    vec!["update", "delete"],
+                    vec!["create", "update", "delete", MANAGE_ADMINS],
+                )),
+            ),
+            (
+                "admin",
+                role(manage(vec!["update"], vec!["create", "update", "delete"])),
+            ),
             ("member", role(Statements::new([("ac", vec!["read"])]))),
         ])
     }
@@ -374,6 +389,15 @@ mod tests {
         let widened = member.with(deployer.grants());
         assert!(widened.allows(&request(r#"{"project": ["deploy"], "ac": ["read"]}"#)));
         assert!(!member.allows(&request(r#"{"project": ["deploy"]}"#)));
+    }
+
+    #[test]
+    fn only_owners_manage_admins() {
+        let roles = organization::default_roles();
+        let manage = request(r#"{"member": ["manage-admins"]}"#);
+        assert!(roles.allow("owner", &manage));
+        assert!(!roles.allow("admin", &manage));
+        assert!(roles.allow("admin", &request(r#"{"member": ["update", "delete"]}"#)));
     }
 
     #[test]

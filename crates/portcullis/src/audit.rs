@@ -132,11 +132,46 @@ pub async fn record_acted(
     acted: &Acted<'_>,
     client: &ClientInfo,
 ) {
+    write(state, event, user_id, session_id, acted, None, client).await;
+}
+
+/// `record_acted`, for an action in an organization: the event names it, so the trail can be
+/// filtered by organization (`detail` names the member, invitation, team or role concerned).
+pub async fn record_in_organization(
+    state: &AppState,
+    event: Event,
+    user_id: Option<&str>,
+    session_id: Option<&str>,
+    acted: &Acted<'_>,
+    organization_id: &str,
+    client: &ClientInfo,
+) {
+    write(
+        state,
+        event,
+        user_id,
+        session_id,
+        acted,
+        Some(organization_id),
+        client,
+    )
+    .await;
+}
+
+async fn write(
+    state: &AppState,
+    event: Event,
+    user_id: Option<&str>,
+    session_id: Option<&str>,
+    acted: &Acted<'_>,
+    organization_id: Option<&str>,
+    client: &ClientInfo,
+) {
     let actor = Some(acted.actor).filter(|a| !a.is_empty());
-    tracing::info!(event = event.as_str(), user_id, session_id, actor, ip = %client.ip, "audit");
+    tracing::info!(event = event.as_str(), user_id, session_id, actor, organization_id, ip = %client.ip, "audit");
     let result = sqlx::query(
-        "INSERT INTO audit_events (id, at, kind, user_id, session_id, ip_address, user_agent, actor, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO audit_events (id, at, kind, user_id, session_id, ip_address, user_agent, actor, detail, organization_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(random_id())
     .bind(state.clock.now_ms())
@@ -147,6 +182,7 @@ pub async fn record_acted(
     .bind(client.user_agent.as_deref())
     .bind(actor)
     .bind(acted.detail)
+    .bind(organization_id)
     .execute(&state.db.pool)
     .await;
     if let Err(e) = result {

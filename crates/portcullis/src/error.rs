@@ -116,10 +116,12 @@ error_codes! {
     SocialAccountAlreadyLinked = CONFLICT, "SOCIAL_ACCOUNT_ALREADY_LINKED", "Social account already linked to another user";
     EmailDoesNotMatch = BAD_REQUEST, "EMAIL_DOES_NOT_MATCH", "The provider's email is not this user's";
     FailedToGetAccessToken = BAD_REQUEST, "FAILED_TO_GET_ACCESS_TOKEN", "Failed to get a valid access token";
-    // Organizations (better-auth's organization plugin; a signed-in caller without the permission gets 403).
+    // Organizations (better-auth's organization plugin). A signed-in caller without the permission,
+    // or not a member of the organization named, gets 403; an organization, member, invitation,
+    // team or role they cannot see (another organization's, or none) gets 404 (better-auth: 400).
     OrganizationAlreadyExists = BAD_REQUEST, "ORGANIZATION_ALREADY_EXISTS", "Organization already exists";
     OrganizationSlugAlreadyTaken = BAD_REQUEST, "ORGANIZATION_SLUG_ALREADY_TAKEN", "Organization slug already taken";
-    OrganizationNotFound = BAD_REQUEST, "ORGANIZATION_NOT_FOUND", "Organization not found";
+    OrganizationNotFound = NOT_FOUND, "ORGANIZATION_NOT_FOUND", "Organization not found";
     UserIsNotAMemberOfTheOrganization = FORBIDDEN, "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", "User is not a member of the organization";
     YouAreNotAMemberOfThisOrganization = FORBIDDEN, "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", "You are not a member of this organization";
     YouAreNotAllowedToCreateANewOrganization = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_ORGANIZATION", "You are not allowed to create a new organization";
@@ -127,8 +129,8 @@ error_codes! {
     YouAreNotAllowedToUpdateThisOrganization = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION", "You are not allowed to update this organization";
     YouAreNotAllowedToDeleteThisOrganization = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION", "You are not allowed to delete this organization";
     NoActiveOrganization = BAD_REQUEST, "NO_ACTIVE_ORGANIZATION", "No active organization";
-    MemberNotFound = BAD_REQUEST, "MEMBER_NOT_FOUND", "Member not found";
-    RoleNotFound = BAD_REQUEST, "ROLE_NOT_FOUND", "Role not found";
+    MemberNotFound = NOT_FOUND, "MEMBER_NOT_FOUND", "Member not found";
+    RoleNotFound = NOT_FOUND, "ROLE_NOT_FOUND", "Role not found";
     YouCannotLeaveTheOrganizationAsTheOnlyOwner = BAD_REQUEST, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER", "You cannot leave the organization as the only owner";
     YouCannotLeaveTheOrganizationWithoutAnOwner = BAD_REQUEST, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER", "You cannot leave the organization without an owner";
     YouAreNotAllowedToDeleteThisMember = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER", "You are not allowed to delete this member";
@@ -138,7 +140,7 @@ error_codes! {
     YouAreNotAllowedToInviteUserWithThisRole = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE", "You are not allowed to invite a user with this role";
     UserIsAlreadyAMemberOfThisOrganization = BAD_REQUEST, "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION", "User is already a member of this organization";
     UserIsAlreadyInvitedToThisOrganization = BAD_REQUEST, "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION", "User is already invited to this organization";
-    InvitationNotFound = BAD_REQUEST, "INVITATION_NOT_FOUND", "Invitation not found";
+    InvitationNotFound = NOT_FOUND, "INVITATION_NOT_FOUND", "Invitation not found";
     InvitationLimitReached = FORBIDDEN, "INVITATION_LIMIT_REACHED", "Invitation limit reached";
     YouAreNotTheRecipientOfTheInvitation = FORBIDDEN, "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", "You are not the recipient of the invitation";
     EmailVerificationRequiredBeforeAcceptingOrRejectingInvitation = FORBIDDEN, "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION", "Email verification required before accepting or rejecting invitation";
@@ -146,7 +148,7 @@ error_codes! {
     YouAreNotAllowedToCancelThisInvitation = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION", "You are not allowed to cancel this invitation";
     YouAreNotAllowedToListInvitations = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS", "You are not allowed to list invitations for this organization";
     InviterIsNoLongerAMemberOfTheOrganization = BAD_REQUEST, "INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION", "Inviter is no longer a member of the organization";
-    TeamNotFound = BAD_REQUEST, "TEAM_NOT_FOUND", "Team not found";
+    TeamNotFound = NOT_FOUND, "TEAM_NOT_FOUND", "Team not found";
     YouAreNotAllowedToCreateTeamsInThisOrganization = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION", "You are not allowed to create teams in this organization";
     YouHaveReachedTheMaximumNumberOfTeams = BAD_REQUEST, "YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS", "You have reached the maximum number of teams";
     YouAreNotAllowedToUpdateThisTeam = FORBIDDEN, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_TEAM", "You are not allowed to update this team";

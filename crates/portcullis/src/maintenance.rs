@@ -1,12 +1,13 @@
 //! Periodic clean-up and scheduled work. Safe to run on every instance at once: each step is a
 //! plain conditional DELETE, and a duplicate key rotation only publishes one more key.
 
+use std::future::Future;
 use std::time::Duration;
 
 use crate::access_tokens::keys::publication_after_rotation;
-use crate::db::millis;
+use crate::db::{millis, Context as _, DbError};
 use crate::state::AppState;
-use crate::{access_tokens, admin, revocations, sessions, sign_in, verification};
+use crate::{access_tokens, admin, organizations, revocations, sessions, sign_in, verification};
 
 pub async fn run(state: AppState) {
     let mut ticker = tokio::time::interval(tick(&state));
@@ -14,6 +15,7 @@ pub async fn run(state: AppState) {
     loop {
         ticker.tick().await;
         sweep_sessions(&state).await;
+        sweep_invitations(&state).await;
         forget_old_revocations(&state).await;
         forget_expired_links(&state).await;
         forget_stale_throttles(&state).await;
@@ -34,13 +36,46 @@ fn tick(state: &AppState) -> Duration {
 
 /// Expired sessions are refused on use already; this keeps the table small. No feed entry is
 /// needed: their access tokens expired long before (an access token never outlives its session).
-/// In batches, pausing between them: one DELETE of a million rows would hold SQLite's only write
-/// lock (and PostgreSQL's row locks) for seconds, stalling every sign-in meanwhile.
 async fn sweep_sessions(state: &AppState) {
+    let deleted = in_batches("session sweep", |batch| {
+        sessions::store::delete_expired(&state.db, state.clock.now_ms(), batch)
+    })
+    .await;
+    if deleted > 0 {
+        tracing::info!(deleted, "swept expired sessions");
+    }
+}
+
+/// Expired invitations are refused on use already; this keeps the table small.
+async fn sweep_invitations(state: &AppState) {
+    let deleted = in_batches("invitation sweep", |batch| async move {
+        let mut conn = state
+            .db
+            .pool
+            .acquire()
+            .await
+            .context("organizations: connect")?;
+        organizations::store::delete_expired_invitations(&mut conn, state.clock.now_ms(), batch)
+            .await
+    })
+    .await;
+    if deleted > 0 {
+        tracing::info!(deleted, "swept expired invitations");
+    }
+}
+
+/// Runs `delete(batch)` until it deletes fewer than a batch; answers how many it deleted. In
+/// batches, pausing between them: one DELETE of a million rows would hold SQLite's only write
+/// lock (and PostgreSQL's row locks) for seconds, stalling every sign-in meanwhile.
+async fn in_batches<F, Fut>(what: &str, mut delete: F) -> u64
+where
+    F: FnMut(i64) -> Fut,
+    Fut: Future<Output = Result<u64, DbError>>,
+{
     const BATCH: i64 = 1000;
     let mut deleted = 0;
     loop {
-        match sessions::store::delete_expired(&state.db, state.clock.now_ms(), BATCH).await {
+        match delete(BATCH).await {
             Ok(n) => {
                 deleted += n;
                 if n < BATCH as u64 {
@@ -48,15 +83,13 @@ async fn sweep_sessions(state: &AppState) {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "session sweep failed");
+                tracing::warn!(error = %e, "{what} failed");
                 break;
             }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    if deleted > 0 {
-        tracing::info!(deleted, "swept expired sessions");
-    }
+    deleted
 }
 
 /// Feed entries older than any live access token concern nobody; keep an hour more for slow readers.

@@ -271,6 +271,9 @@ pub enum AuditAction {
         /// One kind (sign_in, user_banned, impersonation_started, ...).
         #[arg(long)]
         kind: Option<String>,
+        /// Events in this organization (its id).
+        #[arg(long)]
+        organization: Option<String>,
         /// From: a time (RFC 3339 or unix ms) or an age (7d, 12h).
         #[arg(long)]
         since: Option<String>,
@@ -291,6 +294,7 @@ pub async fn audit(state: &AppState, action: AuditAction) -> anyhow::Result<()> 
         user,
         actor,
         kind,
+        organization,
         since,
         limit,
         all,
@@ -311,6 +315,7 @@ pub async fn audit(state: &AppState, action: AuditAction) -> anyhow::Result<()> 
         user_id,
         actor,
         kind,
+        organization_id: organization,
         since,
         ..AuditFilter::default()
     };
@@ -323,12 +328,17 @@ pub async fn audit(state: &AppState, action: AuditAction) -> anyhow::Result<()> 
                 println!("{}", serde_json::to_string(event)?);
             } else {
                 println!(
-                    "{}  {:<24}  user {}  actor {}  {}{}",
+                    "{}  {:<24}  user {}  actor {}  {}{}{}",
                     event.at.iso(),
                     event.kind,
                     event.user_id.as_deref().unwrap_or("-"),
                     event.actor.as_deref().unwrap_or("-"),
                     event.ip_address.as_deref().unwrap_or("-"),
+                    event
+                        .organization_id
+                        .as_deref()
+                        .map(|o| format!("  organization {o}"))
+                        .unwrap_or_default(),
                     event
                         .detail
                         .as_deref()

@@ -695,6 +695,10 @@ pub struct AuditQuery {
     /// One kind (`sign_in`, `user_banned`, `impersonation_started`, ...).
     #[param(max_length = 64, pattern = "^[a-z_]+$")]
     kind: Option<String>,
+    /// Events in this organization (its id): members added, removed or changed, invitations,
+    /// teams, roles.
+    #[param(max_length = 64)]
+    organization_id: Option<String>,
     /// From (inclusive): unix milliseconds or RFC 3339.
     #[param(max_length = 40)]
     since: Option<String>,
@@ -720,7 +724,8 @@ pub struct AuditAnswer {
 
 api_errors!(AuditLogErrors, ANY; Unauthorized, ImpersonationRestricted, NotAllowedToReadAuditLog, ValidationError);
 
-/// The audit trail, newest first: filter by user, actor, kind and time; page with `cursor`.
+/// The audit trail, newest first: filter by user, actor, kind, organization and time; page with
+/// `cursor`.
 /// Needs `audit:list` (the `admin` role has it).
 #[utoipa::path(get, path = "/admin/audit-log", tag = "admin", params(AuditQuery),
     responses((status = 200, description = "A page of events, newest first", body = AuditAnswer), AuditLogErrors))]
@@ -734,6 +739,7 @@ async fn audit_log(
         user_id: q.user_id,
         actor: q.actor,
         kind: q.kind,
+        organization_id: q.organization_id,
         since: q.since.as_deref().map(parse_time).transpose()?,
         until: q.until.as_deref().map(parse_time).transpose()?,
         before: q.cursor.as_deref().map(parse_cursor).transpose()?,

@@ -164,6 +164,8 @@ pub struct AuditFilter {
     pub user_id: Option<String>,
     pub actor: Option<String>,
     pub kind: Option<String>,
+    /// Events in this organization.
+    pub organization_id: Option<String>,
     /// From this time (unix ms, inclusive).
     pub since: Option<i64>,
     /// Until this time (unix ms, exclusive).
@@ -185,8 +187,11 @@ pub struct AuditEvent {
     /// Who acted on the user: an administrator's id, `operator` (the command line); `null`: the
     /// user themselves.
     pub actor: Option<String>,
-    /// A role given, a ban's or an impersonation's reason.
+    /// A role given, a ban's or an impersonation's reason; in an organization, the member,
+    /// invitation, team or role concerned (`member <id> role admin -> member`).
     pub detail: Option<String>,
+    /// The organization an organization event happened in.
+    pub organization_id: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -212,6 +217,9 @@ pub async fn audit_events(
     if let Some(kind) = &filter.kind {
         push("kind = ?", Value::Text(kind.clone()));
     }
+    if let Some(organization) = &filter.organization_id {
+        push("organization_id = ?", Value::Text(organization.clone()));
+    }
     if let Some(since) = filter.since {
         push("at >= ?", Value::Int(since));
     }
@@ -236,7 +244,8 @@ pub async fn audit_events(
         format!("WHERE {}", conditions.join(" AND "))
     };
     let sql = format!(
-        "SELECT id, at, kind, user_id, session_id, actor, detail, ip_address, user_agent
+        "SELECT id, at, kind, user_id, session_id, actor, detail, organization_id, ip_address,
+                user_agent
          FROM audit_events {filter_sql} ORDER BY at DESC, id DESC LIMIT {limit}"
     );
     // AssertSqlSafe: fixed conditions and an integer; every value the caller gave is bound.
@@ -261,6 +270,7 @@ pub async fn audit_events(
                 session_id: row.try_get("session_id")?,
                 actor: row.try_get("actor")?,
                 detail: row.try_get("detail")?,
+                organization_id: row.try_get("organization_id")?,
                 ip_address: row.try_get("ip_address")?,
                 user_agent: row.try_get("user_agent")?,
             })

@@ -11,6 +11,9 @@ use portcullis_access::{organization, parse_role_list, Request, Role, Roles, Sta
 
 /// The role whose holders own an organization (better-auth's `creatorRole`).
 pub const OWNER: &str = "owner";
+/// The role whose holders only `member: manage-admins` may change or remove.
+pub const ADMIN: &str = "admin";
+pub use portcullis_access::organization::MANAGE_ADMINS;
 
 /// The statements and the built-in and configured roles.
 #[derive(Debug, Clone)]
@@ -108,7 +111,16 @@ pub fn ask(resource: &str, action: &str) -> Request {
 
 /// Whether `role_list` includes the owner role.
 pub fn is_owner(role_list: &str) -> bool {
-    parse_role_list(role_list).iter().any(|r| r == OWNER)
+    holds(role_list, OWNER)
+}
+
+/// Whether `role_list` includes the admin role.
+pub fn is_admin(role_list: &str) -> bool {
+    holds(role_list, ADMIN)
+}
+
+fn holds(role_list: &str, role: &str) -> bool {
+    parse_role_list(role_list).iter().any(|r| r == role)
 }
 
 /// 1–64 characters: ASCII letters, digits, `-` and `_` (role lists are comma-separated).

@@ -2,9 +2,12 @@
 //! address, expiring, single use. Reading, accepting or rejecting one needs a signed-in user whose
 //! verified email is the invited one; knowing an invitation id is not enough.
 
-use super::members::visible_invitations;
+use super::members::{may_grant, visible_invitations};
 use super::model::{Invitation, InvitationStatus, Member};
-use super::{access, authorized, checked_roles, connection, named_or_active, record, store, Needs};
+use super::{
+    access, authorized, checked_roles, connection, named_or_active, record, store, Concerning,
+    Needs,
+};
 use crate::audit::Event;
 use crate::crypto::tokens::random_id;
 use crate::db::{millis, Context as _};
@@ -61,9 +64,14 @@ pub async fn invite(
     )
     .await?;
     let role = checked_roles(state, &mut tx, &organization_id, invite.roles).await?;
-    if access::is_owner(&role) && !access::is_owner(&me.role) {
-        return Err(ErrorCode::YouAreNotAllowedToInviteUserWithThisRole.into());
-    }
+    may_grant(
+        state,
+        &mut tx,
+        &me,
+        &role,
+        ErrorCode::YouAreNotAllowedToInviteUserWithThisRole,
+    )
+    .await?;
     let mut teams = Vec::new();
     for team_id in invite.team_ids {
         let team = store::find_team(&mut tx, &organization_id, team_id)
@@ -141,7 +149,14 @@ pub async fn invite(
         .ok_or_else(|| ApiError::internal("created invitation vanished"))?;
     tx.commit().await.context("organizations: invite")?;
     state.mailer.wake();
-    record(state, Event::InvitationSent, auth, client).await;
+    record(
+        state,
+        Event::InvitationSent,
+        auth,
+        client,
+        Concerning::invitation(&invitation),
+    )
+    .await;
     Ok(invitation)
 }
 
@@ -244,8 +259,23 @@ pub async fn accept(
     state
         .session_cache
         .forget_sessions(std::slice::from_ref(&auth.session.id));
-    record(state, Event::InvitationAccepted, auth, client).await;
-    record(state, Event::MemberAdded, auth, client).await;
+    record(
+        state,
+        Event::InvitationAccepted,
+        auth,
+        client,
+        Concerning::invitation(&invitation),
+    )
+    .await;
+    let note = format!("role {} by invitation {}", member.role, invitation.id);
+    record(
+        state,
+        Event::MemberAdded,
+        auth,
+        client,
+        Concerning::member(&member, &note),
+    )
+    .await;
     Ok((invitation, member))
 }
 
@@ -269,7 +299,14 @@ pub async fn reject(
     let invitation = store::settle_invitation(&mut conn, id, InvitationStatus::Rejected, now)
         .await?
         .ok_or(ErrorCode::InvitationNotFound)?;
-    record(state, Event::InvitationRejected, auth, client).await;
+    record(
+        state,
+        Event::InvitationRejected,
+        auth,
+        client,
+        Concerning::invitation(&invitation),
+    )
+    .await;
     Ok(invitation)
 }
 
@@ -300,7 +337,14 @@ pub async fn cancel(
     let canceled = store::cancel_invitation(&mut conn, &invitation.organization_id, id)
         .await?
         .ok_or(ErrorCode::InvitationNotFound)?;
-    record(state, Event::InvitationCanceled, auth, client).await;
+    record(
+        state,
+        Event::InvitationCanceled,
+        auth,
+        client,
+        Concerning::invitation(&canceled),
+    )
+    .await;
     Ok(canceled)
 }
 

@@ -7,7 +7,7 @@ use super::model::{Invitation, Member, Organization, Team};
 use super::store::{FilterOperator, MemberField, MemberFilter, MemberPage};
 use super::{
     access, authorized, checked_roles, checked_slug, connection, may, membership, named_or_active,
-    owner_count, record, require, store, Needs,
+    owner_count, record, require, roles_for, store, Concerning, Needs,
 };
 use crate::audit::Event;
 use crate::db::Context as _;
@@ -232,7 +232,47 @@ pub async fn list_members(
     Ok(store::list_members(&mut conn, &organization_id, &page).await?)
 }
 
-/// Removes a member (`member: delete`). Only owners remove owners; the last owner stays.
+/// 403 with `denied` unless `me` may change or remove `target`: an owner only if `me` is one,
+/// another admin only with `member: manage-admins` (owners have it, admins do not).
+async fn may_handle(
+    state: &AppState,
+    conn: &mut sqlx::AnyConnection,
+    me: &Member,
+    target: &Member,
+    denied: ErrorCode,
+) -> ApiResult<()> {
+    if access::is_owner(&target.role) && !access::is_owner(&me.role) {
+        return Err(denied.into());
+    }
+    if access::is_admin(&target.role) && target.id != me.id {
+        require(state, conn, me, "member", access::MANAGE_ADMINS, denied).await?;
+    }
+    Ok(())
+}
+
+/// 403 with `denied` unless `me` may give the roles `role_list`: the owner role only an owner,
+/// and roles that manage admins only someone who may (else an admin could hand themselves such
+/// a role and so get round `may_handle`).
+pub async fn may_grant(
+    state: &AppState,
+    conn: &mut sqlx::AnyConnection,
+    me: &Member,
+    role_list: &str,
+    denied: ErrorCode,
+) -> ApiResult<()> {
+    if access::is_owner(role_list) && !access::is_owner(&me.role) {
+        return Err(denied.into());
+    }
+    let manage = access::ask("member", access::MANAGE_ADMINS);
+    let granted = roles_for(state, conn, &me.organization_id, role_list).await?;
+    if access::allows(&granted, role_list, &manage) && !may(state, conn, me, &manage).await? {
+        return Err(denied.into());
+    }
+    Ok(())
+}
+
+/// Removes a member (`member: delete`). Only owners remove owners, only those who may manage
+/// admins remove another admin; the last owner stays.
 pub async fn remove(
     state: &AppState,
     auth: &Authenticated,
@@ -261,13 +301,16 @@ pub async fn remove(
     let target = store::find_member_by_id_or_email(&mut tx, &organization_id, member_id_or_email)
         .await?
         .ok_or(ErrorCode::MemberNotFound)?;
-    if access::is_owner(&target.role) {
-        if !access::is_owner(&me.role) {
-            return Err(ErrorCode::YouAreNotAllowedToDeleteThisMember.into());
-        }
-        if owner_count(&mut tx, &organization_id).await? <= 1 {
-            return Err(ErrorCode::YouCannotLeaveTheOrganizationAsTheOnlyOwner.into());
-        }
+    may_handle(
+        state,
+        &mut tx,
+        &me,
+        &target,
+        ErrorCode::YouAreNotAllowedToDeleteThisMember,
+    )
+    .await?;
+    if access::is_owner(&target.role) && owner_count(&mut tx, &organization_id).await? <= 1 {
+        return Err(ErrorCode::YouCannotLeaveTheOrganizationAsTheOnlyOwner.into());
     }
     store::delete_member(&mut tx, &organization_id, &target.id, &target.user_id).await?;
     let cleared =
@@ -275,12 +318,20 @@ pub async fn remove(
             .await?;
     tx.commit().await.context("organizations: remove member")?;
     state.session_cache.forget_sessions(&cleared);
-    record(state, Event::MemberRemoved, auth, client).await;
+    record(
+        state,
+        Event::MemberRemoved,
+        auth,
+        client,
+        Concerning::member(&target, "removed"),
+    )
+    .await;
     Ok(target)
 }
 
 /// Changes a member's roles (`member: update`; owners always may). Only owners grant or change
-/// the owner role; the last owner keeps it.
+/// the owner role, only those who may manage admins change another admin; the last owner keeps
+/// it.
 pub async fn update_role(
     state: &AppState,
     auth: &Authenticated,
@@ -315,11 +366,11 @@ pub async fn update_role(
         .await?
         .filter(|m| m.id == member_id)
         .ok_or(ErrorCode::MemberNotFound)?;
+    let denied = ErrorCode::YouAreNotAllowedToUpdateThisMember;
+    may_handle(state, &mut tx, &me, &target, denied).await?;
+    may_grant(state, &mut tx, &me, &role, denied).await?;
     let was_owner = access::is_owner(&target.role);
     let becomes_owner = access::is_owner(&role);
-    if (was_owner || becomes_owner) && !access::is_owner(&me.role) {
-        return Err(ErrorCode::YouAreNotAllowedToUpdateThisMember.into());
-    }
     if was_owner && !becomes_owner && owner_count(&mut tx, &organization_id).await? <= 1 {
         return Err(ErrorCode::YouCannotLeaveTheOrganizationWithoutAnOwner.into());
     }
@@ -327,8 +378,17 @@ pub async fn update_role(
     tx.commit()
         .await
         .context("organizations: update member role")?;
-    record(state, Event::MemberRoleChanged, auth, client).await;
-    Ok(Member { role, ..target })
+    let note = format!("role {} -> {role}", target.role);
+    let updated = Member { role, ..target };
+    record(
+        state,
+        Event::MemberRoleChanged,
+        auth,
+        client,
+        Concerning::member(&updated, &note),
+    )
+    .await;
+    Ok(updated)
 }
 
 /// Leaves an organization; the last owner cannot.
@@ -351,7 +411,14 @@ pub async fn leave(
         sessions::store::clear_active_organization(&mut tx, &auth.user.id, organization_id).await?;
     tx.commit().await.context("organizations: leave")?;
     state.session_cache.forget_sessions(&cleared);
-    record(state, Event::MemberRemoved, auth, client).await;
+    record(
+        state,
+        Event::MemberRemoved,
+        auth,
+        client,
+        Concerning::member(&me, "left"),
+    )
+    .await;
     Ok(me)
 }
 

@@ -163,8 +163,10 @@ pub async fn checked_roles(
             names.push(role);
         }
     }
+    // A malformed list is a bad request; a well-formed name nobody defined is not found.
     if names.is_empty() || names.iter().any(|n| !access::valid_role_name(n)) {
-        return Err(ApiError::from(ErrorCode::RoleNotFound));
+        return Err(ApiError::from(ErrorCode::ValidationError)
+            .with_message("role names one or more roles of 1 to 64 letters, digits, '-' or '_'"));
     }
     let unknown: Vec<&String> = names
         .iter()
@@ -306,7 +308,14 @@ pub async fn create(
         .ok_or_else(|| ApiError::internal("created member vanished"))?;
     tx.commit().await.context("organizations: create")?;
     forget_sessions(state, std::slice::from_ref(&auth.session.id));
-    record(state, Event::OrganizationCreated, auth, client).await;
+    record(
+        state,
+        Event::OrganizationCreated,
+        auth,
+        client,
+        Concerning::organization(&organization),
+    )
+    .await;
     Ok((organization, member))
 }
 
@@ -379,10 +388,18 @@ pub async fn update(
         }
         other => other?,
     }
-    record(state, Event::OrganizationUpdated, auth, client).await;
-    Ok(store::find_organization(&mut conn, &organization_id)
+    let organization = store::find_organization(&mut conn, &organization_id)
         .await?
-        .ok_or(ErrorCode::OrganizationNotFound)?)
+        .ok_or(ErrorCode::OrganizationNotFound)?;
+    record(
+        state,
+        Event::OrganizationUpdated,
+        auth,
+        client,
+        Concerning::organization(&organization),
+    )
+    .await;
+    Ok(organization)
 }
 
 /// Deletes an organization with its members, invitations, teams and roles (`organization:
@@ -413,7 +430,14 @@ pub async fn delete(
     store::delete_organization(&mut conn, organization_id).await?;
     // Sessions lost it in the database (ON DELETE SET NULL); cached copies go too.
     state.session_cache.forget_user(&auth.user.id);
-    record(state, Event::OrganizationDeleted, auth, client).await;
+    record(
+        state,
+        Event::OrganizationDeleted,
+        auth,
+        client,
+        Concerning::organization(&organization),
+    )
+    .await;
     Ok(organization)
 }
 
@@ -522,13 +546,67 @@ pub async fn token_claims(
     }))
 }
 
-/// Writes an audit event for the caller.
-pub async fn record(state: &AppState, event: Event, auth: &Authenticated, client: &ClientInfo) {
-    audit::record(
+/// What an organization event concerns, for the audit trail: the organization always, and the
+/// member, invitation, team or role by id (never a secret).
+pub struct Concerning<'a> {
+    pub organization_id: &'a str,
+    /// The member's user when the caller acted on someone else: the event is about them and the
+    /// caller is its actor.
+    pub user_id: Option<&'a str>,
+    pub detail: String,
+}
+
+impl<'a> Concerning<'a> {
+    pub fn organization(organization: &'a Organization) -> Self {
+        Self::note(&organization.id, format!("slug {}", organization.slug))
+    }
+
+    /// A member, with a note such as `role admin`.
+    pub fn member(member: &'a Member, note: &str) -> Self {
+        Self {
+            organization_id: &member.organization_id,
+            user_id: Some(&member.user_id),
+            detail: format!("member {} {note}", member.id).trim_end().to_owned(),
+        }
+    }
+
+    pub fn invitation(invitation: &'a model::Invitation) -> Self {
+        Self::note(
+            &invitation.organization_id,
+            format!("invitation {} role {}", invitation.id, invitation.role),
+        )
+    }
+
+    /// Something else in the organization (`team <id>`, `role <name>`).
+    pub fn note(organization_id: &'a str, detail: String) -> Self {
+        Self {
+            organization_id,
+            user_id: None,
+            detail,
+        }
+    }
+}
+
+/// Writes an audit event of the caller's, naming the organization and what it concerned.
+pub async fn record(
+    state: &AppState,
+    event: Event,
+    auth: &Authenticated,
+    client: &ClientInfo,
+    about: Concerning<'_>,
+) {
+    let someone_else = about.user_id.filter(|u| *u != auth.user.id);
+    let acted = audit::Acted {
+        actor: someone_else.map_or("", |_| auth.user.id.as_str()),
+        detail: Some(&about.detail),
+    };
+    audit::record_in_organization(
         state,
         event,
-        Some(&auth.user.id),
+        Some(someone_else.unwrap_or(&auth.user.id)),
         Some(&auth.session.id),
+        &acted,
+        about.organization_id,
         client,
     )
     .await;

@@ -5,7 +5,9 @@
 use portcullis_access::Statements;
 
 use super::model::OrganizationRole;
-use super::{access, authorized, connection, may, named_or_active, record, store, Needs};
+use super::{
+    access, authorized, connection, may, named_or_active, record, store, Concerning, Needs,
+};
 use crate::audit::Event;
 use crate::crypto::tokens::random_id;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -120,7 +122,14 @@ pub async fn create(
         Err(e) if e.is_unique_violation() => return Err(ErrorCode::RoleNameIsAlreadyTaken.into()),
         other => other?,
     }
-    record(state, Event::OrganizationRoleChanged, auth, client).await;
+    record(
+        state,
+        Event::OrganizationRoleChanged,
+        auth,
+        client,
+        Concerning::note(&me.organization_id, format!("role {name} created")),
+    )
+    .await;
     Ok(
         store::find_role(&mut conn, &me.organization_id, Some(&id), None)
             .await?
@@ -201,7 +210,14 @@ pub async fn update(
         Err(e) if e.is_unique_violation() => return Err(ErrorCode::RoleNameIsAlreadyTaken.into()),
         other => other?,
     }
-    record(state, Event::OrganizationRoleChanged, auth, client).await;
+    record(
+        state,
+        Event::OrganizationRoleChanged,
+        auth,
+        client,
+        Concerning::note(&me.organization_id, format!("role {} updated", role.role)),
+    )
+    .await;
     Ok(
         store::find_role(&mut conn, &me.organization_id, Some(&role.id), None)
             .await?
@@ -244,7 +260,14 @@ pub async fn delete(
         return Err(ErrorCode::RoleIsAssignedToMembers.into());
     }
     store::delete_role(&mut conn, &me.organization_id, &role.id).await?;
-    record(state, Event::OrganizationRoleChanged, auth, client).await;
+    record(
+        state,
+        Event::OrganizationRoleChanged,
+        auth,
+        client,
+        Concerning::note(&me.organization_id, format!("role {} deleted", role.role)),
+    )
+    .await;
     Ok(())
 }
 

@@ -820,6 +820,25 @@ pub async fn list_invitations(
     )
 }
 
+/// Deletes up to `limit` invitations expired at `now` (whatever their status: an expired one can
+/// no longer be used, and the audit trail keeps what happened to it). Answers how many.
+pub async fn delete_expired_invitations(
+    conn: &mut Conn,
+    now: i64,
+    limit: i64,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "DELETE FROM organization_invitations WHERE id IN
+         (SELECT id FROM organization_invitations WHERE expires_at <= $1 LIMIT $2)",
+    )
+    .bind(now)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await
+    .context("organizations: delete expired invitations")?;
+    Ok(done.rows_affected())
+}
+
 /// Live pending invitations to `email`, each with its organization's name.
 pub async fn pending_invitations_of_email(
     conn: &mut Conn,

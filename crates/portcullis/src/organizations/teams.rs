@@ -1,7 +1,9 @@
 //! Teams inside an organization, their members, and each session's active team.
 
 use super::model::{Team, TeamMember};
-use super::{authorized, connection, membership, named_or_active, record, require, store, Needs};
+use super::{
+    authorized, connection, membership, named_or_active, record, require, store, Concerning, Needs,
+};
 use crate::audit::Event;
 use crate::crypto::tokens::random_id;
 use crate::error::{ApiResult, ErrorCode};
@@ -47,7 +49,14 @@ pub async fn create(
         state.clock.now_ms(),
     )
     .await?;
-    record(state, Event::TeamChanged, auth, client).await;
+    record(
+        state,
+        Event::TeamChanged,
+        auth,
+        client,
+        Concerning::note(&organization_id, format!("team {id} created")),
+    )
+    .await;
     Ok(store::find_team(&mut conn, &organization_id, &id)
         .await?
         .ok_or(ErrorCode::TeamNotFound)?)
@@ -111,7 +120,14 @@ pub async fn update(
             state.clock.now_ms(),
         )
         .await?;
-        record(state, Event::TeamChanged, auth, client).await;
+        record(
+            state,
+            Event::TeamChanged,
+            auth,
+            client,
+            Concerning::note(&organization_id, format!("team {} renamed", team.id)),
+        )
+        .await;
     }
     Ok(store::find_team(&mut conn, &organization_id, team_id)
         .await?
@@ -140,7 +156,14 @@ pub async fn remove(
         return Err(ErrorCode::TeamNotFound.into());
     }
     state.session_cache.forget_user(&auth.user.id);
-    record(state, Event::TeamChanged, auth, client).await;
+    record(
+        state,
+        Event::TeamChanged,
+        auth,
+        client,
+        Concerning::note(&organization_id, format!("team {team_id} deleted")),
+    )
+    .await;
     Ok(())
 }
 
@@ -269,6 +292,17 @@ pub async fn change_member(
         }
         None
     };
-    record(state, Event::TeamChanged, auth, client).await;
+    let about = Concerning {
+        user_id: Some(user_id),
+        ..Concerning::note(
+            &team.organization_id,
+            format!(
+                "team {} member {}",
+                team.id,
+                if add { "added" } else { "removed" }
+            ),
+        )
+    };
+    record(state, Event::TeamChanged, auth, client, about).await;
     Ok(changed)
 }

@@ -1,0 +1,5 @@
+-- Organizations, continued: audit events name the organization they happened in (filterable),
+-- and the maintenance sweep finds expired invitations by their expiry.
+ALTER TABLE audit_events ADD COLUMN organization_id TEXT;
+CREATE INDEX audit_events_organization ON audit_events (organization_id, at);
+CREATE INDEX organization_invitations_expires ON organization_invitations (expires_at);
