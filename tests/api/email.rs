@@ -26,7 +26,11 @@ both_backends!(
     smtp_without_starttls_is_refused_not_downgraded,
 );
 
-async fn spawn_with_mail(backend: Backend, sink: &SmtpSink, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_with_mail(
+    backend: Backend,
+    sink: &SmtpSink,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let url = sink.url();
     let mut settings = vec![
         ("smtp_url", url.as_str()),

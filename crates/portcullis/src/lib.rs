@@ -108,7 +108,12 @@ impl Server {
         let state = self.state;
         let background = [
             tokio::spawn(maintenance::run(state.clone())),
-            tokio::spawn(state.revocations.clone().run_poller(state.db.clone())),
+            tokio::spawn(
+                state
+                    .revocations
+                    .clone()
+                    .run_poller(state.db.clone(), state.clock.clone()),
+            ),
             tokio::spawn(mail::worker::run(state.db.clone(), state.mailer.clone())),
             tokio::spawn(
                 Arc::clone(&state.session_cache).follow_revocations(state.revocations.clone()),

@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use std::cell::RefCell;
 
@@ -51,6 +52,8 @@ struct Inner {
     decoy_hash: String,
     /// Jobs submitted so far: unchanged between two looks means the pool was idle.
     submitted: AtomicU64,
+    /// Jobs waiting for a thread (submitted, not yet started): the queue depth metric.
+    waiting: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -88,6 +91,7 @@ impl PasswordHasher {
             params,
             decoy_hash,
             submitted: AtomicU64::new(0),
+            waiting: Arc::new(AtomicU64::new(0)),
         });
         // Outside a runtime (a one-off command) memory is simply kept until the process ends.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -151,14 +155,30 @@ impl PasswordHasher {
         Ok(Verified::No)
     }
 
+    /// Jobs waiting for a hashing thread now.
+    pub fn queue_depth(&self) -> u64 {
+        self.inner.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` on the pool, timing its wait and its work (`password_hash_*_seconds`: a few
+    /// tens of nanoseconds beside a hash of tens of milliseconds).
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         self.inner.submitted.fetch_add(1, Ordering::Relaxed);
+        let waiting = Waiting::enter(&self.inner.waiting);
+        let queued_at = Instant::now();
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = reply.send(work());
+            drop(waiting);
+            let started = Instant::now();
+            metrics::histogram!("password_hash_queue_wait_seconds")
+                .record((started - queued_at).as_secs_f64());
+            let result = work();
+            metrics::histogram!("password_hash_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            let _ = reply.send(result);
         });
         self.inner
             .jobs
@@ -166,6 +186,23 @@ impl PasswordHasher {
             .await
             .map_err(|_| HashError::PoolStopped)?;
         answer.await.map_err(|_| HashError::PoolStopped)
+    }
+}
+
+/// One job counted as waiting until it starts, or until it is dropped unrun (its caller went
+/// away while the queue was full, or the pool stopped): the count never leaks.
+struct Waiting(Arc<AtomicU64>);
+
+impl Waiting {
+    fn enter(count: &Arc<AtomicU64>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

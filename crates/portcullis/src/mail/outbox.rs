@@ -126,6 +126,34 @@ pub async fn mark_attempt_failed(
     Ok(())
 }
 
+/// What waits: messages still to be sent (pending) with the oldest one's `created_at`, and
+/// messages given up on (failed).
+pub struct Backlog {
+    pub pending: i64,
+    pub oldest_pending_at: Option<i64>,
+    pub failed: i64,
+}
+
+pub async fn backlog(db: &Db) -> Result<Backlog, DbError> {
+    let row = sqlx::query(
+        "SELECT COUNT(CASE WHEN status = 'pending' THEN 1 END) AS pending,
+                MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest,
+                COUNT(CASE WHEN status = 'failed' THEN 1 END) AS failed
+         FROM mail_outbox WHERE status IN ('pending', 'failed')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .context("outbox: backlog")?;
+    let read = || -> Result<Backlog, sqlx::Error> {
+        Ok(Backlog {
+            pending: row.try_get("pending")?,
+            oldest_pending_at: row.try_get("oldest")?,
+            failed: row.try_get("failed")?,
+        })
+    };
+    read().context("outbox: backlog")
+}
+
 /// Newest first.
 pub async fn list(db: &Db, limit: i64) -> Result<Vec<Stored>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM mail_outbox ORDER BY created_at DESC, id LIMIT $1");

@@ -45,6 +45,7 @@ async fn deliver(db: &Db, mailer: &Mailer, message: Stored) {
     let recorded = match outcome {
         Ok(()) => {
             tracing::info!(id = %message.id, kind = %message.kind, "mail delivered");
+            metrics::counter!("mail_sent_total").increment(1);
             outbox::mark_sent(db, &message.id, mailer.clock.now_ms()).await
         }
         Err(error) => {
@@ -52,6 +53,8 @@ async fn deliver(db: &Db, mailer: &Mailer, message: Stored) {
                 .then(|| mailer.clock.now_ms() + backoff_ms(message.attempts));
             tracing::warn!(id = %message.id, kind = %message.kind, attempts = message.attempts, %error,
                 gave_up = next.is_none(), "mail delivery failed");
+            let gave_up = if next.is_none() { "true" } else { "false" };
+            metrics::counter!("mail_delivery_failures_total", "gave_up" => gave_up).increment(1);
             outbox::mark_attempt_failed(db, &message.id, &error, next).await
         }
     };

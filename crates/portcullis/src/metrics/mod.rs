@@ -8,7 +8,12 @@
 //! `sign_in_failures_total`; `rate_limit_refusals_total` by class; `throttle_refusals_total`
 //! (failed-sign-in throttling); `refresh_rotations_total`, `refresh_reuse_detections_total`;
 //! `session_cache_lookups_total` by result (`hit`, `miss`: the hit ratio); `db_pool_connections`
-//! and `db_pool_idle_connections` (read at each scrape).
+//! and `db_pool_idle_connections`; `password_hash_queue_depth` (jobs waiting for a hashing
+//! thread), `password_hash_queue_wait_seconds` and `password_hash_duration_seconds`;
+//! `mail_outbox_pending`, `mail_outbox_oldest_pending_seconds` and `mail_outbox_failed` (the
+//! backlog), `mail_sent_total` and `mail_delivery_failures_total` by `gave_up`;
+//! `revocation_feed_lag_seconds` (recorded → broadcast by this instance) and
+//! `revocation_feed_cursor`. Gauges of pools and the outbox are read at each scrape.
 
 pub mod settings;
 
@@ -28,7 +33,11 @@ use crate::state::AppState;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Request latency buckets, in seconds.
+/// One scrape at a time sets the read-at-scrape gauges and renders them: the recorder belongs to
+/// the process, so two servers in one process (the tests) would otherwise show each other's.
+static SCRAPING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Buckets of every `*_seconds` histogram (request latency, hash time and wait, feed lag).
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -43,10 +52,7 @@ pub fn install(state: &AppState) {
 fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("http_request_duration_seconds".to_owned()),
-                LATENCY_BUCKETS,
-            )
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
             .expect("non-empty buckets")
             .build_recorder();
         let handle = recorder.handle();
@@ -77,18 +83,34 @@ pub async fn record_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// The exposition, with the gauges read now.
-fn render(state: &AppState) -> String {
+/// The exposition, with the gauges read now (at the scrape, so serving requests pays nothing
+/// for them).
+async fn render(state: &AppState) -> String {
+    let _alone = SCRAPING.lock().await;
     let pool = &state.db.pool;
     metrics::gauge!("db_pool_connections").set(f64::from(pool.size()));
     metrics::gauge!("db_pool_idle_connections").set(pool.num_idle() as f64);
+    metrics::gauge!("password_hash_queue_depth").set(state.passwords.queue_depth() as f64);
+    match crate::mail::outbox::backlog(&state.db).await {
+        Ok(backlog) => {
+            let oldest_age_ms = backlog
+                .oldest_pending_at
+                .map_or(0, |at| (state.clock.now_ms() - at).max(0));
+            metrics::gauge!("mail_outbox_pending").set(backlog.pending as f64);
+            metrics::gauge!("mail_outbox_oldest_pending_seconds")
+                .set(oldest_age_ms as f64 / 1000.0);
+            metrics::gauge!("mail_outbox_failed").set(backlog.failed as f64);
+        }
+        // The other series still go out; the outbox gauges keep their last values.
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the outbox backlog"),
+    }
     handle().render()
 }
 
-fn exposition(state: &AppState) -> Response {
+async fn exposition(state: &AppState) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render(state),
+        render(state).await,
     )
         .into_response()
 }
@@ -113,7 +135,7 @@ pub async fn scrape(State(state): State<AppState>, request: Request) -> Response
         );
         return refusal;
     }
-    exposition(&state)
+    exposition(&state).await
 }
 
 /// The separate metrics listener's whole surface.
@@ -121,7 +143,9 @@ pub fn listener_router(state: AppState) -> axum::Router {
     axum::Router::new()
         .route(
             "/metrics",
-            axum::routing::get(|State(state): State<AppState>| async move { exposition(&state) }),
+            axum::routing::get(
+                |State(state): State<AppState>| async move { exposition(&state).await },
+            ),
         )
         .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(state)

@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
+use crate::clock::Clock;
 use crate::db::{Context, Db};
 
 pub use routes::router;
@@ -65,8 +66,11 @@ impl Hub {
         self.sender.subscribe()
     }
 
-    /// Broadcasts new entries as they appear in the database, until the task is aborted.
-    pub async fn run_poller(self, db: Db) {
+    /// Broadcasts new entries as they appear in the database, until the task is aborted. Each
+    /// entry's lag (recorded → broadcast here) goes to `revocation_feed_lag_seconds`: written on
+    /// this instance it is the wake-up; on another, up to a poll interval; more means the
+    /// database is slow or unreachable.
+    pub async fn run_poller(self, db: Db, clock: Clock) {
         let mut last = match store::last_cursor(&db).await {
             Ok(cursor) => cursor,
             Err(e) => {
@@ -83,9 +87,14 @@ impl Hub {
                 Ok(entries) => {
                     for entry in entries {
                         last = entry.cursor;
+                        let lag_ms = (clock.now_ms() - entry.at).max(0);
+                        metrics::histogram!("revocation_feed_lag_seconds")
+                            .record(lag_ms as f64 / 1000.0);
                         // No subscribers is fine: the entry stays in the database for pollers.
                         let _ = self.sender.send(entry);
                     }
+                    // Compared across instances (or with the feed's head), shows one falling behind.
+                    metrics::gauge!("revocation_feed_cursor").set(last as f64);
                 }
                 Err(e) => tracing::warn!(error = %e, "revocation poll failed"),
             }
