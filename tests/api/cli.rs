@@ -306,6 +306,77 @@ fn a_bad_setting_stops_start_up_and_names_the_setting() {
     }
 }
 
+/// Cookie settings a browser would silently refuse stop start-up with the reason, instead of a
+/// sign-in that never sticks.
+#[test]
+fn cookie_settings_browsers_would_refuse_stop_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    for (settings, named, reason) in [
+        (
+            &[("PORTCULLIS_SESSION_COOKIE_SAME_SITE", "none")][..],
+            "PORTCULLIS_SESSION_COOKIE_SAME_SITE",
+            "needs an https base_url",
+        ),
+        (
+            &[
+                ("PORTCULLIS_SESSION_COOKIE_SAME_SITE", "none"),
+                ("PORTCULLIS_BASE_URL", "http://auth.example.com"),
+            ][..],
+            "PORTCULLIS_SESSION_COOKIE_SAME_SITE",
+            "needs an https base_url",
+        ),
+        (
+            &[("PORTCULLIS_SESSION_COOKIE_SAME_SITE", "sometimes")][..],
+            "PORTCULLIS_SESSION_COOKIE_SAME_SITE",
+            "lax, strict or none",
+        ),
+        (
+            &[
+                ("PORTCULLIS_BASE_URL", "https://auth.example.com"),
+                ("PORTCULLIS_SESSION_COOKIE_DOMAIN", "other.com"),
+            ][..],
+            "PORTCULLIS_SESSION_COOKIE_DOMAIN",
+            "does not contain",
+        ),
+        (
+            &[
+                ("PORTCULLIS_BASE_URL", "https://auth.example.com"),
+                ("PORTCULLIS_SESSION_COOKIE_DOMAIN", "ample.com"),
+            ][..],
+            "PORTCULLIS_SESSION_COOKIE_DOMAIN",
+            "does not contain",
+        ),
+        (
+            &[("PORTCULLIS_SESSION_COOKIE_DOMAIN", "127.0.0.1")][..],
+            "PORTCULLIS_SESSION_COOKIE_DOMAIN",
+            "IP address",
+        ),
+        (
+            &[("PORTCULLIS_CORS_ALLOWED_HEADERS", "x-good, bad header")][..],
+            "PORTCULLIS_CORS_ALLOWED_HEADERS",
+            "not an HTTP header name",
+        ),
+    ] {
+        let mut serve = command(dir.path());
+        serve.arg("serve").envs(settings.iter().copied());
+        let (code, text) = run_to_end(&mut serve);
+        assert_eq!(code, 2, "{settings:?}: {text}");
+        assert!(
+            text.contains(named) && text.contains(reason),
+            "{settings:?}: {text}"
+        );
+    }
+    // The same combination over https starts (`settings` parses and checks like `serve`).
+    let (code, text) = run_to_end(
+        command(dir.path())
+            .arg("settings")
+            .env("PORTCULLIS_SESSION_COOKIE_SAME_SITE", "none")
+            .env("PORTCULLIS_SESSION_COOKIE_DOMAIN", "example.com")
+            .env("PORTCULLIS_BASE_URL", "https://auth.example.com"),
+    );
+    assert_eq!(code, 0, "{text}");
+}
+
 #[test]
 fn the_config_file_is_read_and_the_environment_wins() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,7 @@ fn compat_dir() -> PathBuf {
 }
 
 /// Installs the pinned Node packages once (`npm ci`), if they are not there yet.
-fn ensure_node_packages() {
+pub fn ensure_node_packages() {
     static INSTALL: Mutex<bool> = Mutex::new(false);
     let mut installed = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let present = ["better-auth", "jose", "otplib"]

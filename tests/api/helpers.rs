@@ -174,7 +174,8 @@ impl TestApp {
         Self::spawn_with(backend, &[]).await
     }
 
-    /// Starts a server with extra settings (dotted keys, as in the TOML file).
+    /// Starts a server with extra settings (dotted keys, as in the TOML file). `{port}` in a
+    /// value becomes the port the server listens on (for a `base_url` with another host name).
     pub async fn spawn_with(backend: Backend, settings: &[(&str, &str)]) -> Self {
         Self::start(Storage::fresh(backend).await, settings).await
     }
@@ -184,7 +185,8 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port().to_string();
+        let url = format!("http://127.0.0.1:{port}");
         let mut map: BTreeMap<String, String> = BTreeMap::new();
         map.insert("base_url".into(), url.clone());
         map.insert("data_dir".into(), storage.dir.path().display().to_string());
@@ -205,7 +207,7 @@ impl TestApp {
             map.insert(format!("rate_limits.{class}"), "100000/1m".into());
         }
         for (key, value) in settings {
-            map.insert((*key).into(), (*value).into());
+            map.insert((*key).into(), value.replace("{port}", &port));
         }
         let config = Config::from_pairs(&map).expect("test config is valid");
         let origin = config.base_origin();

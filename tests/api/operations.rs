@@ -14,6 +14,7 @@ both_backends!(
     unknown_routes_and_methods_get_json_errors,
     every_answer_has_a_request_id_and_safe_headers,
     cors_allows_only_trusted_origins,
+    cors_allows_the_extra_headers_an_operator_lists,
 );
 
 async fn health_endpoints_answer(backend: Backend) {
@@ -326,6 +327,53 @@ async fn cors_allows_only_trusted_origins(backend: Backend) {
         .headers()
         .get("access-control-allow-origin")
         .is_none());
+}
+
+/// `cors.allowed_headers` joins the headers a preflight allows; without it an app's own header
+/// is not in the answer, so the browser would refuse to send it.
+async fn cors_allows_the_extra_headers_an_operator_lists(backend: Backend) {
+    let allowed_headers = |app: &TestApp| {
+        let request = app
+            .http
+            .request(reqwest::Method::OPTIONS, app.api("/get-session"))
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "x-client-version");
+        async move {
+            let reply = request.send().await.unwrap();
+            assert_eq!(
+                reply.headers()["access-control-allow-origin"],
+                "https://app.example.com"
+            );
+            reply.headers()["access-control-allow-headers"]
+                .to_str()
+                .unwrap()
+                .to_ascii_lowercase()
+        }
+    };
+    let plain =
+        TestApp::spawn_with(backend, &[("trusted_origins", "https://app.example.com")]).await;
+    let headers = allowed_headers(&plain).await;
+    assert!(headers.contains("content-type") && headers.contains("authorization"));
+    assert!(!headers.contains("x-client-version"), "{headers}");
+
+    let extended = TestApp::spawn_with(
+        backend,
+        &[
+            ("trusted_origins", "https://app.example.com"),
+            ("cors.allowed_headers", "X-Client-Version, x-tenant"),
+        ],
+    )
+    .await;
+    let headers = allowed_headers(&extended).await;
+    for name in [
+        "content-type",
+        "authorization",
+        "x-client-version",
+        "x-tenant",
+    ] {
+        assert!(headers.contains(name), "{name} missing: {headers}");
+    }
 }
 
 /// A PostgreSQL that hangs (a frozen route) or refuses (stopped) must not hang clients or leak

@@ -14,6 +14,88 @@ use crate::smtp_sink::SmtpSink;
 
 both_backends!(hosted_pages_in_chromium);
 
+/// The README's "Where to run it" setups with the official client in Chromium
+/// (tests/browser/sites.test.mjs): another site with the default cookies (dropped) and in token
+/// mode, another site with `SameSite=None` (with third-party cookies allowed and blocked),
+/// subdomains sharing the cookie. SQLite: the cookie
+/// rules do not depend on the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_on_other_sites_in_chromium() {
+    let chromium = chromium();
+    ensure_node_packages();
+    crate::compat::ensure_node_packages();
+    let app_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let on = |host: &str| format!("http://{host}:{app_port}");
+    let lax = TestApp::spawn_with(Backend::Sqlite, &[("trusted_origins", &on("localhost"))]).await;
+    let none = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("base_url", "https://localhost:{port}"),
+            ("session.cookie_same_site", "none"),
+            ("trusted_origins", &on("127.0.0.1")),
+        ],
+    )
+    .await;
+    let subdomain = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("base_url", "http://auth.example.test:{port}"),
+            ("session.cookie_domain", "example.test"),
+            ("trusted_origins", &on("app.example.test")),
+        ],
+    )
+    .await;
+    let port_of = |app: &TestApp| app.url.rsplit(':').next().unwrap().to_owned();
+    let env = vec![
+        ("APP_PORT".to_owned(), app_port.to_string()),
+        ("LAX_URL".to_owned(), lax.url.clone()),
+        (
+            "NONE_URL".to_owned(),
+            format!("http://localhost:{}", port_of(&none)),
+        ),
+        (
+            "SUBDOMAIN_URL".to_owned(),
+            format!("http://auth.example.test:{}", port_of(&subdomain)),
+        ),
+        ("CHROMIUM".to_owned(), chromium),
+    ];
+    run_node_tests("sites.test.mjs", env, 5).await;
+}
+
+fn chromium() -> String {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is needed for the page tests: apt-get install chromium (scripts/test does)"
+    );
+    chromium
+}
+
+/// Runs one test file of tests/browser and asserts that all its `passed` tests passed.
+async fn run_node_tests(file: &'static str, env: Vec<(String, String)>, passed: usize) {
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(["--test", "--test-concurrency=1", file])
+            .current_dir(browser_dir())
+            .envs(env)
+            .output()
+            .expect("node must be installed (Node 20) to run the browser tests")
+    })
+    .await
+    .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "browser tests failed:\n{report}");
+    assert!(report.contains("# fail 0"), "{report}");
+    assert!(report.contains(&format!("# pass {passed}")), "{report}");
+}
+
 fn browser_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
 }
@@ -37,11 +119,7 @@ fn ensure_node_packages() {
 }
 
 async fn hosted_pages_in_chromium(backend: Backend) {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "Chromium is needed for the page tests: apt-get install chromium (scripts/test does)"
-    );
+    let chromium = chromium();
     ensure_node_packages();
     let sink = SmtpSink::start().await;
     let smtp_url = sink.url();
@@ -63,22 +141,5 @@ async fn hosted_pages_in_chromium(backend: Backend) {
     if let Ok(dir) = std::env::var("PORTCULLIS_TEST_SCREENSHOTS") {
         env.push(("SCREENSHOTS".to_owned(), dir));
     }
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .args(["--test", "--test-concurrency=1", "pages.test.mjs"])
-            .current_dir(browser_dir())
-            .envs(env)
-            .output()
-            .expect("node must be installed (Node 20) to run the browser tests")
-    })
-    .await
-    .unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "browser tests failed:\n{report}");
-    assert!(report.contains("# fail 0"), "{report}");
-    assert!(report.contains("# pass 6"), "{report}");
+    run_node_tests("pages.test.mjs", env, 6).await;
 }

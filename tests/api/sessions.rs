@@ -20,6 +20,8 @@ both_backends!(
     expired_sessions_are_swept,
     cookie_attributes_over_http,
     cookie_attributes_over_https,
+    a_cookie_domain_shares_the_session_cookie_with_subdomains,
+    same_site_none_lets_apps_on_other_sites_send_the_cookies,
     cookie_authenticated_writes_need_a_trusted_origin,
     forwarded_for_is_believed_only_from_trusted_proxies,
     revocations_reach_every_instance_despite_the_session_cache,
@@ -396,6 +398,110 @@ async fn cookie_attributes_over_https(backend: Backend) {
     )
     .await;
     assert!(plain.body.is_null());
+}
+
+/// `session.cookie_domain`: `Domain=` set, so `app.example.com` sees the cookie too; over https
+/// `__Host-` (which forbids `Domain`) gives way to `__Secure-`, and that name authenticates.
+async fn a_cookie_domain_shares_the_session_cookie_with_subdomains(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("base_url", "http://auth.example.test:{port}"),
+            ("session.cookie_domain", "example.test"),
+        ],
+    )
+    .await;
+    let reply = app
+        .sign_up(
+            &crate::helpers::random_email(),
+            &crate::helpers::strong_password(16),
+        )
+        .await;
+    let cookie = reply.set_cookie("portcullis.session_token").unwrap();
+    for attribute in ["Path=/", "Domain=example.test", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("base_url", "https://auth.example.com"),
+            ("session.cookie_domain", ".Example.com"),
+        ],
+    )
+    .await;
+    let reply = app
+        .sign_up(
+            &crate::helpers::random_email(),
+            &crate::helpers::strong_password(16),
+        )
+        .await;
+    assert!(reply
+        .set_cookie("__Host-portcullis.session_token")
+        .is_none());
+    let cookie = reply
+        .set_cookie("__Secure-portcullis.session_token")
+        .expect("__Secure- prefixed cookie");
+    for attribute in [
+        "Path=/",
+        "Domain=example.com",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+    ] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    let token = reply.body["token"].as_str().unwrap();
+    let with_cookie = |name: &str| {
+        app.http
+            .get(app.api("/get-session"))
+            .header("cookie", format!("{name}={token}"))
+            .send()
+    };
+    let session = Reply::from(
+        with_cookie("__Secure-portcullis.session_token")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(!session.body.is_null(), "the shared cookie authenticates");
+    let host_only = Reply::from(
+        with_cookie("__Host-portcullis.session_token")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(host_only.body.is_null(), "one name only");
+}
+
+/// `session.cookie_same_site = none` (https only): the session, two-factor challenge and
+/// trusted-device cookies go with cross-site requests; the pages' own cookies stay Lax and the
+/// refresh cookie Strict.
+async fn same_site_none_lets_apps_on_other_sites_send_the_cookies(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("base_url", "https://auth.example.com"),
+            ("session.cookie_same_site", "None"),
+        ],
+    )
+    .await;
+    let reply = app
+        .sign_up(
+            &crate::helpers::random_email(),
+            &crate::helpers::strong_password(16),
+        )
+        .await;
+    let cookie = reply
+        .set_cookie("__Host-portcullis.session_token")
+        .expect("host-only session cookie");
+    for attribute in ["SameSite=None", "Secure", "HttpOnly", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(
+        !cookie.contains("Lax") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
 }
 
 async fn cookie_authenticated_writes_need_a_trusted_origin(backend: Backend) {

@@ -18,7 +18,7 @@ use url::Url;
 use crate::access_tokens::settings::AccessTokenSettings;
 use crate::admin::settings::AdminSettings;
 use crate::crypto::settings::HashingSettings;
-use crate::http::settings::ServerSettings;
+use crate::http::settings::{CorsSettings, ServerSettings};
 use crate::mail::settings::MailSettings;
 use crate::metrics::settings::MetricsSettings;
 use crate::organizations::settings::OrganizationSettings;
@@ -86,6 +86,7 @@ pub fn registry() -> Vec<Setting> {
     [
         CoreSettings::settings(),
         ServerSettings::settings(),
+        CorsSettings::settings(),
         SessionSettings::settings(),
         PasswordPolicy::settings(),
         HashingSettings::settings(),
@@ -119,6 +120,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
     pub server: ServerSettings,
+    pub cors: CorsSettings,
     pub session: SessionSettings,
     pub password: PasswordPolicy,
     pub password_hashing: HashingSettings,
@@ -176,6 +178,7 @@ impl Config {
             trusted_proxies: core.trusted_proxies,
             log_format: core.log_format,
             server: ServerSettings::load(&values)?,
+            cors: CorsSettings::load(&values)?,
             session: SessionSettings::load(&values)?,
             password: PasswordPolicy::load(&values)?,
             password_hashing: HashingSettings::load(&values)?,
@@ -201,7 +204,7 @@ impl Config {
             )?,
             ..config
         };
-        config.session.check()?;
+        config.session.check(&config.base_url)?;
         config.password.check()?;
         config.admin.check()?;
         Ok(config)

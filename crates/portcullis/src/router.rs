@@ -140,9 +140,14 @@ fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
         ))
 }
 
-/// Browser apps on trusted origins may call the API with credentials.
+/// Browser apps on trusted origins may call the API with credentials, with the headers the
+/// client sends plus the operator's `cors.allowed_headers`.
 fn cors(state: &AppState) -> CorsLayer {
     let trusted = Arc::clone(&state.trusted_origins);
+    let headers = [header::CONTENT_TYPE, header::AUTHORIZATION]
+        .into_iter()
+        .chain(state.config.cors.allowed_headers.iter().cloned())
+        .collect::<Vec<_>>();
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin, _| {
             origin
@@ -151,7 +156,7 @@ fn cors(state: &AppState) -> CorsLayer {
         }))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .allow_headers(headers)
         .expose_headers([header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600))
         // tower-http 0.7 derives `Vary` from the settings (here: only `Origin`); keep the

@@ -1,13 +1,16 @@
 //! Credential cookies, always HttpOnly.
-//! - The session cookie: SameSite=Lax, Path=/; over https also Secure with the `__Host-` prefix,
-//!   which makes browsers refuse it unless it is Secure, host-only and Path=/ (ASVS 3.3.1).
+//! - The session cookie: SameSite=Lax (or `session.cookie_same_site`), Path=/; over https also
+//!   Secure with the `__Host-` prefix, which makes browsers refuse it unless it is Secure,
+//!   host-only and Path=/ (ASVS 3.3.1). With `session.cookie_domain` it is shared with the
+//!   subdomains: `Domain=` rules `__Host-` out, so it is `__Secure-` over https.
 //! - The refresh-token cookie (token mode, when a browser client asks for it): SameSite=Strict and
 //!   sent only to the token endpoint; over https Secure with the `__Secure-` prefix (`__Host-`
 //!   would require Path=/).
-//! - The two-factor challenge cookie (between the password and the code): SameSite=Lax, sent only
-//!   to the two-factor endpoints; `__Secure-` over https.
-//! - The trusted-device cookie (skips the second factor): SameSite=Lax, sent to the auth API
-//!   only; `__Secure-` over https.
+//! - The two-factor challenge cookie (between the password and the code): SameSite=Lax (or
+//!   `session.cookie_same_site`, as the client that signs in sends it), sent only to the
+//!   two-factor endpoints; `__Secure-` over https.
+//! - The trusted-device cookie (skips the second factor): SameSite as the challenge's, sent to
+//!   the auth API only; `__Secure-` over https.
 //! - The social sign-in state cookie (between the redirect to a provider and its callback):
 //!   SameSite=Lax, sent only to the callback; `__Secure-` over https.
 
@@ -17,10 +20,38 @@ use axum::http::{header, HeaderMap, HeaderValue};
 
 use crate::config::Config;
 
+/// The `SameSite` attribute of the cookies an app's client carries (`session.cookie_same_site`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    /// Sent on cross-site requests too; browsers take it only with `Secure`, so only over https.
+    None,
+}
+
+impl SameSite {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "lax" => Ok(Self::Lax),
+            "strict" => Ok(Self::Strict),
+            "none" => Ok(Self::None),
+            _ => Err(format!("`{raw}` is not one of lax, strict or none")),
+        }
+    }
+
+    fn attribute(self) -> &'static str {
+        match self {
+            Self::Lax => "SameSite=Lax",
+            Self::Strict => "SameSite=Strict",
+            Self::None => "SameSite=None",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CredentialCookie {
     name: String,
-    attributes: &'static str,
+    attributes: String,
     secure: bool,
 }
 
@@ -28,13 +59,25 @@ impl CredentialCookie {
     pub fn session(config: &Config) -> Self {
         let secure = config.is_https();
         let base = format!("{}.session_token", config.session.cookie_prefix);
+        let same_site = config.session.cookie_same_site.attribute();
+        let (name, attributes) = match &config.session.cookie_domain {
+            None if secure => (
+                format!("__Host-{base}"),
+                format!("Path=/; HttpOnly; {same_site}"),
+            ),
+            None => (base, format!("Path=/; HttpOnly; {same_site}")),
+            Some(domain) => (
+                if secure {
+                    format!("__Secure-{base}")
+                } else {
+                    base
+                },
+                format!("Path=/; Domain={domain}; HttpOnly; {same_site}"),
+            ),
+        };
         Self {
-            name: if secure {
-                format!("__Host-{base}")
-            } else {
-                base
-            },
-            attributes: "Path=/; HttpOnly; SameSite=Lax",
+            name,
+            attributes,
             secure,
         }
     }
@@ -48,18 +91,20 @@ impl CredentialCookie {
     }
 
     pub fn two_factor_challenge(config: &Config) -> Self {
+        let same_site = config.session.cookie_same_site.attribute();
         Self::secure_prefixed(
             config,
             "two_factor",
-            "Path=/api/auth/two-factor; HttpOnly; SameSite=Lax",
+            &format!("Path=/api/auth/two-factor; HttpOnly; {same_site}"),
         )
     }
 
     pub fn trusted_device(config: &Config) -> Self {
+        let same_site = config.session.cookie_same_site.attribute();
         Self::secure_prefixed(
             config,
             "trusted_device",
-            "Path=/api/auth; HttpOnly; SameSite=Lax",
+            &format!("Path=/api/auth; HttpOnly; {same_site}"),
         )
     }
 
@@ -89,7 +134,7 @@ impl CredentialCookie {
         )
     }
 
-    fn secure_prefixed(config: &Config, suffix: &str, attributes: &'static str) -> Self {
+    fn secure_prefixed(config: &Config, suffix: &str, attributes: &str) -> Self {
         let secure = config.is_https();
         let base = format!("{}.{suffix}", config.session.cookie_prefix);
         Self {
@@ -98,7 +143,7 @@ impl CredentialCookie {
             } else {
                 base
             },
-            attributes,
+            attributes: attributes.to_owned(),
             secure,
         }
     }

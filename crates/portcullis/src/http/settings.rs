@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::settings::parse::{duration, number_in};
+use axum::http::HeaderName;
+
+use crate::settings::parse::{duration, list, number_in};
 use crate::settings_group;
 
 settings_group! {
@@ -19,4 +21,23 @@ settings_group! {
         /// limit minus a reserve for the database and files.
         max_connections: usize = Plain("server.max_connections", Value("0"), number_in(0..=1_000_000)),
     }
+}
+
+settings_group! {
+    /// `[cors]`
+    pub struct CorsSettings {
+        /// Request headers, besides `content-type` and `authorization`, that apps on trusted
+        /// origins may send cross-origin (a comma-separated list, such as `x-client-version`).
+        allowed_headers: Vec<HeaderName> = Plain("cors.allowed_headers", Value(""), header_names),
+    }
+}
+
+fn header_names(raw: &str) -> Result<Vec<HeaderName>, String> {
+    list(raw)?
+        .iter()
+        .map(|name| {
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("`{name}` is not an HTTP header name"))
+        })
+        .collect()
 }
