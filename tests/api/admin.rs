@@ -222,6 +222,8 @@ async fn commands_find_no_installation_in_an_empty_directory(backend: Backend) {
         &["users", "list"][..],
         &["mail", "list"][..],
         &["keys", "list"][..],
+        &["audit", "list"][..],
+        &["api-keys", "list"][..],
     ] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .args(args)
