@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{random_email, strong_password, within, Auth, Backend, TestApp};
+use crate::helpers::{random_email, strong_password, within, Auth, Backend, Reply, TestApp};
 use crate::tokens::{password_grant, refresh};
 
 both_backends!(
@@ -24,7 +24,8 @@ both_backends!(
     users_are_created_read_updated_and_removed,
     set_user_password_ends_sessions_and_tells_the_user,
     sessions_are_listed_without_secrets_and_revoked_by_id,
-    has_permission_answers_for_the_session_user,
+    has_permission_answers_for_the_session_user_and_an_api_key,
+    an_api_key_is_rate_limited_on_its_own,
     impersonation_needs_permission_a_reason_and_a_fresh_session,
     an_impersonated_session_is_short_restricted_and_cannot_chain,
     stop_impersonating_gives_the_browser_back_the_admins_session,
@@ -127,7 +128,7 @@ async fn an_operator_creates_the_first_admin_from_the_command_line(backend: Back
     assert_eq!(list.body["total"], 1);
 
     // The other commands, against the running server.
-    let (user_id, user_email, _, user_token) = member(&app).await;
+    let (user_id, user_email, user_password, user_token) = member(&app).await;
     let listed = succeeded(&app.cli(&["users", "list", "--json"]));
     assert_eq!(listed.lines().count(), 2);
     let shown: Value =
@@ -154,6 +155,36 @@ async fn an_operator_creates_the_first_admin_from_the_command_line(backend: Back
     assert_eq!(banned.body["banReason"], "spam");
     assert!(banned.body["banExpires"].is_string());
     succeeded(&app.cli(&["users", "unban", &user_email]));
+    let found = succeeded(&app.cli(&["users", "list", "--search", &user_email, "--json"]));
+    assert_eq!(found.lines().count(), 1, "{found}");
+    assert!(found.contains(&user_id), "{found}");
+
+    // A password set from stdin ends the user's sessions on the running server.
+    let signed_in = app.sign_in_token(&user_email, &user_password).await;
+    let new_password = strong_password(20);
+    succeeded(&cli_with_stdin(
+        &app,
+        &["users", "set-password", &user_id, "--password-stdin"],
+        &format!("{new_password}\n"),
+    ));
+    within(
+        Duration::from_secs(2),
+        "the new password reaches the running server",
+        || async { !app.session_alive(&signed_in).await },
+    )
+    .await;
+    app.sign_in(&user_email, &user_password)
+        .await
+        .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    let signed_in = app.sign_in_token(&user_email, &new_password).await;
+    succeeded(&app.cli(&["users", "revoke-sessions", &user_email]));
+    within(
+        Duration::from_secs(2),
+        "revoked sessions end on the running server",
+        || async { !app.session_alive(&signed_in).await },
+    )
+    .await;
+
     succeeded(&app.cli(&["users", "set-role", &user_id, "admin"]));
 
     // The last-admin rule holds for the operator too.
@@ -191,6 +222,8 @@ async fn commands_find_no_installation_in_an_empty_directory(backend: Backend) {
         &["users", "list"][..],
         &["mail", "list"][..],
         &["keys", "list"][..],
+        &["audit", "list"][..],
+        &["api-keys", "list"][..],
     ] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .args(args)
@@ -208,105 +241,171 @@ async fn commands_find_no_installation_in_an_empty_directory(backend: Backend) {
     }
 }
 
+/// An admin endpoint, the statement it checks, better-auth's refusal without it
+/// (`YOU_ARE_NOT_ALLOWED_TO_<refused>`), and whether acting writes an audit event naming the actor.
+struct Endpoint {
+    path: &'static str,
+    statement: &'static str,
+    refused: &'static str,
+    audited: bool,
+}
+
+const fn endpoint(
+    path: &'static str,
+    statement: &'static str,
+    refused: &'static str,
+    audited: bool,
+) -> Endpoint {
+    Endpoint {
+        path,
+        statement,
+        refused,
+        audited,
+    }
+}
+
+const ENDPOINTS: [Endpoint; 13] = [
+    endpoint("/admin/list-users", "user:list", "LIST_USERS", false),
+    endpoint("/admin/get-user", "user:get", "GET_USER", false),
+    endpoint("/admin/create-user", "user:create", "CREATE_USERS", true),
+    endpoint("/admin/update-user", "user:update", "UPDATE_USERS", true),
+    endpoint(
+        "/admin/set-role",
+        "user:set-role",
+        "CHANGE_USERS_ROLE",
+        true,
+    ),
+    endpoint("/admin/ban-user", "user:ban", "BAN_USERS", true),
+    endpoint("/admin/unban-user", "user:ban", "BAN_USERS", true),
+    endpoint(
+        "/admin/list-user-sessions",
+        "session:list",
+        "LIST_USERS_SESSIONS",
+        false,
+    ),
+    endpoint(
+        "/admin/revoke-user-session",
+        "session:revoke",
+        "REVOKE_USERS_SESSIONS",
+        true,
+    ),
+    endpoint(
+        "/admin/revoke-user-sessions",
+        "session:revoke",
+        "REVOKE_USERS_SESSIONS",
+        true,
+    ),
+    endpoint("/admin/remove-user", "user:delete", "DELETE_USERS", true),
+    endpoint(
+        "/admin/set-user-password",
+        "user:set-password",
+        "SET_USERS_PASSWORD",
+        true,
+    ),
+    endpoint(
+        "/admin/audit-log",
+        "audit:list",
+        "READ_THE_AUDIT_LOG",
+        false,
+    ),
+];
+
+/// Every statement an API key can be granted.
+const EVERY_STATEMENT: [&str; 13] = [
+    "user:create",
+    "user:list",
+    "user:set-role",
+    "user:ban",
+    "user:impersonate",
+    "user:delete",
+    "user:set-password",
+    "user:get",
+    "user:update",
+    "session:list",
+    "session:revoke",
+    "session:delete",
+    "audit:list",
+];
+
+/// Calls `endpoint` as `auth` about `target` (a user id), with a body that succeeds.
+async fn call(app: &TestApp, endpoint: &Endpoint, auth: Auth<'_>, target: &str) -> Reply {
+    let body = match endpoint.path {
+        "/admin/list-users" | "/admin/audit-log" => return app.get(endpoint.path, auth).await,
+        "/admin/get-user" => {
+            return app.get(&format!("/admin/get-user?id={target}"), auth).await;
+        }
+        "/admin/create-user" => json!({"email": random_email(), "name": "N"}),
+        "/admin/update-user" => json!({"userId": target, "data": {"name": "X"}}),
+        "/admin/set-role" => json!({"userId": target, "role": "admin"}),
+        "/admin/revoke-user-session" => json!({"sessionToken": session_id_of(app, target).await}),
+        "/admin/set-user-password" => json!({"userId": target, "newPassword": strong_password(20)}),
+        _ => json!({"userId": target}),
+    };
+    app.post(endpoint.path, auth, body).await
+}
+
+/// The id of one of the user's sessions (what `list-user-sessions` calls its `token`).
+async fn session_id_of(app: &TestApp, user_id: &str) -> String {
+    let mut db = app.db().await;
+    sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+}
+
+/// Every endpoint × anonymous, a user, an API key without the statement (but with every other
+/// one), an API key with only the statement, and an administrator.
 async fn every_admin_endpoint_checks_its_statement(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, _, _, user_token) = member(&app).await;
-    let (target, ..) = member(&app).await;
-    let posts: [(&str, Value, &str); 11] = [
-        (
-            "/admin/create-user",
-            json!({"email": random_email(), "name": "N"}),
-            "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS",
-        ),
-        (
-            "/admin/update-user",
-            json!({"userId": target, "data": {"name": "X"}}),
-            "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS",
-        ),
-        (
-            "/admin/set-role",
-            json!({"userId": target, "role": "admin"}),
-            "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE",
-        ),
-        (
-            "/admin/ban-user",
-            json!({"userId": target}),
-            "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
-        ),
-        (
-            "/admin/unban-user",
-            json!({"userId": target}),
-            "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS",
-        ),
-        (
-            "/admin/list-user-sessions",
-            json!({"userId": target}),
-            "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS",
-        ),
-        (
-            "/admin/revoke-user-session",
-            json!({"sessionToken": "x"}),
-            "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
-        ),
-        (
-            "/admin/revoke-user-sessions",
-            json!({"userId": target}),
-            "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS",
-        ),
-        (
-            "/admin/remove-user",
-            json!({"userId": target}),
-            "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS",
-        ),
-        (
-            "/admin/set-user-password",
-            json!({"userId": target, "newPassword": strong_password(20)}),
-            "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD",
-        ),
-        (
-            "/admin/has-permission",
-            json!({"permissions": {"user": ["list"]}}),
-            "",
-        ),
-    ];
-    for (path, body, code) in &posts {
-        let anonymous = app.post(path, Auth::None, body.clone()).await;
-        anonymous.assert_error(401, "UNAUTHORIZED");
-        if code.is_empty() {
-            continue;
-        }
-        let refused = app
-            .post(path, Auth::Bearer(&user_token), body.clone())
-            .await;
-        refused.assert_error(403, code);
-    }
-    let gets = [
-        ("/admin/list-users", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS"),
-        (
-            &*format!("/admin/get-user?id={target}"),
-            "YOU_ARE_NOT_ALLOWED_TO_GET_USER",
-        ),
-    ];
-    for (path, code) in gets {
-        app.get(path, Auth::None)
+    let (_, admin_token) = admin(&app).await;
+    for endpoint in &ENDPOINTS {
+        let without: Vec<&str> = EVERY_STATEMENT
+            .into_iter()
+            .filter(|s| *s != endpoint.statement)
+            .collect();
+        let (_, key_without) = create_key(&app, "without", &without.join(","), &[]);
+        let (with_id, key_with) = create_key(&app, "with", endpoint.statement, &[]);
+
+        let (target, ..) = member(&app).await;
+        let events = app.count("audit_events").await;
+        call(&app, endpoint, Auth::None, &target)
             .await
             .assert_error(401, "UNAUTHORIZED");
-        app.get(path, Auth::Bearer(&user_token))
-            .await
-            .assert_error(403, code);
+        let refusal = format!("YOU_ARE_NOT_ALLOWED_TO_{}", endpoint.refused);
+        for refused in [&user_token, &key_without] {
+            call(&app, endpoint, Auth::Bearer(refused), &target)
+                .await
+                .assert_error(403, &refusal);
+        }
+        assert_eq!(
+            app.count("audit_events").await,
+            events,
+            "{}: a refusal acted",
+            endpoint.path
+        );
+
+        let by_key = call(&app, endpoint, Auth::Bearer(&key_with), &target).await;
+        assert_eq!(
+            by_key.status, 200,
+            "{} by key: {}",
+            endpoint.path, by_key.body
+        );
+        let key_events = app
+            .count(&format!("audit_events WHERE actor = 'api-key:{with_id}'"))
+            .await;
+        assert_eq!(key_events, i64::from(endpoint.audited), "{}", endpoint.path);
+        let (target, ..) = member(&app).await;
+        let by_admin = call(&app, endpoint, Auth::Bearer(&admin_token), &target).await;
+        assert_eq!(
+            by_admin.status, 200,
+            "{} by admin: {}",
+            endpoint.path, by_admin.body
+        );
     }
-    // Nothing happened to the target.
-    let (_, admin_token) = admin(&app).await;
-    let user = app
-        .get(
-            &format!("/admin/get-user?id={target}"),
-            Auth::Bearer(&admin_token),
-        )
-        .await;
-    assert_eq!(user.status, 200, "{}", user.body);
-    assert_eq!(user.body["role"], "user");
-    assert_eq!(user.body["banned"], false);
     // A cookie session needs the trusted origin, like every state-changing request.
+    let (target, ..) = member(&app).await;
     let no_origin = app
         .post(
             "/admin/ban-user",
@@ -999,7 +1098,7 @@ async fn sessions_are_listed_without_secrets_and_revoked_by_id(backend: Backend)
     .assert_error(400, "VALIDATION_ERROR");
 }
 
-async fn has_permission_answers_for_the_session_user(backend: Backend) {
+async fn has_permission_answers_for_the_session_user_and_an_api_key(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, token) = admin(&app).await;
     let (_, _, _, user_token) = member(&app).await;
@@ -1029,6 +1128,61 @@ async fn has_permission_answers_for_the_session_user(backend: Backend) {
     app.post("/admin/has-permission", Auth::Bearer(&token), json!({}))
         .await
         .assert_error(400, "VALIDATION_ERROR");
+    // An API key is answered for by its grants, without any session.
+    let (key_id, key) = create_key(&app, "billing", "user:ban,user:list", &[]);
+    for (permissions, expected) in [
+        (json!({"user": ["ban", "list"]}), true),
+        (json!({"user": ["ban"], "session": ["revoke"]}), false),
+        (json!({"user": ["get"]}), false),
+    ] {
+        let reply = app
+            .post(
+                "/admin/has-permission",
+                Auth::Bearer(&key),
+                ask(permissions.clone()),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.body["success"], expected, "{permissions}");
+    }
+    succeeded(&app.cli(&["api-keys", "revoke", &key_id]));
+    app.post(
+        "/admin/has-permission",
+        Auth::Bearer(&key),
+        ask(json!({"user": ["list"]})),
+    )
+    .await
+    .assert_error(401, "UNAUTHORIZED");
+}
+
+/// Each key has its own limit (the `general` class), whatever address it comes from.
+async fn an_api_key_is_rate_limited_on_its_own(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("trusted_proxies", "127.0.0.1/32"),
+            ("rate_limits.general", "3/1m"),
+        ],
+    )
+    .await;
+    let (_, busy) = create_key(&app, "busy", "user:list", &[]);
+    let (_, quiet) = create_key(&app, "quiet", "user:list", &[]);
+    let list_from = |key: String, address: usize| {
+        let request = app
+            .http
+            .get(app.api("/admin/list-users"))
+            .bearer_auth(key)
+            .header("x-forwarded-for", format!("192.0.2.{address}"));
+        async move { Reply::from(request.send().await.unwrap()).await }
+    };
+    for address in 1..=3 {
+        let listed = list_from(busy.clone(), address).await;
+        assert_eq!(listed.status, 200, "{}", listed.body);
+    }
+    let limited = list_from(busy.clone(), 4).await;
+    limited.assert_error(429, "TOO_MANY_REQUESTS");
+    assert!(limited.headers.contains_key("retry-after"));
+    assert_eq!(list_from(quiet, 5).await.status, 200);
 }
 
 fn cookie_value(set_cookie: &str) -> String {

@@ -36,6 +36,7 @@ both_backends!(
     sign_in_rate_limits_cover_the_social_routes,
     sign_up_can_be_limited_to_explicit_requests,
     a_callback_id_token_must_carry_the_transactions_nonce,
+    a_banned_user_is_refused_at_both_social_ways_in,
 );
 
 fn provider_dir() -> PathBuf {
@@ -1528,4 +1529,53 @@ async fn a_callback_id_token_must_carry_the_transactions_nonce(backend: Backend)
     let landing = social_sign_in(&app, &mut browser, "acme", person(&random_email(), true)).await;
     assert_eq!(landing, "/dashboard");
     assert!(session_of(&app, &browser).is_some());
+}
+
+/// A ban (here from the command line, against the running server) refuses the redirect flow and
+/// the ID-token sign-in alike, with better-auth's `403 BANNED_USER`.
+async fn a_banned_user_is_refused_at_both_social_ways_in(backend: Backend) {
+    let idp = Idp::start().await;
+    let app = spawn(
+        backend,
+        &idp,
+        &["acme"],
+        &[("social.acme.audiences", "ios-client")],
+    )
+    .await;
+    let email = random_email();
+    let account = person(&email, true);
+    assert_eq!(
+        social_sign_in(&app, &mut Browser::new(), "acme", account.clone()).await,
+        "/dashboard"
+    );
+    let banned = app.cli(&["users", "ban", &email, "--reason", "chargebacks"]);
+    assert!(banned.status.success(), "{banned:?}");
+
+    // The callback answers as better-auth's does: 403, no session.
+    let mut browser = Browser::new();
+    let callback = to_callback(&app, &mut browser, "acme", account.clone(), json!({})).await;
+    Reply::from(browser.get(&callback).await)
+        .await
+        .assert_error(403, "BANNED_USER");
+    assert!(session_of(&app, &browser).is_none());
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut claims = account;
+    claims.as_object_mut().unwrap().extend(
+        json!({"iss": idp.issuer, "aud": "ios-client", "exp": now + 600, "iat": now, "nonce": "n"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
+    let id_token = idp.mint(claims, false).await;
+    app.post(
+        "/sign-in/social",
+        Auth::None,
+        json!({"provider": "acme", "idToken": {"token": id_token, "nonce": "n"}}),
+    )
+    .await
+    .assert_error(403, "BANNED_USER");
 }

@@ -70,13 +70,14 @@ impl Actor {
     }
 
     pub fn allows(&self, state: &AppState, resource: &str, action: &str) -> bool {
+        self.allows_request(state, &Request::all([(resource, [action])]))
+    }
+
+    /// Whether every action of `request` is allowed.
+    pub fn allows_request(&self, state: &AppState, request: &Request) -> bool {
         match self {
-            Actor::Session { user, .. } => state
-                .config
-                .admin
-                .roles
-                .allow(&user.role, &Request::all([(resource, [action])])),
-            Actor::Key { grants, .. } => grants.allows(&Request::all([(resource, [action])])),
+            Actor::Session { user, .. } => role_allows(state, &user.role, request),
+            Actor::Key { grants, .. } => grants.allows(request),
             Actor::Operator => true,
         }
     }

@@ -19,6 +19,7 @@ use crate::http::client::ClientInfo;
 use crate::http::cookies::CredentialCookie;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::sessions::extract::CurrentSession;
+use crate::sessions::Authenticated;
 use crate::sessions::{self, SessionView, Via};
 use crate::state::AppState;
 use crate::users::User;
@@ -43,11 +44,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_log))
 }
 
-/// The actor of an admin request: an API key (`Authorization: Bearer pk_…`), or a live session
-/// of the user's own (an impersonated session is refused); else 401.
-pub struct Acting(pub Actor);
+/// Who presents credentials to an admin endpoint: an API key (`Authorization: Bearer pk_…`,
+/// checked, rate limited), or a live session (possibly an impersonated one); else 401.
+pub enum Caller {
+    Key(Actor),
+    Session(Box<Authenticated>),
+}
 
-impl FromRequestParts<AppState> for Acting {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -59,16 +63,31 @@ impl FromRequestParts<AppState> for Acting {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
         if let Some(key) = bearer.filter(|t| t.starts_with(super::api_keys::PREFIX)) {
-            return Ok(Self(super::api_keys::authenticate(state, key).await?));
+            return Ok(Self::Key(super::api_keys::authenticate(state, key).await?));
         }
         let CurrentSession(auth) = CurrentSession::from_request_parts(parts, state).await?;
-        if auth.session.impersonated_by.is_some() {
-            return Err(ApiError::from(ErrorCode::ImpersonationRestricted));
+        Ok(Self::Session(Box::new(auth)))
+    }
+}
+
+/// The actor of an admin request: an API key, or a live session of the user's own (an
+/// impersonated session is refused); else 401.
+pub struct Acting(pub Actor);
+
+impl FromRequestParts<AppState> for Acting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Key(actor) => Ok(Self(actor)),
+            Caller::Session(auth) if auth.session.impersonated_by.is_some() => {
+                Err(ApiError::from(ErrorCode::ImpersonationRestricted))
+            }
+            Caller::Session(auth) => Ok(Self(Actor::Session {
+                user: Box::new(auth.user),
+                session_id: auth.session.id,
+            })),
         }
-        Ok(Self(Actor::Session {
-            user: Box::new(auth.user),
-            session_id: auth.session.id,
-        }))
     }
 }
 
@@ -542,22 +561,28 @@ pub struct PermissionAnswer {
 
 api_errors!(HasPermissionErrors, POST_JSON; Unauthorized);
 
-/// Whether the signed-in user's roles allow every action asked (better-auth's `userId` and `role`
-/// fields are ignored when there is a session, as there always is here).
+/// Whether the caller may do every action asked: a session's user by their roles (better-auth's
+/// `userId` and `role` fields are ignored, as with a session in better-auth), an API key by its
+/// grants, so a backend can check its key before acting.
 #[utoipa::path(post, path = "/admin/has-permission", operation_id = "admin_has_permission", tag = "admin", request_body = HasPermissionBody,
     responses((status = 200, description = "`success` says whether it is allowed", body = PermissionAnswer), HasPermissionErrors))]
 async fn has_permission(
     State(state): State<AppState>,
-    CurrentSession(auth): CurrentSession,
+    caller: Caller,
     JsonBody(body): JsonBody<HasPermissionBody>,
 ) -> ApiResult<Json<PermissionAnswer>> {
     let Some(request) = body.permissions.or(body.permission) else {
         return Err(ApiError::from(ErrorCode::ValidationError)
             .with_message("invalid permission check. no permission(s) were passed."));
     };
-    // An impersonated session holds no administrator's permissions.
-    let success = auth.session.impersonated_by.is_none()
-        && super::role_allows(&state, &auth.user.role, &request);
+    let success = match caller {
+        Caller::Key(actor) => actor.allows_request(&state, &request),
+        // An impersonated session holds no administrator's permissions.
+        Caller::Session(auth) => {
+            auth.session.impersonated_by.is_none()
+                && super::role_allows(&state, &auth.user.role, &request)
+        }
+    };
     Ok(Json(PermissionAnswer {
         error: None,
         success,
