@@ -124,6 +124,13 @@ impl Social {
         })
     }
 
+    /// The configured providers' ids, sorted (the order the hosted pages show their buttons).
+    pub fn provider_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn provider(&self, id: &str) -> Option<Arc<Provider>> {
         self.providers.get(id).cloned()
     }
