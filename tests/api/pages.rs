@@ -1208,6 +1208,11 @@ async fn social_buttons_sign_in_through_the_provider_and_keep_return_to(backend:
         );
         assert!(page.body.contains(&format!(">{name}</button>")));
     }
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains(&format!("form-action 'self' {} ", app.origin)) && csp.contains(&idp.issuer),
+        "a button's form is redirected to the provider: {csp}"
+    );
     let csrf = page.csrf();
     // Without the form token, or for a provider that is not configured: no provider visit.
     let forged = visitor

@@ -187,10 +187,12 @@ struct UserView<'a> {
 
 /// The policy of every page: nothing from elsewhere, scripts and styles only from this server
 /// with this answer's nonce, forms only to this server (and the trusted origins a sign-in may
-/// return to), never framed.
+/// return to, and the social providers' sign-in pages a social button is redirected to), never
+/// framed.
 fn content_security_policy(state: &AppState, nonce: &str) -> String {
     let mut form_action = String::from("'self'");
-    for origin in state.trusted_origins.iter() {
+    let providers = state.social.authorization_origins();
+    for origin in state.trusted_origins.iter().chain(providers.iter()) {
         form_action.push(' ');
         form_action.push_str(origin);
     }
