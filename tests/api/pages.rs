@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::both_backends;
 use crate::helpers::{cookie_name, random_email, strong_password, Auth, Backend, TestApp};
 use crate::smtp_sink::{link_in, SmtpSink};
+use crate::social::{person, Back, Browser, Idp};
 use crate::two_factor::{base32_decode, code_of_step};
 
 both_backends!(
@@ -28,6 +29,10 @@ both_backends!(
     theming_settings_and_template_overrides_change_the_pages,
     an_unverified_user_gets_a_new_link_from_the_account_page,
     an_impersonated_session_changes_no_credential_on_the_pages,
+    social_buttons_sign_in_through_the_provider_and_keep_return_to,
+    organizations_page_creates_switches_invites_and_manages_members,
+    an_invitation_mail_leads_to_its_page_to_sign_up_verify_and_accept,
+    the_sign_up_page_asks_the_policy_before_submit_without_storing_anything,
 );
 
 /// A browser without JavaScript: a cookie jar, forms posted with its `Origin`.
@@ -1171,4 +1176,558 @@ async fn an_impersonated_session_changes_no_credential_on_the_pages(backend: Bac
         app.get("/get-session", Auth::Bearer(&token)).await.body["user"]["email"],
         email.as_str()
     );
+}
+
+/// The sign-in page shows one button per configured provider; the button's form (CSRF-checked)
+/// starts that provider's sign-in, which comes back through the API's callback to `return_to`
+/// signed in, or to the `/error` page when the provider refuses.
+async fn social_buttons_sign_in_through_the_provider_and_keep_return_to(backend: Backend) {
+    let idp = Idp::start().await;
+    let mut settings = vec![(
+        "social.allow_insecure_loopback".to_owned(),
+        "true".to_owned(),
+    )];
+    settings.extend(idp.oidc_settings("acme"));
+    settings.extend(idp.oidc_settings("github"));
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app = TestApp::spawn_with(backend, &pairs).await;
+    idp.register(&app, &["acme", "github"]).await;
+    let mut visitor = Visitor::new(&app);
+
+    let page = visitor.get("/sign-in?return_to=/account/sessions").await;
+    assert_eq!(page.status, 200);
+    for (id, name) in [("acme", "Acme"), ("github", "GitHub")] {
+        assert!(
+            page.body
+                .contains(&format!("action=\"/sign-in/social/{id}\"")),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(&format!(">{name}</button>")));
+    }
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains(&format!("form-action 'self' {} ", app.origin)) && csp.contains(&idp.issuer),
+        "a button's form is redirected to the provider: {csp}"
+    );
+    let csrf = page.csrf();
+    // Without the form token, or for a provider that is not configured: no provider visit.
+    let forged = visitor
+        .post(
+            "/sign-in/social/acme",
+            &[("return_to", "/account/sessions")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let unknown = visitor
+        .post("/sign-in/social/nobody", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(unknown.status, 422);
+    assert!(unknown.body.contains("role=\"alert\""), "{}", unknown.body);
+
+    let email = random_email();
+    idp.sign_in_as(Some(person(&email, true))).await;
+    let started = visitor
+        .post(
+            "/sign-in/social/acme",
+            &[("csrf", &csrf), ("return_to", "/account/sessions")],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    assert!(started.location().starts_with(&idp.issuer));
+    let Back::Redirect(callback) = Browser::new()
+        .through_provider(&app, started.location())
+        .await
+    else {
+        panic!("the provider answers with a redirect");
+    };
+    let landed = visitor.get(&callback).await;
+    assert_eq!(landed.location(), "/account/sessions", "return_to is kept");
+    assert!(visitor.has_session());
+    let account = visitor.get("/account").await;
+    assert!(account.body.contains(&email), "{}", account.body);
+
+    // The provider refuses: the browser lands on the error page, signed out.
+    let mut refused = Visitor::new(&app);
+    idp.sign_in_as(None).await;
+    let csrf = refused.get("/sign-in").await.csrf();
+    let started = refused
+        .post("/sign-in/social/acme", &[("csrf", &csrf)])
+        .await;
+    let Back::Redirect(callback) = Browser::new()
+        .through_provider(&app, started.location())
+        .await
+    else {
+        panic!("the provider answers with a redirect");
+    };
+    let landed = refused.get(&callback).await;
+    assert_eq!(landed.location(), "/error?error=access_denied");
+    let error = refused.get(landed.location()).await;
+    assert_eq!(error.status, 400);
+    assert!(error.body.contains("Something went wrong"));
+    assert!(!refused.has_session());
+}
+
+/// The `data-code` of a page's refusal: the API's error code for the same operation.
+fn refusal_code(page: &Page) -> String {
+    let marker = "data-code=\"";
+    let start = page
+        .body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no refusal ({}):\n{}", page.status, page.body))
+        + marker.len();
+    page.body[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The id of the invitation in a mail's link to its hosted page.
+fn invitation_link(app: &TestApp, text: &str) -> (String, String) {
+    let link = link_in(text, &format!("{}/invitations/", app.url));
+    let id = link.rsplit('/').next().unwrap().to_owned();
+    (link, id)
+}
+
+async fn organizations_page_creates_switches_invites_and_manages_members(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = TestApp::spawn_with(backend, &[("smtp_url", smtp.as_str())]).await;
+    let here = "/account/organizations";
+    let mut owner = Visitor::new(&app);
+    let owner_email = random_email();
+    owner
+        .sign_up("Olive", &owner_email, &strong_password(16))
+        .await;
+    let empty = owner.get(here).await;
+    assert_eq!(empty.status, 200);
+    assert!(
+        empty.body.contains(&format!("href=\"{here}\"")),
+        "in the navigation"
+    );
+    assert!(empty.body.contains("not in any organization"));
+
+    let slug = format!("acme-{}", &random_email()[..6]);
+    let created = owner
+        .submit(
+            here,
+            &[("action", "create"), ("name", "Acme"), ("slug", &slug)],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert_eq!(created.location(), here);
+    let taken = owner
+        .submit(
+            here,
+            &[("action", "create"), ("name", "Other"), ("slug", &slug)],
+        )
+        .await;
+    assert_eq!(taken.status, 422);
+    assert_eq!(refusal_code(&taken), "ORGANIZATION_ALREADY_EXISTS");
+    assert!(
+        taken.body.contains("value=\"Other\""),
+        "what was typed is kept"
+    );
+    let forged = owner
+        .post(here, &[("action", "create"), ("name", "X"), ("slug", "x")])
+        .await;
+    assert_eq!(forged.status, 403, "no form token, no organization");
+
+    // Invite a member; the mail leads to the hosted invitation page.
+    let member_email = random_email();
+    let invited = owner
+        .submit(
+            here,
+            &[
+                ("action", "invite"),
+                ("email", &member_email),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    let again = owner
+        .submit(
+            here,
+            &[
+                ("action", "invite"),
+                ("email", &member_email),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        refusal_code(&again),
+        "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION"
+    );
+    let mail = sink.wait_for(&member_email, 1).await.remove(0);
+    let (_, id) = invitation_link(&app, &mail.text);
+    let listed = owner.get(here).await;
+    assert!(
+        listed.body.contains(&member_email),
+        "pending invitation shown"
+    );
+
+    // The invitee, verified, accepts from the organizations page.
+    let mut member = Visitor::new(&app);
+    let member_password = strong_password(16);
+    member.sign_up("Max", &member_email, &member_password).await;
+    let unverified = member.get(here).await;
+    assert!(unverified.body.contains("once the address is verified"));
+    let mut db = app.db().await;
+    sqlx::query("UPDATE users SET email_verified = 1 WHERE email = $1")
+        .bind(&member_email)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    // As if the link had been opened: a new session sees the verified address.
+    let mut member = Visitor::new(&app);
+    member.sign_in(&member_email, &member_password).await;
+    let pending = member.get(here).await;
+    assert!(
+        pending.body.contains("Invitations for you"),
+        "{}",
+        pending.body
+    );
+    let accepted = member
+        .submit(here, &[("action", "accept"), ("invitation", &id)])
+        .await;
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    let joined = member.get(here).await;
+    assert!(joined.body.contains("Members of Acme"));
+    assert!(
+        !joined.body.contains("Send invitation"),
+        "members do not invite"
+    );
+    assert!(
+        !joined.body.contains("name=\"member\""),
+        "nor manage members"
+    );
+    let refused = member
+        .submit(
+            here,
+            &[
+                ("action", "invite"),
+                ("email", &random_email()),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        refusal_code(&refused),
+        "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION"
+    );
+
+    // The owner makes them an admin: they may invite now, but not remove the owner.
+    let member_id = owner.get(here).await.input("member");
+    let promoted = owner
+        .submit(
+            here,
+            &[
+                ("action", "role"),
+                ("member", &member_id),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(promoted.status, 303, "{}", promoted.body);
+    let admin_page = member.get(here).await;
+    assert!(admin_page.body.contains("Send invitation"));
+    assert!(
+        !admin_page.body.contains("<option value=\"owner\""),
+        "owner only for owners"
+    );
+    assert!(
+        !admin_page.body.contains("name=\"member\""),
+        "no controls for the owner"
+    );
+    // The same forms sent anyway are refused as the API refuses them.
+    let full = app
+        .get(
+            "/organization/get-full-organization",
+            Auth::Cookie(&member.session_token()),
+        )
+        .await;
+    let owner_id = full.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "owner")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let removal = member
+        .submit(here, &[("action", "remove"), ("member", &owner_id)])
+        .await;
+    assert_eq!(
+        refusal_code(&removal),
+        "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER"
+    );
+    let to_owner = member
+        .submit(
+            here,
+            &[
+                ("action", "role"),
+                ("member", &owner_id),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        refusal_code(&to_owner),
+        "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER"
+    );
+
+    // A second organization becomes active; switching back works, and only to one's own.
+    let second = owner
+        .submit(
+            here,
+            &[
+                ("action", "create"),
+                ("name", "Beta"),
+                ("slug", &format!("{slug}-b")),
+            ],
+        )
+        .await;
+    assert_eq!(second.status, 303);
+    let page = owner.get(here).await;
+    assert!(page.body.contains("Members of Beta"));
+    let acme_id = page.input("organization");
+    let switched = owner
+        .submit(here, &[("action", "switch"), ("organization", &acme_id)])
+        .await;
+    assert_eq!(switched.status, 303);
+    assert!(owner.get(here).await.body.contains("Members of Acme"));
+    let mut stranger = Visitor::new(&app);
+    stranger
+        .sign_up("Sam", &random_email(), &strong_password(16))
+        .await;
+    let intrusion = stranger
+        .submit(here, &[("action", "switch"), ("organization", &acme_id)])
+        .await;
+    assert_eq!(
+        refusal_code(&intrusion),
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION"
+    );
+
+    // The owner removes the member.
+    let removed = owner
+        .submit(here, &[("action", "remove"), ("member", &member_id)])
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert!(member
+        .get(here)
+        .await
+        .body
+        .contains("not in any organization"));
+    assert_eq!(
+        app.count("audit_events WHERE kind = 'member_removed'")
+            .await,
+        1
+    );
+}
+
+async fn an_invitation_mail_leads_to_its_page_to_sign_up_verify_and_accept(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = TestApp::spawn_with(backend, &[("smtp_url", smtp.as_str())]).await;
+    let here = "/account/organizations";
+    let mut owner = Visitor::new(&app);
+    owner
+        .sign_up("Olive", &random_email(), &strong_password(16))
+        .await;
+    let slug = format!("team-{}", &random_email()[..6]);
+    owner
+        .submit(
+            here,
+            &[("action", "create"), ("name", "Team <b>"), ("slug", &slug)],
+        )
+        .await;
+    let invitee_email = random_email();
+    owner
+        .submit(
+            here,
+            &[
+                ("action", "invite"),
+                ("email", &invitee_email),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    let mail = sink.wait_for(&invitee_email, 1).await.remove(0);
+    let (link, id) = invitation_link(&app, &mail.text);
+    let invitation_path = format!("/invitations/{id}");
+
+    // Signed out: the page reveals nothing but the way in, and comes back here after.
+    let mut invitee = Visitor::new(&app);
+    let landing = invitee.get(&link).await;
+    assert_eq!(landing.status, 200);
+    assert!(
+        !landing.body.contains("Team"),
+        "no details before signing in"
+    );
+    assert!(landing.body.contains(&format!(
+        "/sign-up?return_to={}",
+        invitation_path.replace('/', "%2F")
+    )));
+    let signed_up = invitee
+        .submit(
+            &format!("/sign-up?return_to={invitation_path}"),
+            &[
+                ("name", "Ivy"),
+                ("email", &invitee_email),
+                ("password", &strong_password(16)),
+                ("return_to", &invitation_path),
+            ],
+        )
+        .await;
+    assert_eq!(signed_up.location(), invitation_path);
+
+    // Not verified yet: the page says so and sends a link that comes back here.
+    let unverified = invitee.get(&invitation_path).await;
+    assert_eq!(unverified.status, 403);
+    assert_eq!(
+        refusal_code(&unverified),
+        "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION"
+    );
+    let early = invitee
+        .post(
+            &invitation_path,
+            &[("csrf", &unverified.csrf()), ("action", "accept")],
+        )
+        .await;
+    assert_eq!(
+        refusal_code(&early),
+        "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION"
+    );
+    let before = sink.mails_to(&invitee_email).len();
+    let sent = invitee
+        .post(
+            &invitation_path,
+            &[("csrf", &early.csrf()), ("action", "verify")],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("Check your email"));
+    let mail = sink
+        .wait_for(&invitee_email, before + 1)
+        .await
+        .pop()
+        .unwrap();
+    let verify = link_in(
+        &mail.text,
+        &format!("{}/api/auth/verify-email?token=", app.url),
+    );
+    let back = invitee.get(&verify).await;
+    assert_eq!(back.location(), invitation_path);
+
+    // Someone else signed in cannot use it.
+    let mut stranger = Visitor::new(&app);
+    stranger
+        .sign_up("Sam", &random_email(), &strong_password(16))
+        .await;
+    let foreign = stranger.get(&invitation_path).await;
+    assert_eq!(foreign.status, 403);
+    assert_eq!(
+        refusal_code(&foreign),
+        "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION"
+    );
+
+    let open = invitee.get(&invitation_path).await;
+    assert_eq!(open.status, 200, "{}", open.body);
+    assert!(
+        open.body.contains("Join Team &lt;b&gt;"),
+        "escaped: {}",
+        open.body
+    );
+    let forged = invitee
+        .post(&invitation_path, &[("action", "accept")])
+        .await;
+    assert_eq!(forged.status, 403, "no form token");
+    let accepted = invitee
+        .post(
+            &invitation_path,
+            &[("csrf", &open.csrf()), ("action", "accept")],
+        )
+        .await;
+    assert_eq!(accepted.location(), here);
+    let organizations = invitee.get(here).await;
+    assert!(organizations.body.contains("Members of Team &lt;b&gt;"));
+    let used = invitee.get(&invitation_path).await;
+    assert_eq!(refusal_code(&used), "INVITATION_NOT_FOUND");
+}
+
+/// What the sign-up page's script asks while a password is typed: the policy's verdict with the
+/// reasons sign-up would give, only with the page's form token, rate limited, nothing stored.
+async fn the_sign_up_page_asks_the_policy_before_submit_without_storing_anything(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("rate_limits.password_check", "6/1m")]).await;
+    let mut browser = Visitor::new(&app);
+    let form = browser.get("/sign-up").await;
+    assert!(form
+        .body
+        .contains("data-password-check=\"/sign-up/password-check\""));
+    assert!(
+        form.body.contains("8 to 128 characters"),
+        "the rules before submit"
+    );
+    let csrf = form.csrf();
+    let path = "/sign-up/password-check";
+    let verdict = |page: &Page| -> serde_json::Value {
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(page.headers["cache-control"], "no-store");
+        serde_json::from_str(&page.body).unwrap()
+    };
+    let short = verdict(
+        &browser
+            .post(path, &[("csrf", &csrf), ("password", "abc")])
+            .await,
+    );
+    assert_eq!(short["ok"], false);
+    assert_eq!(short["code"], "PASSWORD_TOO_SHORT");
+    let common = verdict(
+        &browser
+            .post(path, &[("csrf", &csrf), ("password", "password123")])
+            .await,
+    );
+    assert_eq!(common["code"], "PASSWORD_TOO_WEAK");
+    assert!(common["message"].as_str().unwrap().len() > "Password too weak: ".len());
+    let personal = [
+        ("csrf", csrf.as_str()),
+        ("name", "Ada"),
+        ("email", "adalovelace1815@example.com"),
+        ("password", "adalovelace1815"),
+    ];
+    assert_eq!(
+        verdict(&browser.post(path, &personal).await)["code"],
+        "PASSWORD_TOO_WEAK"
+    );
+    let strong = strong_password(16);
+    let fine = verdict(
+        &browser
+            .post(path, &[("csrf", &csrf), ("password", &strong)])
+            .await,
+    );
+    assert_eq!(fine, json!({ "ok": true }));
+
+    // Only the page itself may ask.
+    let tokenless = browser.post(path, &[("password", &strong)]).await;
+    assert_eq!(tokenless.status, 403);
+    browser.origin = "https://evil.example".to_owned();
+    let foreign = browser
+        .post(path, &[("csrf", &csrf), ("password", &strong)])
+        .await;
+    assert_eq!(foreign.status, 403);
+    browser.origin = app.origin.clone();
+    assert_eq!(app.count("users").await, 0, "nothing stored");
+
+    // Rate limited per IP (6 a minute here; 4 answered above, refusals before the limit).
+    let mut last = 0;
+    for _ in 0..3 {
+        last = browser
+            .post(path, &[("csrf", &csrf), ("password", &strong)])
+            .await
+            .status;
+    }
+    assert_eq!(last, 429);
 }

@@ -1,6 +1,7 @@
 //! The hosted pages in a real browser: tests/browser/pages.test.mjs drives Debian's Chromium
 //! (`chromium`, installed by scripts/test) with puppeteer-core against a server started here,
-//! with the SMTP sink for the reset mail. Accessibility (axe-core, labels, lang, keyboard and
+//! with the SMTP sink for the mails (reset, verification, invitation) and the loopback OpenID
+//! Connect provider (tests/oidc-provider) behind a social button. Accessibility (axe-core, labels, lang, keyboard and
 //! focus), CSP violations, JavaScript off and framing are checked in the browser.
 
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use crate::both_backends;
 use crate::compat::serve_mailbox;
 use crate::helpers::{Backend, TestApp};
 use crate::smtp_sink::SmtpSink;
+use crate::social::Idp;
 
 both_backends!(hosted_pages_in_chromium);
 
@@ -123,7 +125,21 @@ async fn hosted_pages_in_chromium(backend: Backend) {
     ensure_node_packages();
     let sink = SmtpSink::start().await;
     let smtp_url = sink.url();
-    let app = TestApp::spawn_with(backend, &[("smtp_url", &smtp_url)]).await;
+    let idp = Idp::start().await;
+    let mut settings = vec![
+        ("smtp_url".to_owned(), smtp_url),
+        (
+            "social.allow_insecure_loopback".to_owned(),
+            "true".to_owned(),
+        ),
+    ];
+    settings.extend(idp.oidc_settings("acme"));
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app = TestApp::spawn_with(backend, &pairs).await;
+    idp.register(&app, &["acme"]).await;
     let mailbox = serve_mailbox(sink).await;
     // The server's clock runs with the wall clock plus whatever a test moved it by (nothing here):
     // the browser test computes TOTP codes from its own wall clock plus this offset.
@@ -137,9 +153,10 @@ async fn hosted_pages_in_chromium(backend: Backend) {
         ("PORTCULLIS_MAILBOX_URL".to_owned(), mailbox),
         ("PORTCULLIS_CLOCK_OFFSET_MS".to_owned(), clock_offset),
         ("CHROMIUM".to_owned(), chromium),
+        ("PORTCULLIS_OIDC_ISSUER".to_owned(), idp.issuer.clone()),
     ];
     if let Ok(dir) = std::env::var("PORTCULLIS_TEST_SCREENSHOTS") {
         env.push(("SCREENSHOTS".to_owned(), dir));
     }
-    run_node_tests("pages.test.mjs", env, 6).await;
+    run_node_tests("pages.test.mjs", env, 9).await;
 }

@@ -165,6 +165,19 @@ impl Idp {
         assert!(reply.status().is_success());
     }
 
+    /// The account that signs in when the authorization request names none (a browser pressing
+    /// a sign-in button sends no `login_hint`); `None`: such requests are refused.
+    pub async fn sign_in_as(&self, claims: Option<Value>) {
+        let reply = self
+            .http
+            .post(format!("{}/test/account", self.issuer))
+            .json(&json!({ "claims": claims.unwrap_or(json!({})) }))
+            .send()
+            .await
+            .unwrap();
+        assert!(reply.status().is_success());
+    }
+
     /// Settings for an OpenID Connect provider `id` at this issuer.
     pub fn oidc_settings(&self, id: &str) -> Vec<(String, String)> {
         vec![
@@ -183,7 +196,7 @@ fn hint(claims: Value) -> String {
     URL_SAFE_NO_PAD.encode(claims.to_string())
 }
 
-fn person(email: &str, verified: bool) -> Value {
+pub fn person(email: &str, verified: bool) -> Value {
     json!({
         "sub": format!("sub-{}", email),
         "email": email,

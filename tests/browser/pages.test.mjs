@@ -3,7 +3,8 @@
 //
 // Environment: PORTCULLIS_URL (the server), PORTCULLIS_MAILBOX_URL (what the SMTP sink received,
 // as JSON), PORTCULLIS_CLOCK_OFFSET_MS (how far the server's clock is from the wall clock: TOTP
-// codes are computed for the server's time), CHROMIUM (default /usr/bin/chromium), SCREENSHOTS (a directory: if set,
+// codes are computed for the server's time), PORTCULLIS_OIDC_ISSUER (the loopback OpenID Connect
+// provider configured as `acme`), CHROMIUM (default /usr/bin/chromium), SCREENSHOTS (a directory: if set,
 // each main page is saved there at 375 px and 1280 px wide).
 
 import { test, before, after } from "node:test";
@@ -19,6 +20,7 @@ const CLOCK_OFFSET_MS = Number(process.env.PORTCULLIS_CLOCK_OFFSET_MS || 0);
 /// The server's current 30-second TOTP step.
 const serverStep = () => Math.floor((Date.now() + CLOCK_OFFSET_MS) / 30_000);
 const SCREENSHOTS = process.env.SCREENSHOTS;
+const ISSUER = process.env.PORTCULLIS_OIDC_ISSUER;
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let browser;
@@ -151,6 +153,16 @@ async function mails(to) {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`no mail for ${to}`);
+}
+
+/// The first mail to `to` whose text matches `pattern` (waiting for it).
+async function mailMatching(to, pattern) {
+  for (let i = 0; i < 100; i++) {
+    const found = (await (await fetch(MAILBOX)).json()).find((m) => m.to === to && pattern.test(m.text));
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no mail for ${to} matching ${pattern}`);
 }
 
 async function signUp(page, name, address, secret) {
@@ -324,6 +336,13 @@ test("every page works with JavaScript off", async () => {
   assert.equal(await page.$eval("#name", (i) => i.value), "No Script");
   await go(page, "/account/sessions");
   await go(page, "/account/security");
+  await go(page, "/account/organizations");
+  await fill(page, {
+    "Organization name": "No Script Inc",
+    "Short name for links": `noscript-${randomBytes(4).toString("hex")}`,
+  });
+  await submit(page, "Create organization");
+  assert.match(await page.$eval("main", (m) => m.textContent), /Members of No Script Inc/);
   await signOut(page);
   await signIn(page, address, secret);
   assert.equal(path(page), "/account");
@@ -343,4 +362,96 @@ test("the pages cannot be framed by another site", async () => {
   const framed = frame ? await frame.$("form").catch(() => null) : null;
   assert.equal(framed, null, "the sign-in form does not render in a frame");
   await context.close();
+});
+
+test("sign-up shows the password policy's reasons before submit", async () => {
+  const context = await browser.createBrowserContext();
+  const page = await open(context);
+  await go(page, "/sign-up");
+  await fill(page, { Name: "Ada", Email: email(), Password: "password" });
+  await page.waitForFunction(
+    () => document.querySelector("#password-verdict").dataset.verdict === "PASSWORD_TOO_WEAK",
+  );
+  const reason = await page.$eval("#password-verdict", (p) => p.textContent);
+  assert.match(reason, /Password too weak: .+/);
+  const described = await page.$eval("#password", (i) => i.getAttribute("aria-describedby"));
+  assert.match(described, /password-verdict/, "the reason is read with the field");
+  await accessible(page);
+  await fill(page, { Password: password() });
+  await page.waitForFunction(
+    () => document.querySelector("#password-verdict").dataset.verdict === "ok",
+  );
+  assert.match(await page.$eval("#password-verdict", (p) => p.textContent), /meets the rules/);
+  assert.equal(path(page), "/sign-up", "nothing was submitted");
+  assert.deepEqual(page.problems, []);
+  await context.close();
+});
+
+test("social sign-in with the provider's button keeps return_to", async () => {
+  const context = await browser.createBrowserContext();
+  const page = await open(context);
+  const address = email();
+  const account = { sub: `sub-${address}`, email: address, email_verified: true, name: "Grace Hopper" };
+  const told = await fetch(`${ISSUER}/test/account`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ claims: account }),
+  });
+  assert.ok(told.ok);
+  await go(page, "/sign-in?return_to=/account/sessions");
+  await accessible(page);
+  await submit(page, "Acme");
+  assert.equal(path(page), "/account/sessions");
+  await go(page, "/account");
+  assert.equal(await page.$eval("#name", (i) => i.value), "Grace Hopper");
+  assert.deepEqual(page.problems, [], "no CSP violation on the way to the provider and back");
+  await context.close();
+});
+
+test("an organization invitation accepted from the mail link", async () => {
+  const owners = await browser.createBrowserContext();
+  const invitees = await browser.createBrowserContext();
+  const owner = await open(owners);
+  const invitee = await open(invitees);
+  const suffix = randomBytes(4).toString("hex");
+  await signUp(owner, "Olive", email(), password());
+  await go(owner, "/account/organizations");
+  await accessible(owner);
+  await fill(owner, { "Organization name": "Acme", "Short name for links": `acme-${suffix}` });
+  await submit(owner, "Create organization");
+  assert.equal(path(owner), "/account/organizations");
+  const address = email();
+  await fill(owner, { "Email of the person to invite": address });
+  await submit(owner, "Send invitation");
+  assert.match(await owner.$eval("main", (m) => m.textContent), new RegExp(address));
+  await accessible(owner);
+
+  const invitation = await mailMatching(address, /\/invitations\//);
+  const link = invitation.text.match(/https?:\/\/\S+\/invitations\/\S+/)[0];
+  await invitee.goto(link, { waitUntil: "load" });
+  await accessible(invitee);
+  await Promise.all([invitee.waitForNavigation(), invitee.click("a[href*='/sign-up']")]);
+  await fill(invitee, { Name: "Ivy", Email: address, Password: password() });
+  await submit(invitee, "Create account");
+  assert.equal(invitee.url(), link, "back to the invitation after signing up");
+  await accessible(invitee);
+  await submit(invitee, "Send the confirmation link");
+  const confirmation = await mailMatching(address, /verify-email\S+invitations/);
+  const verify = confirmation.text.match(/https?:\/\/\S+verify-email\S+/)[0];
+  await invitee.goto(verify, { waitUntil: "load" });
+  assert.equal(invitee.url(), link, "the confirmation link comes back to the invitation");
+  assert.match(await invitee.$eval("h1", (h) => h.textContent), /Join Acme/);
+  await accessible(invitee);
+  await screenshot(invitee, "invitation");
+  await submit(invitee, "Accept invitation");
+  assert.equal(path(invitee), "/account/organizations");
+  assert.match(await invitee.$eval("main", (m) => m.textContent), /Members of Acme/);
+
+  await go(owner, "/account/organizations");
+  assert.match(await owner.$eval(".members", (m) => m.textContent), /Ivy/);
+  await accessible(owner);
+  await screenshot(owner, "organizations");
+  assert.deepEqual([...owner.problems, ...invitee.problems], []);
+  await owners.close();
+  await invitees.close();
 });

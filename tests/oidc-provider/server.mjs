@@ -15,6 +15,8 @@
 // - POST /test/nonce {mode}: makes the provider misbehave for the test that calls it: with
 //   `"wrong"` the ID tokens it issues carry another nonce than the authorization request's, with
 //   `"missing"` none at all; `"honest"` (the default) undoes it.
+// - POST /test/account {claims}: the account that signs in when a request carries no
+//   `login_hint` (a browser pressing a sign-in button sends none); `{}` makes it refuse again.
 // - With PORTCULLIS_OIDC_TIMING=1 (the benchmark), every request it answers is printed to
 //   stdout as one JSON line `{"timing": {method, path, ms}}`: the provider's own time, from the
 //   request's arrival to its answer being handed over.
@@ -61,6 +63,9 @@ provider.IdToken.prototype.set = function set(key, value) {
   return honestSet.call(this, key, value);
 };
 provider.on('server_error', (ctx, err) => console.error('provider server_error', err));
+
+/// Who signs in without a `login_hint` (POST /test/account); nobody until a test says.
+let defaultClaims = null;
 
 function decodeHint(hint) {
   try {
@@ -125,6 +130,11 @@ server.on('request', async (req, res) => {
       nonceMode = mode;
       return json(res, 200, { ok: true });
     }
+    if (req.method === 'POST' && url.pathname === '/test/account') {
+      const { claims } = JSON.parse(await readBody(req));
+      defaultClaims = claims && claims.sub ? claims : null;
+      return json(res, 200, { ok: true });
+    }
     if (req.method === 'POST' && url.pathname === '/test/mint') {
       const { claims, forge } = JSON.parse(await readBody(req));
       const jwt = await new jose.SignJWT(claims)
@@ -138,7 +148,8 @@ server.on('request', async (req, res) => {
     }
     if (req.method === 'GET' && url.pathname.startsWith('/interaction/')) {
       const details = await provider.interactionDetails(req, res);
-      const claims = decodeHint(details.params.login_hint ?? '');
+      const hint = details.params.login_hint;
+      const claims = hint ? decodeHint(hint) : defaultClaims;
       if (!claims || claims.deny) {
         return provider.interactionFinished(req, res, {
           error: 'access_denied',

@@ -26,14 +26,16 @@ pub struct Invite<'a> {
     pub team_ids: &'a [String],
 }
 
-/// The link an invitation mail carries: the application's page (`organization.invitation_url`).
+/// The link an invitation mail carries: the application's page (`organization.invitation_url`),
+/// else the hosted invitation page when the pages are on.
 fn invitation_link(state: &AppState, id: &str) -> Option<String> {
-    state
-        .config
-        .organization
-        .invitation_url
-        .as_ref()
-        .map(|url| url.replace("{id}", id))
+    match &state.config.organization.invitation_url {
+        Some(url) => Some(url.replace("{id}", id)),
+        None => state
+            .config
+            .page_path(&format!("/invitations/{id}"))
+            .map(|page| format!("{}{page}", state.config.issuer())),
+    }
 }
 
 /// Invites an address (`invitation: create`). `resend` replaces a pending invitation to the same

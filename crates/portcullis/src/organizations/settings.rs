@@ -24,8 +24,9 @@ settings_group! {
         /// How long an invitation can be accepted.
         invitation_ttl: Duration = Plain("organization.invitation_ttl", Value("48h"), duration),
         /// The application's page that accepts invitations, with `{id}` where the invitation id
-        /// goes (`https://app.example.com/invite/{id}`); mails link there.
-        invitation_url: Option<String> = Plain("organization.invitation_url", Unset("none: the mail names the invitation id"), optional(invitation_url)),
+        /// goes (`https://app.example.com/invite/{id}`); mails link there. Unset: the hosted page
+        /// `/invitations/{id}` (with `ui.enabled`), else the mail names the invitation id.
+        invitation_url: Option<String> = Plain("organization.invitation_url", Unset("the hosted page /invitations/{id}"), optional(invitation_url)),
         /// At sign-in, make the organization the user last worked in active again.
         remember_active: bool = Plain("organization.remember_active", Value("false"), flag),
         /// Teams one organization may have.

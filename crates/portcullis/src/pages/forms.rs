@@ -178,6 +178,8 @@ pub struct Problems {
     pub fields: BTreeMap<&'static str, String>,
     /// A message for the whole form.
     pub form: Option<String>,
+    /// The API's error code of the refusal (the same as the endpoint the form stands for).
+    pub code: Option<&'static str>,
 }
 
 impl Problems {
@@ -215,10 +217,12 @@ impl Problems {
             | ErrorCode::BackupCodesNotEnabled => Some("code"),
             _ => None,
         };
-        match field {
+        let mut problems = match field {
             Some(name) => Self::field(name, message),
             None => Self::form(message),
-        }
+        };
+        problems.code = Some(error.code.as_str());
+        problems
     }
 }
 

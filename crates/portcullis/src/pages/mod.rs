@@ -11,6 +11,7 @@
 
 pub mod device;
 pub mod forms;
+pub mod organizations;
 pub mod routes;
 pub mod settings;
 
@@ -31,7 +32,11 @@ use crate::http::cookies::CredentialCookie;
 use crate::state::AppState;
 
 pub use forms::Visit;
-pub use routes::router;
+
+/// Every page's route (each file's own; `ui.enabled` off: none).
+pub fn router(state: &AppState) -> axum::Router<AppState> {
+    routes::router(state).merge(organizations::router(state))
+}
 
 /// Every template, by file name: built in, each overridable by a file of the same name.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -58,6 +63,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "account_sessions.html",
         include_str!("templates/account_sessions.html"),
     ),
+    (
+        "account_organizations.html",
+        include_str!("templates/account_organizations.html"),
+    ),
+    ("invitation.html", include_str!("templates/invitation.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/style.css");
@@ -144,8 +154,7 @@ pub struct NavLink {
 }
 
 /// The account portal's pages, in the order the navigation shows them. Extension point: a
-/// feature with pages of its own adds its entry here (organizations, issue 12:
-/// `/account/organizations`), its routes in `routes.rs`.
+/// feature with pages of its own adds its entry here, its routes in `routes.rs`.
 pub fn account_nav(_state: &AppState) -> Vec<NavLink> {
     vec![
         NavLink {
@@ -159,6 +168,10 @@ pub fn account_nav(_state: &AppState) -> Vec<NavLink> {
         NavLink {
             path: "/account/sessions",
             label: "Sessions",
+        },
+        NavLink {
+            path: "/account/organizations",
+            label: "Organizations",
         },
     ]
 }
@@ -174,10 +187,12 @@ struct UserView<'a> {
 
 /// The policy of every page: nothing from elsewhere, scripts and styles only from this server
 /// with this answer's nonce, forms only to this server (and the trusted origins a sign-in may
-/// return to), never framed.
+/// return to, and the social providers' sign-in pages a social button is redirected to), never
+/// framed.
 fn content_security_policy(state: &AppState, nonce: &str) -> String {
     let mut form_action = String::from("'self'");
-    for origin in state.trusted_origins.iter() {
+    let providers = state.social.authorization_origins();
+    for origin in state.trusted_origins.iter().chain(providers.iter()) {
         form_action.push(' ');
         form_action.push_str(origin);
     }

@@ -3,10 +3,10 @@
 //! never re-sends the form) or shows the form again with the refusal next to its field. Works
 //! without JavaScript. Not part of the OpenAPI document: these answer HTML to browsers.
 
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::Response;
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -23,9 +23,11 @@ use crate::sign_in::challenge::Refusal as ChallengeRefusal;
 use crate::sign_in::credentials;
 use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn, Started};
 use crate::sign_in::Channel;
+use crate::social::{self, Begin};
 use crate::state::AppState;
 use crate::two_factor::factors::{self, Factor};
 use crate::two_factor::manage;
+use crate::users::password_policy::Password;
 use crate::verification::{self, LinkError};
 
 /// The pages under `ui.path_prefix` (an empty router when `ui.enabled` is off).
@@ -42,7 +44,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(&home, get(home_page))
         .route(&p("/sign-in"), get(sign_in_page).post(sign_in_submit))
+        .route(&p("/sign-in/social/{provider}"), post(social_submit))
         .route(&p("/sign-up"), get(sign_up_page).post(sign_up_submit))
+        .route(&p("/sign-up/password-check"), post(password_check))
         .route(
             &p("/two-factor"),
             get(two_factor_page).post(two_factor_submit),
@@ -78,26 +82,31 @@ pub fn router(state: &AppState) -> Router<AppState> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct Fields {
-    csrf: Option<String>,
-    action: Option<String>,
-    name: Option<String>,
-    email: Option<String>,
-    image: Option<String>,
-    password: Option<String>,
-    current_password: Option<String>,
-    new_password: Option<String>,
-    remember_me: Option<String>,
-    revoke_others: Option<String>,
-    return_to: Option<String>,
-    code: Option<String>,
-    method: Option<String>,
-    trust_device: Option<String>,
-    token: Option<String>,
-    session: Option<String>,
+    pub(super) csrf: Option<String>,
+    pub(super) action: Option<String>,
+    pub(super) name: Option<String>,
+    pub(super) email: Option<String>,
+    pub(super) image: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) current_password: Option<String>,
+    pub(super) new_password: Option<String>,
+    pub(super) remember_me: Option<String>,
+    pub(super) revoke_others: Option<String>,
+    pub(super) return_to: Option<String>,
+    pub(super) code: Option<String>,
+    pub(super) method: Option<String>,
+    pub(super) trust_device: Option<String>,
+    pub(super) token: Option<String>,
+    pub(super) session: Option<String>,
+    pub(super) slug: Option<String>,
+    pub(super) organization: Option<String>,
+    pub(super) invitation: Option<String>,
+    pub(super) member: Option<String>,
+    pub(super) role: Option<String>,
 }
 
 impl Fields {
-    fn text(field: &Option<String>) -> &str {
+    pub(super) fn text(field: &Option<String>) -> &str {
         field.as_deref().unwrap_or_default()
     }
 
@@ -107,7 +116,7 @@ impl Fields {
 }
 
 /// A posted form (`application/x-www-form-urlencoded`); a malformed one is a 400.
-pub struct PageForm(Fields);
+pub struct PageForm(pub(super) Fields);
 
 impl FromRequest<AppState> for PageForm {
     type Rejection = ApiError;
@@ -144,7 +153,7 @@ fn with_return_to(state: &AppState, path: &str, return_to: Option<&str>) -> Stri
 }
 
 /// The per-IP limit of the API endpoint a form stands for (the same bucket).
-async fn limit(state: &AppState, visit: &Visit, class: Class) -> ApiResult<()> {
+pub(super) async fn limit(state: &AppState, visit: &Visit, class: Class) -> ApiResult<()> {
     state
         .limits
         .check(class, Subject::Ip(visit.client.ip))
@@ -174,7 +183,7 @@ fn refused(state: &AppState, visit: &mut Visit, refusal: Refusal) -> Response {
 }
 
 /// A page with a title, a message and a way on.
-fn notice(
+pub(super) fn notice(
     state: &AppState,
     visit: &mut Visit,
     status: StatusCode,
@@ -188,7 +197,7 @@ fn notice(
 
 /// A form shown again with `error` next to its field (and the values the user typed, passwords
 /// never). A server fault is answered as such instead.
-fn again(
+pub(super) fn again(
     state: &AppState,
     visit: &mut Visit,
     template: &str,
@@ -208,7 +217,7 @@ fn again(
 }
 
 /// The signed-in session, or a redirect to sign in (and back here afterwards).
-fn require_session(
+pub(super) fn require_session(
     state: &AppState,
     visit: &mut Visit,
     here: &str,
@@ -225,7 +234,7 @@ fn require_session(
 
 /// The session and the form checks of a signed-in page's form, or the answer instead (to sign
 /// in, or the refusal).
-fn signed_in_form(
+pub(super) fn signed_in_form(
     state: &AppState,
     visit: &mut Visit,
     here: &str,
@@ -287,12 +296,77 @@ async fn home_page(State(state): State<AppState>, mut visit: Visit) -> Response 
 
 // ---- sign-in -----------------------------------------------------------------------------------
 
-/// Extension point: social sign-in (issue 11) fills this list, one entry per configured provider:
-/// `{"name": "GitHub", "action": "<path of the POST that starts that provider's sign-in>"}`.
-/// `sign_in.html` (block `social`) shows one form per entry, with the form token and `return_to`,
-/// and nothing while the list is empty.
-fn social_providers(_state: &AppState) -> Vec<serde_json::Value> {
-    Vec::new()
+/// One button per configured `[social.<id>]` provider (sorted by id), each a form that posts to
+/// `{prefix}/sign-in/social/<id>` with the form token and `return_to`.
+fn social_providers(state: &AppState) -> Vec<serde_json::Value> {
+    state
+        .social
+        .provider_ids()
+        .into_iter()
+        .map(|id| {
+            json!({
+                "id": id,
+                "name": provider_name(id),
+                "action": state.config.ui.path(&format!("/sign-in/social/{id}")),
+            })
+        })
+        .collect()
+}
+
+/// A provider's name on its button: the brand of a preset, else the id as configured.
+fn provider_name(id: &str) -> String {
+    match id {
+        "google" => "Google".to_owned(),
+        "github" => "GitHub".to_owned(),
+        "apple" => "Apple".to_owned(),
+        _ => {
+            let mut chars = id.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// A social button: opens the provider's transaction (the same `social::begin` as
+/// `/api/auth/sign-in/social`, the same rate limit) and sends the browser to the provider. It
+/// comes back through the API's callback to `return_to` (else the account page), or to the
+/// `/error` page with the code.
+async fn social_submit(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    let back = return_to(&state, form.return_to.as_deref());
+    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
+        return Ok(refused(&state, &mut visit, refusal));
+    }
+    let begun = async {
+        limit(&state, &visit, Class::SignIn).await?;
+        let begin = Begin {
+            provider_id: provider,
+            callback_url: Some(destination(&state, back.as_deref())),
+            error_callback_url: Some(state.config.ui.path("/error")),
+            ..Begin::default()
+        };
+        social::begin(&state, begin).await
+    };
+    match begun.await {
+        Ok(redirect) => {
+            let lifetime = std::time::Duration::from_millis(social::TRANSACTION_LIFETIME_MS as u64);
+            let cookie = state
+                .social
+                .state_cookie
+                .set(&redirect.browser_token, Some(lifetime));
+            Ok(see_other(&state, &mut visit, &redirect.url, [cookie]))
+        }
+        Err(e) => {
+            let values = sign_in_values(&state, "", true, back.as_deref());
+            again(&state, &mut visit, "sign_in.html", e, "password", values)
+        }
+    }
 }
 
 fn sign_in_values(
@@ -570,6 +644,42 @@ async fn sign_up_submit(
         )),
         Err(e) => again(&state, &mut visit, "sign_up.html", e, "password", values),
     }
+}
+
+/// The password policy's verdict on a candidate (with the name and email typed so far), for the
+/// sign-up page's script to show the reasons before submit: `{"ok": true}` or `{"ok": false,
+/// "code", "message"}`, the same as sign-up would answer. Nothing is stored; the form token is
+/// required (only this server's page asks) and the calls are rate limited per IP.
+async fn password_check(
+    State(state): State<AppState>,
+    mut visit: Visit,
+    PageForm(form): PageForm,
+) -> ApiResult<Response> {
+    if let Err(refusal) = visit.check_form(&state, form.csrf.as_deref()) {
+        let error = ApiError::from(ErrorCode::InvalidOrigin);
+        return Err(match refusal {
+            Refusal::Origin => error,
+            Refusal::Token => error.with_message("Missing or wrong form token"),
+        });
+    }
+    limit(&state, &visit, Class::PasswordCheck).await?;
+    let email = Fields::text(&form.email).trim().to_lowercase();
+    let name = Fields::text(&form.name).trim();
+    let verdict = Password::new_for(
+        Fields::text(&form.password),
+        &state.config.password,
+        &[email.as_str(), name],
+    );
+    let body = match verdict {
+        Ok(_) => json!({ "ok": true }),
+        Err(e) => json!({ "ok": false, "code": e.code.as_str(), "message": e.message }),
+    };
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 // ---- sign-out ----------------------------------------------------------------------------------
@@ -861,7 +971,7 @@ async fn account_submit(
     }
 }
 
-fn unknown_action(state: &AppState, visit: &mut Visit) -> Response {
+pub(super) fn unknown_action(state: &AppState, visit: &mut Visit) -> Response {
     notice(
         state,
         visit,

@@ -62,6 +62,9 @@ classes! {
     /// Two-factor code checks (`verify-totp`, `verify-backup-code`, the `mfa_*` grants) per
     /// client IP.
     TwoFactor = "two_factor", "10/1m";
+    /// Password checks of the hosted sign-up page (the policy's verdict shown before submit) per
+    /// client IP.
+    PasswordCheck = "password_check", "30/1m";
     /// Every other request per client IP (health probes exempt).
     General = "general", "600/1m";
 }

@@ -39,7 +39,7 @@ use providers::{Fault, Provider};
 pub use routes::router;
 
 /// A transaction lives 10 minutes.
-const TRANSACTION_LIFETIME_MS: i64 = 10 * 60_000;
+pub const TRANSACTION_LIFETIME_MS: i64 = 10 * 60_000;
 /// Scopes and extra parameters are short printable tokens.
 const MAX_PARAM_LEN: usize = 256;
 

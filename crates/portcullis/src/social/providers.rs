@@ -124,6 +124,38 @@ impl Social {
         })
     }
 
+    /// The origins of the providers' sign-in pages (their issuer's or configured authorization
+    /// URL's, and the discovered authorization endpoint's once known): a social button's form is
+    /// redirected there, so the hosted pages' `form-action` must allow them.
+    pub fn authorization_origins(&self) -> Vec<String> {
+        let mut origins = Vec::new();
+        for provider in self.providers.values() {
+            let configured = match &provider.settings.kind {
+                Kind::Oidc { issuer } => issuer,
+                Kind::Github { web_url, .. } => web_url,
+                Kind::OAuth2 {
+                    authorization_url, ..
+                } => authorization_url,
+            };
+            origins.push(configured.origin().ascii_serialization());
+            if let Ok(slot) = provider.endpoints.try_read() {
+                if let Some(endpoints) = slot.as_ref() {
+                    origins.push(endpoints.authorization.origin().ascii_serialization());
+                }
+            }
+        }
+        origins.sort_unstable();
+        origins.dedup();
+        origins
+    }
+
+    /// The configured providers' ids, sorted (the order the hosted pages show their buttons).
+    pub fn provider_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn provider(&self, id: &str) -> Option<Arc<Provider>> {
         self.providers.get(id).cloned()
     }
