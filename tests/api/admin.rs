@@ -1318,6 +1318,8 @@ async fn an_impersonated_session_is_short_restricted_and_cannot_chain(backend: B
         ("/two-factor/enable", json!({"password": "x"})),
         ("/two-factor/disable", json!({"password": "x"})),
         ("/delete-user", json!({"password": "x"})),
+        ("/link-social", json!({"provider": "google"})),
+        ("/unlink-account", json!({"accountId": "x"})),
     ] {
         app.post(path, Auth::Bearer(&token), body)
             .await

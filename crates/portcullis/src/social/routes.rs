@@ -19,7 +19,8 @@ use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::{redirect, with_query};
-use crate::sessions::{self, extract::CurrentSession};
+use crate::sessions;
+use crate::sessions::extract::{CurrentSession, OwnSession};
 use crate::sign_in::start::Outcome;
 use crate::sign_in::{challenge_response, Channel};
 use crate::state::AppState;
@@ -261,17 +262,18 @@ async fn callback_post(
     )))
 }
 
-api_errors!(LinkSocialErrors, POST_JSON; Unauthorized, InvalidCallbackUrl, ProviderNotFound, ProviderUnavailable, IdTokenNotSupported, InvalidToken = 401, SocialAccountAlreadyLinked, EmailDoesNotMatch);
+api_errors!(LinkSocialErrors, POST_JSON; Unauthorized, ImpersonationRestricted, InvalidCallbackUrl, ProviderNotFound, ProviderUnavailable, IdTokenNotSupported, InvalidToken = 401, SocialAccountAlreadyLinked, EmailDoesNotMatch);
 
 /// Adds a provider to the signed-in user: answers the provider's URL like `/sign-in/social`; the
 /// callback links the provider account (its email must be the user's). With `idToken`, links the
-/// token's account at once (`{status: true}`).
+/// token's account at once (`{status: true}`). Not from an impersonated session: the ways to sign
+/// in stay the user's own.
 #[utoipa::path(post, path = "/link-social", tag = "social", request_body = SocialBody,
     responses((status = 200, description = "The provider URL", body = SocialAnswer), LinkSocialErrors))]
 async fn link_social(
     State(state): State<AppState>,
     client: ClientInfo,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<SocialBody>,
 ) -> ApiResult<Response> {
     if let Some(id_token) = &body.id_token {
@@ -319,16 +321,16 @@ pub struct UnlinkBody {
     account_id: String,
 }
 
-api_errors!(UnlinkErrors, POST_JSON; Unauthorized, SessionNotFresh, AccountNotFound, FailedToUnlinkLastAccount);
+api_errors!(UnlinkErrors, POST_JSON; Unauthorized, ImpersonationRestricted, SessionNotFresh, AccountNotFound, FailedToUnlinkLastAccount);
 
 /// Removes a provider account from the user; needs a recent sign-in, and never removes the last
-/// way to sign in.
+/// way to sign in; not from an impersonated session.
 #[utoipa::path(post, path = "/unlink-account", tag = "social", request_body = UnlinkBody,
     responses((status = 200, description = "Unlinked", body = StatusAnswer), UnlinkErrors))]
 async fn unlink_account(
     State(state): State<AppState>,
     client: ClientInfo,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<UnlinkBody>,
 ) -> ApiResult<Json<StatusAnswer>> {
     sessions::require_fresh(&state, &auth.session)?;
