@@ -18,6 +18,9 @@ The limit (a third table, printed when limit-bare-get-session.json exists):
   limit-portcullis-get-session-cookie.json            (all 64 connections, one after another)
 The social sign-in table (printed when social.json or social-skipped.json exists): social.json,
   what lib/social.py printed (callback, provider and Portcullis times, new and returning users).
+The organizations table (printed when organizations.json or organizations-skipped.json exists):
+  org-{portcullis,better-auth}-{list-members,has-permission}.json (lua/requests.lua), and
+  org-statements.json (the SQL statements Portcullis ran per request, lib/organizations.py).
 A missing file leaves its cells as "n/a". Also writes RESULTS/summary.json with every figure.
 """
 
@@ -39,6 +42,8 @@ TARGETS = {
     "get_session_share": 0.50,   # get-session (bearer, cookie) >= 50 % of the bare handler's
     "get_session_p99_factor": 2.0,  # get-session p99 <= 2x the bare handler's p99
     "social_callback_p50_ms": 5.0,  # Portcullis' own share of a social callback, p50
+    "org_p50_ms": 5.0,           # list-members page / has-permission p50, 10,000 members
+    "org_ratio": 20.0,           # ... throughput >= 20x better-auth's with its organization plugin
 }
 
 
@@ -455,6 +460,52 @@ def social_table(d, args):
     return out, r
 
 
+def organizations_table(d, args):
+    """The organizations table: list-members pages and has-permission, both servers."""
+    r, out, done = section(d, args, "organizations", "organizations.json",
+                           "Organizations: one organization of many members, against better-auth")
+    if done is not None:
+        return done
+    stmts = load(d, "org-statements.json") or {}
+    rows, summary, warnings = [], {"members": r["members"], "connections": r["connections"]}, []
+    for what, label, key in (("list-members", "list-members, a page of 100 (limit/offset)", "list_members"),
+                             ("has-permission", "has-permission {member: [create]}", "has_permission")):
+        p = load(d, f"org-portcullis-{what}.json")
+        b = load(d, f"org-better-auth-{what}.json")
+        ratio = None if p is None or b is None or not b["rps"] else p["rps"] / b["rps"]
+        p50 = lat(p, "p50")
+        ok = None if ratio is None or p50 is None else (
+            ratio >= TARGETS["org_ratio"] and p50 < TARGETS["org_p50_ms"])
+        n = stmts.get(key, {}).get("statements")
+        rows.append((label, fmt_rps(p), f"{fmt_ms(p50)} / {fmt_ms(lat(p, 'p99'))}", fmt_rps(b),
+                     f"{fmt_ms(lat(b, 'p50'))} / {fmt_ms(lat(b, 'p99'))}",
+                     "n/a" if ratio is None else f"{ratio:.1f}×", "n/a" if n is None else str(n),
+                     f"≥ {TARGETS['org_ratio']:.0f}×, p50 < {TARGETS['org_p50_ms']:.0f} ms",
+                     verdict(ok)))
+        summary[key] = {"portcullis": p, "better_auth": b, "ratio": ratio,
+                        "statements": stmts.get(key)}
+        for name, x in (("Portcullis", p), ("better-auth", b)):
+            if x is not None and errors_of(x):
+                warnings.append(f"{name} {what}: {errors_of(x)} errors of {x['requests']} requests")
+    header = ("Request", "Portcullis", "p50 / p99", "better-auth", "p50 / p99", "ratio",
+              "SQL statements (Portcullis)", "Target", "")
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "|".join(["---"] * len(header)) + "|")
+    out.extend("| " + " | ".join(row) + " |" for row in rows)
+    out.append("")
+    out.append(f"- {r['members']:,} members; {r['connections']} connections each, the owner's session (Portcullis: bearer; "
+               "better-auth: cookie), list-members cycling through every page; both on SQLite, the "
+               "same members (filled by direct inserts that copy each server's own rows)")
+    for key, label in (("list_members", "one list-members page"),
+                       ("has_permission", "one has-permission")):
+        sql = stmts.get(key, {}).get("sql")
+        if sql:
+            out.append(f"- Portcullis' SQL for {label} (session from its cache): " + "; ".join(
+                f"`{s}`" for s in sql))
+    out.extend(f"- ⚠️ {w}" for w in warnings)
+    return out, summary
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dir", required=True)
@@ -589,6 +640,11 @@ def main():
         out.append("")
         out.extend(social_out)
 
+    org_out, org_summary = organizations_table(d, args)
+    if org_out:
+        out.append("")
+        out.extend(org_out)
+
     token_out, token_summary = token_table(d, args)
     if token_out:
         out.append("")
@@ -614,6 +670,7 @@ def main():
         "scale": scale_summary,
         "instances": inst_summary,
         "social": social_summary,
+        "organizations": org_summary,
     }
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

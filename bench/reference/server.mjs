@@ -4,12 +4,14 @@
 // SQLite through better-sqlite3 (one file in REF_DATA_DIR), email/password on, no cookie cache (so
 // every get-session reads the database, as Portcullis does), rate limiting off, no plugins.
 // get-session is driven with the session cookie that sign-in sets (core has no bearer without the
-// bearer() plugin).
+// bearer() plugin). With REF_ORGANIZATION=1 (the organizations table, lib/organizations.sh) the
+// organization plugin is on too, with its defaults; the main tables run without it.
 //
 // Environment:
 //   PORT                  port to listen on (127.0.0.1 only)       required
 //   REF_DATA_DIR          directory for the SQLite file             required
 //   BETTER_AUTH_SECRET    signing secret (bench/run generates one)  required
+//   REF_ORGANIZATION      1: the organization plugin on             optional
 import http from "node:http";
 import path from "node:path";
 import fs from "node:fs";
@@ -17,6 +19,7 @@ import Database from "better-sqlite3";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import { toNodeHandler } from "better-auth/node";
+import { organization } from "better-auth/plugins";
 
 function need(name) {
   const v = process.env[name];
@@ -49,6 +52,7 @@ const options = {
   session: { cookieCache: { enabled: false } },
   rateLimit: { enabled: false },
   telemetry: { enabled: false },
+  plugins: process.env.REF_ORGANIZATION === "1" ? [organization()] : [],
 };
 
 const { runMigrations } = await getMigrations(options);

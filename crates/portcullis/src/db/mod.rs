@@ -43,9 +43,13 @@ impl Db {
             Backend::Sqlite => prepare_sqlite(config.database_url.expose_secret()).await?,
             Backend::Postgres => config.database_url.expose_secret().to_owned(),
         };
-        let options = AnyConnectOptions::from_str(&url)
-            .map_err(|e| anyhow::anyhow!("database_url: {e}"))?
-            .disable_statement_logging();
+        let mut options =
+            AnyConnectOptions::from_str(&url).map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
+        // Statements (their SQL with placeholders, never the values) are logged only when asked
+        // for with RUST_LOG=sqlx::query=debug: bench/ counts the statements a request runs.
+        if !tracing::enabled!(target: "sqlx::query", tracing::Level::DEBUG) {
+            options = options.disable_statement_logging();
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(config.database_max_connections)
             .acquire_timeout(config.database_timeout)

@@ -467,6 +467,11 @@ impl MemberField {
         })
     }
 
+    /// A column of the member's user rather than of the membership.
+    fn is_user_field(self) -> bool {
+        matches!(self, Self::Email | Self::Name)
+    }
+
     fn column(self) -> &'static str {
         match self {
             Self::Id => "m.id",
@@ -599,45 +604,60 @@ fn filter_sql(filter: &MemberFilter, first: usize) -> Option<(String, Vec<Bound>
     }
 }
 
-/// One page of members with their users and the total that match, in one query (a second one
-/// only when the page is past the end).
+/// A page of members with their users, and how many match in all: one statement per page. The
+/// total is a scalar subquery; the page's member ids come from the index (organization_id,
+/// created_at, id) in a derived table, so OFFSET skips index entries rather than joined rows, and
+/// only the page's members are joined to their users. Placeholders are numbered in the order they
+/// appear (SQLite numbers parameters by first use): the organization and the filter's values are
+/// bound once for the total and once for the page.
 pub async fn list_members(
     conn: &mut Conn,
     organization_id: &str,
     page: &MemberPage,
 ) -> Result<(Vec<Member>, i64), DbError> {
-    let (condition, bounds) = match &page.filter {
-        None => (String::new(), Vec::new()),
-        Some(filter) => match filter_sql(filter, 2) {
-            Some((sql, bounds)) => (format!(" AND {sql}"), bounds),
-            None => return Ok((Vec::new(), 0)),
-        },
-    };
-    let direction = if page.descending { "DESC" } else { "ASC" };
-    let next = 2 + bounds.len();
-    let from = format!(
-        "FROM organization_members m JOIN users u ON u.id = m.user_id
-         WHERE m.organization_id = $1{condition}"
-    );
-    let sql = format!(
-        "SELECT {MEMBER_USER_COLUMNS}, COUNT(*) OVER () AS total {from}
-         ORDER BY {} {direction}, m.id {direction} LIMIT ${next} OFFSET ${}",
-        page.sort.column(),
-        next + 1
-    );
-    let bind_all = |sql: String| {
-        // AssertSqlSafe: `sql` is built from constant column names, operators and numbered
-        // placeholders only; every value the client sent is bound.
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(organization_id.to_owned());
-        for bound in &bounds {
-            query = match bound {
-                Bound::Text(t) => query.bind(t.clone()),
-                Bound::Number(n) => query.bind(*n),
-            };
+    let uses_users = page.sort.is_user_field()
+        || page
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.field.is_user_field());
+    // `FROM ... WHERE ...` of the matching members, its values bound from `$first` on.
+    let matching = |first: usize| -> Option<(String, Vec<Bound>)> {
+        let join = if uses_users {
+            " JOIN users u ON u.id = m.user_id"
+        } else {
+            ""
+        };
+        let mut sql =
+            format!("FROM organization_members m{join} WHERE m.organization_id = ${first}");
+        let mut bounds = vec![Bound::Text(organization_id.to_owned())];
+        if let Some(filter) = &page.filter {
+            let (condition, values) = filter_sql(filter, first + 1)?;
+            sql.push_str(" AND ");
+            sql.push_str(&condition);
+            bounds.extend(values);
         }
-        query
+        Some((sql, bounds))
     };
-    let rows = bind_all(sql)
+    // None: a filter value that cannot apply (a non-number for `createdAt`): nothing matches.
+    let Some((count_from, mut bounds)) = matching(1) else {
+        return Ok((Vec::new(), 0));
+    };
+    let Some((page_from, page_bounds)) = matching(1 + bounds.len()) else {
+        return Ok((Vec::new(), 0));
+    };
+    bounds.extend(page_bounds);
+    let limit_at = bounds.len() + 1;
+    let direction = if page.descending { "DESC" } else { "ASC" };
+    let order = format!("{} {direction}, m.id {direction}", page.sort.column());
+    let sql = format!(
+        "SELECT {MEMBER_USER_COLUMNS}, (SELECT COUNT(*) {count_from}) AS total
+         FROM (SELECT m.id {page_from} ORDER BY {order} LIMIT ${limit_at} OFFSET ${}) p
+         JOIN organization_members m ON m.id = p.id JOIN users u ON u.id = m.user_id
+         ORDER BY {order}",
+        limit_at + 1
+    );
+    // AssertSqlSafe: constant column names, operators and numbered placeholders; values bound.
+    let rows = bind(sqlx::query(AssertSqlSafe(sql)), &bounds)
         .bind(page.limit)
         .bind(page.offset)
         .fetch_all(&mut *conn)
@@ -652,8 +672,12 @@ pub async fn list_members(
         Some(row) => row
             .try_get::<i64, _>("total")
             .context("organizations: list members")?,
+        // A page past the end: the total alone.
         None => {
-            let row = bind_all(format!("SELECT COUNT(*) AS n {from}"))
+            let count_bounds = &bounds[..bounds.len() / 2];
+            let sql = format!("SELECT COUNT(*) AS n {count_from}");
+            // AssertSqlSafe: as above.
+            let row = bind(sqlx::query(AssertSqlSafe(sql)), count_bounds)
                 .fetch_one(&mut *conn)
                 .await
                 .context("organizations: count listed members")?;
@@ -662,6 +686,20 @@ pub async fn list_members(
         }
     };
     Ok((members, total))
+}
+
+/// Binds `bounds` (every value the client sent) in order.
+fn bind<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    bounds: &[Bound],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for bound in bounds {
+        query = match bound {
+            Bound::Text(t) => query.bind(t.clone()),
+            Bound::Number(n) => query.bind(*n),
+        };
+    }
+    query
 }
 
 // ---- invitations
