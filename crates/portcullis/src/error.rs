@@ -322,13 +322,11 @@ impl IntoResponse for ApiError {
 /// tenth of the request pipeline, and only failures need it).
 pub fn log_server_error(
     response: &Response,
-    request_id: Option<&tower_http::request_id::RequestId>,
+    request_id: &axum::http::HeaderValue,
     method: &axum::http::Method,
     path: &str,
 ) {
-    let id = request_id
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or("-");
+    let id = request_id.to_str().unwrap_or("-");
     let status = response.status().as_u16();
     match response.extensions().get::<Cause>() {
         Some(Cause(cause)) => {

@@ -3,6 +3,7 @@
 pub mod answers;
 pub mod client;
 pub mod cookies;
+pub mod cors;
 pub mod csrf;
 pub mod json;
 pub mod protection;

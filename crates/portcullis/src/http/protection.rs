@@ -1,30 +1,102 @@
-//! What wraps every answer: a deadline, the security headers, and one log line for a server error.
+//! What wraps every answer: the request id, the log span, CORS, per-IP rate limits, a deadline,
+//! a panic catcher, request metrics, the security headers, and one log line for a server error.
 //!
-//! One middleware layer for the three: each `from_fn` layer costs every request a boxed future,
-//! a copy of it and a clone of the state, and these three always run together.
+//! One middleware layer for all of them: each layer (tower-http's or a `from_fn`) cost every
+//! request a boxed future or a boxed body, a clone of its configuration, or a header map of its
+//! own, and these always run together (bench/README.md, "What each layer costs").
+
+use std::panic::AssertUnwindSafe;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tower_http::request_id::RequestId;
+use futures::FutureExt;
+use tracing::Instrument;
 
+use super::cors;
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::RequestTiming;
 use crate::state::AppState;
 
-/// The envelope of every answer (outermost but for the request id and the trace span).
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The envelope of every answer. Runs inside the routing (the stack wraps each route), so the
+/// route's pattern is known to the metrics.
 pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let request_id = request.extensions().get::<RequestId>().cloned();
+    let request_id = request_id(request.headers());
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    if cors::is_preflight(request.method()) {
+        let answer = cors::preflight(
+            &state.trusted_origins,
+            &state.config.cors.allowed_headers,
+            origin.as_ref(),
+        );
+        return security_headers(&state, answer, request_id);
+    }
     // Clones of shared bytes, not copies: kept for the 5xx line.
     let (method, uri) = (request.method().clone(), request.uri().clone());
+    let span = tracing::debug_span!("request", id = request_id.to_str().unwrap_or("-"),
+        %method, path = uri.path());
     // A probe says itself that the database is unreachable (DATABASE_UNREACHABLE, within a
     // second); the deadline's own database check would race it with SERVICE_UNAVAILABLE.
     let check_database = !crate::health::is_probe(uri.path());
-    let response = deadline(&state, next.run(request), check_database).await;
+    let handled = AssertUnwindSafe(limited_and_timed(&state, request, next)).catch_unwind();
+    let guarded = async { handled.await.unwrap_or_else(|panic| panicked(&*panic)) };
+    let response = deadline(&state, guarded, check_database)
+        .instrument(span)
+        .await;
     if response.status().is_server_error() {
-        crate::error::log_server_error(&response, request_id.as_ref(), &method, uri.path());
+        crate::error::log_server_error(&response, &request_id, &method, uri.path());
     }
-    security_headers(&state, response)
+    let mut response = security_headers(&state, response, request_id);
+    let trusted = &state.trusted_origins;
+    cors::decorate(response.headers_mut(), trusted, origin.as_ref());
+    response
+}
+
+/// The handler behind the per-IP rate limit, counted and timed when metrics are on.
+async fn limited_and_timed(state: &AppState, request: Request, next: Next) -> Response {
+    if let Some(refusal) = crate::rate_limit::middleware::refusal(state, &request).await {
+        return refusal;
+    }
+    let timing = RequestTiming::start(&request);
+    let response = next.run(request).await;
+    if let Some(timing) = timing {
+        timing.finish(response.status());
+    }
+    response
+}
+
+/// A panicking handler answers 500 (the envelope logs it with its message), and the server goes on.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    ApiError::internal(format!("a request handler panicked: {what}")).into_response()
+}
+
+/// The client's `x-request-id` when it sent one (a proxy in front may have), else a new one.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(&REQUEST_ID)
+        .cloned()
+        .unwrap_or_else(new_request_id)
+}
+
+/// 20 random characters (100 bits) for correlation in logs, not a secret: one draw from the
+/// thread-local generator, encoded on the stack, one allocation for the header value.
+fn new_request_id() -> HeaderValue {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let mut bits: u128 = rand::random();
+    let mut id = [0u8; 20];
+    for byte in &mut id {
+        *byte = ALPHABET[(bits & 31) as usize];
+        bits >>= 5;
+    }
+    HeaderValue::from_bytes(&id).expect("the alphabet is visible ASCII")
 }
 
 /// Bounds every request by `server.request_timeout` (then 408, the work it started dropped). With
@@ -57,9 +129,13 @@ async fn deadline(
 }
 
 /// No caching of auth answers, no sniffing, no referrers, no framing, a CSP that forbids
-/// everything (these answers are JSON, never pages), and HSTS when served over https.
-fn security_headers(state: &AppState, mut response: Response) -> Response {
+/// everything (these answers are JSON, never pages), and HSTS when served over https; and the
+/// request id. Hosted pages set their own CSP and caching, which are kept.
+fn security_headers(state: &AppState, mut response: Response, request_id: HeaderValue) -> Response {
     let headers = response.headers_mut();
+    // Room for every header below and CORS's (written next) at once: one growth of the map
+    // instead of several.
+    headers.reserve(12);
     let mut set = |name: header::HeaderName, value: &'static str| {
         headers
             .entry(name)
@@ -79,5 +155,6 @@ fn security_headers(state: &AppState, mut response: Response) -> Response {
             "max-age=63072000; includeSubDomains",
         );
     }
+    headers.insert(REQUEST_ID.clone(), request_id);
     response
 }

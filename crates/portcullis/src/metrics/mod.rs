@@ -22,7 +22,6 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use secrecy::ExposeSecret;
@@ -63,24 +62,40 @@ fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Counts every routed request and times it (outermost route layer: the route is known).
-pub async fn record_request(request: Request, next: Next) -> Response {
-    if HANDLE.get().is_none() {
-        return next.run(request).await;
+/// One request being counted and timed: the route's pattern (never a raw path) and method.
+pub struct RequestTiming {
+    route: String,
+    method: String,
+    started: Instant,
+}
+
+impl RequestTiming {
+    /// Starts timing a routed request; `None` when metrics are off (then nothing is allocated).
+    /// Called by the envelope, which runs inside the routing, so the route is known.
+    pub fn start(request: &Request) -> Option<Self> {
+        HANDLE.get()?;
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        Some(Self {
+            route,
+            method: request.method().as_str().to_owned(),
+            started: Instant::now(),
+        })
     }
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
-    response
+
+    /// Counts the request with its answer's status and records how long it took.
+    pub fn finish(self, status: StatusCode) {
+        let labels = [
+            ("route", self.route),
+            ("method", self.method),
+            ("status", status.as_u16().to_string()),
+        ];
+        metrics::counter!("http_requests_total", &labels).increment(1);
+        metrics::histogram!("http_request_duration_seconds", &labels)
+            .record(self.started.elapsed().as_secs_f64());
+    }
 }
 
 /// The exposition, with the gauges read now (at the scrape, so serving requests pays nothing

@@ -3,31 +3,36 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{Class, Subject};
 use crate::http::client::client_ip;
 use crate::state::AppState;
 
-pub async fn limit_by_ip(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(class) = class_of(request.method(), request.uri().path()) else {
-        return next.run(request).await;
-    };
-    let Some(peer) = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-    else {
-        return next.run(request).await;
-    };
-    let ip = client_ip(peer, request.headers(), &state.config.trusted_proxies);
-    if let Err(refusal) = state.limits.check(class, Subject::Ip(ip)).await {
-        return refusal.into_response();
+/// The refusal when the client's IP is over its limit for this request's class; `None` lets
+/// the request through. Called by the envelope (`http/protection.rs`), not a layer of its own:
+/// a layer costs every request a boxed future. The request is read before the future starts
+/// (a request body is not `Sync`, so a future holding `&Request` could not move between threads).
+pub fn refusal<'a>(
+    state: &'a AppState,
+    request: &Request,
+) -> impl std::future::Future<Output = Option<Response>> + Send + 'a {
+    let counted = class_of(request.method(), request.uri().path()).and_then(|class| {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()?
+            .0
+            .ip();
+        let ip = client_ip(peer, request.headers(), &state.config.trusted_proxies);
+        Some((class, ip))
+    });
+    async move {
+        let (class, ip) = counted?;
+        let verdict = state.limits.check(class, Subject::Ip(ip)).await;
+        verdict.err().map(IntoResponse::into_response)
     }
-    next.run(request).await
 }
 
 /// The class a request counts against; `None` for health probes, which load balancers call often.

@@ -8,11 +8,12 @@ use crate::db::{flag, Context, Db, DbError};
 use crate::users::store::{user_from_row, USER_COLUMNS};
 use crate::users::User;
 
-const SESSION_COLUMNS: &str = "s.id, s.user_id, s.persistent, s.ip_address, s.user_agent, \
+/// The session columns of a query over `sessions s` (with `session_from_row`).
+pub const SESSION_COLUMNS: &str = "s.id, s.user_id, s.persistent, s.ip_address, s.user_agent, \
      s.created_at, s.updated_at, s.last_active_at, s.expires_at, s.absolute_expires_at, \
      s.active_organization_id, s.active_team_id, s.impersonated_by";
 
-fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
+pub fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     Ok(Session {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,

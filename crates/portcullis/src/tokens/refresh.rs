@@ -84,16 +84,24 @@ pub async fn rotate(
     client: &ClientInfo,
 ) -> Result<(Session, User, String), Refused> {
     let token = RefreshToken::decode(presented, &state.refresh_key).ok_or(Refused::Invalid)?;
+    let now = state.clock.now_ms();
+    let expires_at = now + millis(state.config.session.expires_in);
+    let advanced = store::advance_generation(
+        &state.db,
+        &token.session_id,
+        token.generation,
+        now,
+        expires_at,
+    )
+    .await?;
+    if let Some((session, user)) = advanced {
+        return Ok(successor(state, session, user, token.generation + 1));
+    }
+    // Not moved: the session is gone or has ended, or someone else moved the generation: a
+    // concurrent refresh (converge) or a replay (revoke).
     let Some((session, user)) = sessions::live_by_id(state, &token.session_id).await? else {
         return Err(Refused::Invalid);
     };
-    let now = state.clock.now_ms();
-    let config = &state.config.session;
-    let expires_at = (now + millis(config.expires_in)).min(session.absolute_expires_at);
-    if store::advance_generation(&state.db, &session.id, token.generation, now, expires_at).await? {
-        return Ok(successor(state, session, user, token.generation + 1));
-    }
-    // Someone else moved the generation: a concurrent refresh (converge) or a replay (revoke).
     let (current, rotated_at) = store::refresh_state(&state.db, &session.id)
         .await?
         .ok_or(Refused::Invalid)?;
