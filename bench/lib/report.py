@@ -18,6 +18,8 @@ The limit (a third table, printed when limit-bare-get-session.json exists):
   limit-portcullis-get-session-cookie.json            (all 64 connections, one after another)
 The social sign-in table (printed when social.json or social-skipped.json exists): social.json,
   what lib/social.py printed (callback, provider and Portcullis times, new and returning users).
+The hosted pages table (printed when pages.json exists): what lib/pages.py printed (time per
+  page and of the /api/auth/ok baseline, the bytes of each page and what it links).
 A missing file leaves its cells as "n/a". Also writes RESULTS/summary.json with every figure.
 """
 
@@ -39,6 +41,8 @@ TARGETS = {
     "get_session_share": 0.50,   # get-session (bearer, cookie) >= 50 % of the bare handler's
     "get_session_p99_factor": 2.0,  # get-session p99 <= 2x the bare handler's p99
     "social_callback_p50_ms": 5.0,  # Portcullis' own share of a social callback, p50
+    "page_p50_ms": 2.0,          # a hosted page (sign-in, account) answered within, p50
+    "page_kb": 50.0,             # a hosted page with its stylesheet and script, KB
 }
 
 
@@ -455,6 +459,36 @@ def social_table(d, args):
     return out, r
 
 
+def pages_table(d, args):
+    """The hosted pages table: time to answer each page beside the baseline, and its weight."""
+    r, out, done = section(d, args, "pages", "pages.json", "Hosted pages")
+    if done is not None:
+        return done
+    base = r["baseline"]
+    ms_target, kb_target = TARGETS["page_p50_ms"], TARGETS["page_kb"]
+    header = ("Page", "p50 / p99", "rendering (p50 − baseline p50)", "HTML", "with stylesheet and script",
+              "images but the logo", "Target", "")
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "|".join(["---"] * len(header)) + "|")
+    for page, x in r["pages"].items():
+        kb = x["total_bytes"] / 1000
+        images = len(x["images_besides_logo"]) + len(x["stylesheet_urls"])
+        ok = x["ms"]["p50"] < ms_target and kb < kb_target and images == 0
+        out.append("| " + " | ".join((
+            f"`GET {page}`", f"{fmt_ms(x['ms']['p50'])} / {fmt_ms(x['ms']['p99'])}",
+            fmt_ms(x["render_p50_ms"]), f"{x['html_bytes'] / 1000:.1f} KB", f"{kb:.1f} KB",
+            str(images), f"p50 < {ms_target:g} ms, < {kb_target:g} KB, 0 images", verdict(ok))) + " |")
+    out.append(f"| `GET /api/auth/ok` (baseline) | {fmt_ms(base['p50'])} / {fmt_ms(base['p99'])} "
+               "| | | | | | |")
+    out.append("")
+    out.append(f"- {r['count']} requests of each, one at a time on one kept-alive connection, "
+               f"interleaved, after {r['warmup']} not counted; Portcullis on SQLite, /account signed "
+               "in (a session cookie); times from sending the request to the last byte read, so they "
+               "include the loopback round trip and the Python client, as the baseline does; bytes "
+               "are whole answers (status line, headers, body), uncompressed")
+    return out, r
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dir", required=True)
@@ -589,6 +623,11 @@ def main():
         out.append("")
         out.extend(social_out)
 
+    pages_out, pages_summary = pages_table(d, args)
+    if pages_out:
+        out.append("")
+        out.extend(pages_out)
+
     token_out, token_summary = token_table(d, args)
     if token_out:
         out.append("")
@@ -614,6 +653,7 @@ def main():
         "scale": scale_summary,
         "instances": inst_summary,
         "social": social_summary,
+        "pages": pages_summary,
     }
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
