@@ -114,6 +114,8 @@ fn request_pipeline(
             rate_limit::middleware::limit_by_ip,
         ))
         .layer(cors(state))
+        // The request's language preferences, for the mails it sends (`i18n::requested`).
+        .layer(axum::middleware::from_fn(crate::i18n::remember))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Innermost, inside the routing (the stack wraps each route), so the route pattern is
         // known.
