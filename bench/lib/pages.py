@@ -162,7 +162,7 @@ def main():
             "render_p50_ms": round(t["p50"] - baseline["p50"], 3),
             **weights[page],
         }
-    json.dump(result, sys.stdout, indent=2)
+    json.dump(result, sys.stdout)  # one line: report.py reads the last line that parses
     print()
 
 
