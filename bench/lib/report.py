@@ -21,6 +21,8 @@ The social sign-in table (printed when social.json or social-skipped.json exists
 The organizations table (printed when organizations.json or organizations-skipped.json exists):
   org-{portcullis,better-auth}-{list-members,has-permission}.json (lua/requests.lua), and
   org-statements.json (the SQL statements Portcullis ran per request, lib/organizations.py).
+The hosted pages table (printed when pages.json exists): what lib/pages.py printed (time per
+  page and of the /api/auth/ok baseline, the bytes of each page and what it links).
 A missing file leaves its cells as "n/a". Also writes RESULTS/summary.json with every figure.
 """
 
@@ -44,6 +46,8 @@ TARGETS = {
     "social_callback_p50_ms": 5.0,  # Portcullis' own share of a social callback, p50
     "org_p50_ms": 5.0,           # list-members page / has-permission p50, 10,000 members
     "org_ratio": 20.0,           # ... throughput >= 20x better-auth's with its organization plugin
+    "page_p50_ms": 2.0,          # a hosted page (sign-in, account) answered within, p50
+    "page_kb": 50.0,             # a hosted page with its stylesheet and script, KB
 }
 
 
@@ -504,6 +508,34 @@ def organizations_table(d, args):
                 f"`{s}`" for s in sql))
     out.extend(f"- ⚠️ {w}" for w in warnings)
     return out, summary
+def pages_table(d, args):
+    """The hosted pages table: time to answer each page beside the baseline, and its weight."""
+    r, out, done = section(d, args, "pages", "pages.json", "Hosted pages")
+    if done is not None:
+        return done
+    base = r["baseline"]
+    ms_target, kb_target = TARGETS["page_p50_ms"], TARGETS["page_kb"]
+    header = ("Page", "p50 / p99", "rendering (p50 − baseline p50)", "HTML", "with stylesheet and script",
+              "images but the logo", "Target", "")
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "|".join(["---"] * len(header)) + "|")
+    for page, x in r["pages"].items():
+        kb = x["total_bytes"] / 1000
+        images = len(x["images_besides_logo"]) + len(x["stylesheet_urls"])
+        ok = x["ms"]["p50"] < ms_target and kb < kb_target and images == 0
+        out.append("| " + " | ".join((
+            f"`GET {page}`", f"{fmt_ms(x['ms']['p50'])} / {fmt_ms(x['ms']['p99'])}",
+            fmt_ms(x["render_p50_ms"]), f"{x['html_bytes'] / 1000:.1f} KB", f"{kb:.1f} KB",
+            str(images), f"p50 < {ms_target:g} ms, < {kb_target:g} KB, 0 images", verdict(ok))) + " |")
+    out.append(f"| `GET /api/auth/ok` (baseline) | {fmt_ms(base['p50'])} / {fmt_ms(base['p99'])} "
+               "| | | | | | |")
+    out.append("")
+    out.append(f"- {r['count']} requests of each, one at a time on one kept-alive connection, "
+               f"interleaved, after {r['warmup']} not counted; Portcullis on SQLite, /account signed "
+               "in (a session cookie); times from sending the request to the last byte read, so they "
+               "include the loopback round trip and the Python client, as the baseline does; bytes "
+               "are whole answers (status line, headers, body), uncompressed")
+    return out, r
 
 
 def main():
@@ -644,6 +676,10 @@ def main():
     if org_out:
         out.append("")
         out.extend(org_out)
+    pages_out, pages_summary = pages_table(d, args)
+    if pages_out:
+        out.append("")
+        out.extend(pages_out)
 
     token_out, token_summary = token_table(d, args)
     if token_out:
@@ -671,6 +707,7 @@ def main():
         "instances": inst_summary,
         "social": social_summary,
         "organizations": org_summary,
+        "pages": pages_summary,
     }
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

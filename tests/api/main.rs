@@ -11,6 +11,7 @@ mod admin;
 mod cli;
 mod compat;
 mod email;
+mod languages;
 mod metrics;
 mod operations;
 mod organizations;

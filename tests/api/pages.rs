@@ -35,18 +35,19 @@ both_backends!(
     the_sign_up_page_asks_the_policy_before_submit_without_storing_anything,
 );
 
-/// A browser without JavaScript: a cookie jar, forms posted with its `Origin`.
-struct Visitor<'a> {
+/// A browser without JavaScript: a cookie jar, forms posted with its `Origin`, its languages.
+pub(crate) struct Visitor<'a> {
     app: &'a TestApp,
     cookies: BTreeMap<String, String>,
     origin: String,
     user_agent: String,
+    pub accept_language: Option<String>,
 }
 
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub status: u16,
     headers: reqwest::header::HeaderMap,
-    body: String,
+    pub body: String,
 }
 
 impl Page {
@@ -74,13 +75,14 @@ impl Page {
 }
 
 impl<'a> Visitor<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             cookies: BTreeMap::new(),
             origin: app.origin.clone(),
             user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
                 .to_owned(),
+            accept_language: None,
         }
     }
 
@@ -93,6 +95,10 @@ impl<'a> Visitor<'a> {
     }
 
     async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let request = match &self.accept_language {
+            Some(languages) => request.header("accept-language", languages),
+            None => request,
+        };
         let response = request
             .header("cookie", self.cookie_header())
             .header("user-agent", &self.user_agent)
@@ -128,7 +134,7 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub async fn get(&mut self, path: &str) -> Page {
         let request = self.app.http.get(self.url(path));
         self.send(request).await
     }
@@ -145,7 +151,7 @@ impl<'a> Visitor<'a> {
     }
 
     /// Opens `path`, fills its form (the csrf token added) and posts it to `path`.
-    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let form = self.get(path).await;
         assert_eq!(form.status, 200, "{path}: {}", form.body);
         let csrf = form.csrf();
@@ -591,7 +597,7 @@ async fn two_factor_enrolment_and_sign_in_with_totp_backup_code_and_trusted_devi
     assert_eq!(confirmed.status, 303, "{}", confirmed.body);
     let security = browser.get("/account/security").await;
     assert!(
-        security.body.contains("<strong>on</strong>"),
+        security.body.contains("Two-factor authentication is on."),
         "{}",
         security.body
     );
@@ -676,7 +682,7 @@ async fn two_factor_enrolment_and_sign_in_with_totp_backup_code_and_trusted_devi
         .await;
     assert_eq!(disabled.status, 303, "{}", disabled.body);
     let off = browser.get("/account/security").await;
-    assert!(off.body.contains("<strong>off</strong>"));
+    assert!(off.body.contains("Two-factor authentication is off."));
 }
 
 async fn password_reset_by_mail_lands_on_the_reset_page(backend: Backend) {

@@ -19,6 +19,7 @@ use crate::access_tokens::settings::AccessTokenSettings;
 use crate::admin::settings::AdminSettings;
 use crate::crypto::settings::HashingSettings;
 use crate::http::settings::{CorsSettings, ServerSettings};
+use crate::i18n::settings::I18nSettings;
 use crate::mail::settings::MailSettings;
 use crate::metrics::settings::MetricsSettings;
 use crate::organizations::settings::OrganizationSettings;
@@ -101,6 +102,7 @@ pub fn registry() -> Vec<Setting> {
         SocialSettings::settings(),
         OrganizationSettings::settings(),
         UiSettings::settings(),
+        I18nSettings::settings(),
         AdminSettings::settings(),
         MetricsSettings::settings(),
     ]
@@ -137,6 +139,7 @@ pub struct Config {
     pub social_providers: Vec<ProviderSettings>,
     pub organization: OrganizationSettings,
     pub ui: UiSettings,
+    pub i18n: I18nSettings,
     pub admin: AdminSettings,
     pub metrics: MetricsSettings,
 }
@@ -193,6 +196,7 @@ impl Config {
             social: SocialSettings::load(&values)?,
             organization: OrganizationSettings::load(&values)?,
             ui: UiSettings::load(&values)?,
+            i18n: I18nSettings::load(&values)?,
             admin: AdminSettings::load(&values)?,
             metrics: MetricsSettings::load(&values)?,
             social_providers: Vec::new(),

@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod i18n;
 pub mod mail;
 pub mod maintenance;
 pub mod metrics;

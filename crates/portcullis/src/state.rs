@@ -12,6 +12,7 @@ use crate::crypto::keys::{MasterKey, Purpose, Sealer};
 use crate::crypto::passwords::PasswordHasher;
 use crate::db::Db;
 use crate::http::cookies::CredentialCookie;
+use crate::i18n::Catalogues;
 use crate::mail::Mailer;
 use crate::organizations::access::AccessControl;
 use crate::pages::Pages;
@@ -62,6 +63,8 @@ pub struct Shared {
     pub access: Arc<AccessControl>,
     /// The hosted pages' templates, form-token key and cookies.
     pub pages: Arc<Pages>,
+    /// The message catalogues of pages and mails.
+    pub catalogues: Arc<Catalogues>,
 }
 
 impl AppState {
@@ -85,6 +88,7 @@ impl AppState {
             config.organization.statements.as_ref(),
             config.organization.roles.as_ref(),
         )?;
+        let catalogues = Arc::new(Catalogues::load(&config.i18n)?);
         Ok(Self(Arc::new(Shared {
             access: Arc::new(access),
             social: Arc::new(Social::new(
@@ -102,10 +106,11 @@ impl AppState {
             refresh_key: master.mac_key(Purpose::RefreshTokens),
             revocations: Hub::default(),
             session_cache: Arc::new(SessionCache::new(config.session.cache_ttl)),
-            mailer: Mailer::new(&config.mail, clock.clone())?,
+            mailer: Mailer::new(&config.mail, clock.clone(), Arc::clone(&catalogues))?,
             limits: Limits::start(&config.rate_limits).await?,
             stopping: Arc::new(watch::channel(false).0),
-            pages: Arc::new(Pages::load(&config, master)?),
+            pages: Arc::new(Pages::load(&config, master, Arc::clone(&catalogues))?),
+            catalogues,
             config: Arc::new(config),
             clock,
             db,

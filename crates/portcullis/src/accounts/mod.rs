@@ -95,7 +95,7 @@ pub async fn sign_up(
         let background = state.clone();
         let (user_for_mail, callback) = (user.clone(), new.callback.map(str::to_owned));
         let client = client.clone();
-        tokio::spawn(async move {
+        crate::i18n::spawn_in_request_language(async move {
             let state = background;
             let sent = if taken {
                 notify_existing_owner(&state, &user_for_mail.email).await

@@ -61,7 +61,9 @@ async fn limited_and_timed(state: &AppState, request: Request, next: Next) -> Re
         return refusal;
     }
     let timing = RequestTiming::start(&request);
-    let response = next.run(request).await;
+    // The request's language preferences, for the mails it sends (`i18n::requested`).
+    let requested = crate::i18n::Requested::of(&request);
+    let response = crate::i18n::remembering(requested, next.run(request)).await;
     if let Some(timing) = timing {
         timing.finish(response.status());
     }

@@ -23,6 +23,7 @@ pub use templates::{Context, Kind};
 #[derive(Clone)]
 pub struct Mailer {
     templates: Arc<templates::Templates>,
+    catalogues: Arc<crate::i18n::Catalogues>,
     config: Arc<MailSettings>,
     pub(crate) transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     wake: Arc<Notify>,
@@ -30,10 +31,18 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    pub fn new(config: &MailSettings, clock: Clock) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &MailSettings,
+        clock: Clock,
+        catalogues: Arc<crate::i18n::Catalogues>,
+    ) -> anyhow::Result<Self> {
         let transport = config.smtp_url().as_ref().map(transport).transpose()?;
         Ok(Self {
-            templates: Arc::new(templates::Templates::load(config.templates_dir.as_deref())?),
+            templates: Arc::new(templates::Templates::load(
+                config.templates_dir.as_deref(),
+                Arc::clone(&catalogues),
+            )?),
+            catalogues,
             config: Arc::new(config.clone()),
             transport,
             wake: Arc::new(Notify::new()),
@@ -45,9 +54,12 @@ impl Mailer {
         &self.config
     }
 
-    /// Renders a message for `to`.
+    /// Renders a message for `to`, in the language of the request that causes it (its
+    /// `?lang=`, then `Accept-Language`: the person acting is the one reading, or the one who
+    /// chose to write to them), else `i18n.default_language`.
     pub fn compose(&self, kind: Kind, to: &str, context: &Context<'_>) -> anyhow::Result<Outgoing> {
-        let rendered = self.templates.render(kind, context)?;
+        let language = crate::i18n::requested().choose(&self.catalogues);
+        let rendered = self.templates.render(kind, context, &language)?;
         Ok(Outgoing {
             kind: kind.as_str(),
             to: to.to_owned(),

@@ -3,10 +3,13 @@
 //! auto-escaped, so a user's name can never inject markup.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use minijinja::value::Serde;
 use minijinja::Environment;
 use serde::Serialize;
+
+use crate::i18n::Catalogues;
 
 /// What a message is about; each kind has its three templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,12 +92,15 @@ pub struct Rendered {
 
 pub struct Templates {
     env: Environment<'static>,
+    catalogues: Arc<Catalogues>,
 }
 
 impl Templates {
-    /// Loads every template, preferring files in `dir`; a broken override stops start-up.
-    pub fn load(dir: Option<&Path>) -> anyhow::Result<Self> {
+    /// Loads every template, preferring files in `dir`; a broken override stops start-up. Their
+    /// text comes from the catalogues (`t("mail-...")`), in the language `render` is given.
+    pub fn load(dir: Option<&Path>, catalogues: Arc<Catalogues>) -> anyhow::Result<Self> {
         let mut env = Environment::new();
+        crate::i18n::add_function(&mut env, Arc::clone(&catalogues));
         for kind in Kind::ALL {
             for part in ["subject", "txt", "html"] {
                 let name = format!("{}.{part}", kind.as_str());
@@ -108,13 +114,28 @@ impl Templates {
                     .map_err(|e| anyhow::anyhow!("mail.templates_dir: template {name}: {e}"))?;
             }
         }
-        Ok(Self { env })
+        Ok(Self { env, catalogues })
     }
 
-    pub fn render(&self, kind: Kind, context: &Context<'_>) -> anyhow::Result<Rendered> {
+    /// The message of `kind` in `language` (a language the catalogues chose).
+    pub fn render(
+        &self,
+        kind: Kind,
+        context: &Context<'_>,
+        language: &str,
+    ) -> anyhow::Result<Rendered> {
+        let expires = context
+            .expires_in
+            .as_deref()
+            .map(|text| self.localised_duration(text, language));
+        let values = minijinja::context! {
+            lang => language,
+            expires => expires,
+            ..minijinja::Value::from(Serde(context))
+        };
         let render = |part: &str| -> anyhow::Result<String> {
             let name = format!("{}.{part}", kind.as_str());
-            Ok(self.env.get_template(&name)?.render(Serde(context))?)
+            Ok(self.env.get_template(&name)?.render(&values)?)
         };
         // A subject is one line whatever a template does.
         let subject = render("subject")?
@@ -129,13 +150,44 @@ impl Templates {
     }
 }
 
+impl Templates {
+    /// `expires_in` ("24 hours", "15 minutes", from `mail::human_duration`) in `language`, with
+    /// its plural rules; as given if it has another shape.
+    fn localised_duration(&self, text: &str, language: &str) -> String {
+        let parsed = text.split_once(' ').and_then(|(n, unit)| {
+            let key = match unit.trim_end_matches('s') {
+                "hour" => "duration-hours",
+                "minute" => "duration-minutes",
+                _ => return None,
+            };
+            Some((n.parse::<u64>().ok()?, key))
+        });
+        let Some((n, key)) = parsed else {
+            return text.to_owned();
+        };
+        let mut args = fluent_bundle::FluentArgs::new();
+        args.set("n", n);
+        self.catalogues
+            .message(language, key, Some(&args))
+            .unwrap_or_else(|| text.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn catalogues() -> Arc<Catalogues> {
+        let settings = crate::i18n::settings::I18nSettings {
+            default_language: "en".into(),
+            catalogues_dir: None,
+        };
+        Arc::new(Catalogues::load(&settings).unwrap())
+    }
+
     #[test]
     fn html_is_escaped_and_subjects_are_one_line() {
-        let templates = Templates::load(None).unwrap();
+        let templates = Templates::load(None, catalogues()).unwrap();
         let rendered = templates
             .render(
                 Kind::VerifyEmail,
@@ -150,6 +202,7 @@ mod tests {
                     inviter: None,
                     code: None,
                 },
+                "en",
             )
             .unwrap();
         assert_eq!(rendered.subject, "Confirm your email for Acme");
@@ -168,7 +221,7 @@ mod tests {
             "Welcome to {{ product }}!",
         )
         .unwrap();
-        let templates = Templates::load(Some(dir.path())).unwrap();
+        let templates = Templates::load(Some(dir.path()), catalogues()).unwrap();
         let context = Context {
             product: "Acme",
             name: "Ada",
@@ -182,14 +235,14 @@ mod tests {
         };
         assert_eq!(
             templates
-                .render(Kind::VerifyEmail, &context)
+                .render(Kind::VerifyEmail, &context, "en")
                 .unwrap()
                 .subject,
             "Welcome to Acme!"
         );
         std::fs::write(dir.path().join("reset_password.txt"), "{% if %}").unwrap();
         assert!(
-            Templates::load(Some(dir.path())).is_err(),
+            Templates::load(Some(dir.path()), catalogues()).is_err(),
             "a broken override stops start-up"
         );
     }

@@ -28,6 +28,8 @@ pub struct Visit {
     pub headers: HeaderMap,
     /// This answer's CSP nonce.
     pub nonce: String,
+    /// The page's language: `?lang=`, then `Accept-Language`, then the default.
+    pub lang: String,
     session_token: Option<String>,
     visitor: Option<String>,
     /// A visitor value made for this answer, to be set as a cookie.
@@ -61,10 +63,21 @@ impl FromRequestParts<AppState> for Visit {
             .read(&headers)
             .filter(|v| v.len() <= 64)
             .map(str::to_owned);
+        let lang = state.catalogues.choose(
+            parts
+                .uri
+                .query()
+                .and_then(crate::i18n::query_lang)
+                .as_deref(),
+            headers
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        );
         Ok(Self {
             client,
             auth,
             headers,
+            lang,
             nonce: random_secret(),
             session_token,
             visitor,
@@ -196,10 +209,15 @@ impl Problems {
         problems
     }
 
-    /// Places an error from the feature logic next to the field it is about. `new_password`
-    /// names the field of a new password on this form.
-    pub fn of(error: &ApiError, new_password: &'static str) -> Self {
-        let message = error.message.to_string();
+    /// Places an error from the feature logic next to the field it is about, in the page's
+    /// language. `new_password` names the field of a new password on this form.
+    pub fn of(
+        state: &AppState,
+        language: &str,
+        error: &ApiError,
+        new_password: &'static str,
+    ) -> Self {
+        let message = shown_message(state, language, error);
         let field = match error.code {
             ErrorCode::InvalidEmail
             | ErrorCode::UserAlreadyExistsUseAnotherEmail
@@ -224,6 +242,28 @@ impl Problems {
         problems.code = Some(error.code.as_str());
         problems
     }
+}
+
+/// An error's message in `language`: the catalogue's `error-<CODE>` when the error carries its
+/// code's standard message (or a password length, whose limits the catalogue is given), else
+/// the server's own text, which is more precise (a password's weakness, a provider's reason).
+pub fn shown_message(state: &AppState, language: &str, error: &ApiError) -> String {
+    let code = error.code;
+    let standard = error.message == code.message()
+        || matches!(
+            code,
+            ErrorCode::PasswordTooShort | ErrorCode::PasswordTooLong
+        );
+    if !standard {
+        return error.message.to_string();
+    }
+    let mut args = fluent_bundle::FluentArgs::new();
+    args.set("min", state.config.password.min_length as i64);
+    args.set("max", state.config.password.max_length as i64);
+    state
+        .catalogues
+        .message(language, &format!("error-{}", code.as_str()), Some(&args))
+        .unwrap_or_else(|| error.message.to_string())
 }
 
 /// Errors a form shows to its user (4xx); a server fault (5xx) is not shown but answered as such

@@ -16,6 +16,7 @@ pub mod routes;
 pub mod settings;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE};
 use axum::http::{HeaderValue, StatusCode};
@@ -29,6 +30,7 @@ use crate::config::Config;
 use crate::crypto::keys::{MasterKey, Purpose};
 use crate::error::ApiError;
 use crate::http::cookies::CredentialCookie;
+use crate::i18n::Catalogues;
 use crate::state::AppState;
 
 pub use forms::Visit;
@@ -77,6 +79,7 @@ const SCRIPT: &str = include_str!("templates/pages.js");
 /// The pages' handles: templates, assets, the form-token key and the pages' own cookies.
 pub struct Pages {
     env: Environment<'static>,
+    catalogues: Arc<Catalogues>,
     stylesheet: String,
     form_key: hmac::Key,
     /// Binds form tokens of visitors who are not signed in (a random value, nothing else).
@@ -89,9 +92,15 @@ pub struct Pages {
 
 impl Pages {
     /// Loads the templates (files in `ui.templates_dir` win); a broken override stops start-up.
-    pub fn load(config: &Config, master: &MasterKey) -> anyhow::Result<Self> {
+    /// Their text comes from the catalogues: `t("key")` in the page's `lang`.
+    pub fn load(
+        config: &Config,
+        master: &MasterKey,
+        catalogues: Arc<Catalogues>,
+    ) -> anyhow::Result<Self> {
         let dir = config.ui.templates_dir.as_deref();
         let mut env = Environment::new();
+        crate::i18n::add_function(&mut env, Arc::clone(&catalogues));
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         for (name, built_in) in TEMPLATES {
@@ -102,12 +111,18 @@ impl Pages {
         let stylesheet = read_override(dir, "style.css")?.unwrap_or_else(|| STYLESHEET.to_owned());
         Ok(Self {
             env,
+            catalogues,
             stylesheet,
             form_key: master.mac_key(Purpose::PageForms),
             visitor_cookie: CredentialCookie::page(config, "pages_visitor"),
             challenge_cookie: CredentialCookie::page(config, "pages_two_factor"),
             trusted_device_cookie: CredentialCookie::page(config, "pages_trusted_device"),
         })
+    }
+
+    /// The message `key` in `language` (text the routes put on a page: notices, errors).
+    pub fn text(&self, language: &str, key: &str) -> String {
+        self.catalogues.text(language, key, None)
     }
 
     fn render(&self, name: &str, context: Value) -> Result<String, ApiError> {
@@ -131,6 +146,8 @@ fn read_override(dir: Option<&Path>, name: &str) -> anyhow::Result<Option<String
 #[derive(Serialize)]
 struct Common<'a> {
     product: &'a str,
+    /// The page's language (`<html lang>`, and what `t()` looks messages up in).
+    lang: &'a str,
     /// Prefix of every page path (`""` or `/auth`).
     prefix: &'a str,
     nonce: &'a str,
@@ -150,6 +167,7 @@ struct Common<'a> {
 pub struct NavLink {
     /// The page's path under the prefix (`/account/security`).
     pub path: &'static str,
+    /// The catalogue key of its name.
     pub label: &'static str,
 }
 
@@ -159,15 +177,15 @@ pub fn account_nav(_state: &AppState) -> Vec<NavLink> {
     vec![
         NavLink {
             path: "/account",
-            label: "Profile",
+            label: "nav-profile",
         },
         NavLink {
             path: "/account/security",
-            label: "Security",
+            label: "nav-security",
         },
         NavLink {
             path: "/account/sessions",
-            label: "Sessions",
+            label: "nav-sessions",
         },
         NavLink {
             path: "/account/organizations",
@@ -228,6 +246,7 @@ pub fn page(
     });
     let common = Common {
         product: &state.config.mail.product_name,
+        lang: &visit.lang,
         prefix: &state.config.ui.path_prefix,
         nonce: &visit.nonce,
         csrf: &csrf,
@@ -311,6 +330,11 @@ pub fn see_other(
 mod tests {
     use super::*;
 
+    fn catalogues() -> Arc<Catalogues> {
+        let config = Config::from_pairs::<&str, &str>([]).unwrap();
+        Arc::new(Catalogues::load(&config.i18n).unwrap())
+    }
+
     fn config(dir: &Path) -> Config {
         let dir = dir.display().to_string();
         Config::from_pairs([("ui.templates_dir", dir.as_str())]).unwrap()
@@ -322,13 +346,13 @@ mod tests {
         let master = MasterKey::new(&[7u8; 32]);
         std::fs::write(dir.path().join("style.css"), "body { color: teal; }").unwrap();
         std::fs::write(dir.path().join("notice.html"), "<p>{{ message }}</p>").unwrap();
-        let pages = Pages::load(&config(dir.path()), &master).unwrap();
+        let pages = Pages::load(&config(dir.path()), &master, catalogues()).unwrap();
         assert_eq!(pages.stylesheet, "body { color: teal; }");
         let html = pages
             .render("notice.html", minijinja::context! { message => "<b>" })
             .unwrap();
         assert_eq!(html, "<p>&lt;b&gt;</p>", "overrides are escaped too");
         std::fs::write(dir.path().join("sign_in.html"), "{% if %}").unwrap();
-        assert!(Pages::load(&config(dir.path()), &master).is_err());
+        assert!(Pages::load(&config(dir.path()), &master, catalogues()).is_err());
     }
 }

@@ -169,20 +169,20 @@ fn return_query(back: Option<&str>) -> String {
 /// The answer to a form refused before it was read.
 fn refused(state: &AppState, visit: &mut Visit, refusal: Refusal) -> Response {
     let message = match refusal {
-        Refusal::Origin => "This form was sent from another site, so it was not accepted.",
-        Refusal::Token => "This form has expired. Go back, reload the page and try again.",
+        Refusal::Origin => "form-refused-origin",
+        Refusal::Token => "form-refused-token",
     };
     notice(
         state,
         visit,
         StatusCode::FORBIDDEN,
-        "Form not accepted",
+        "form-refused-title",
         message,
         true,
     )
 }
 
-/// A page with a title, a message and a way on.
+/// A page with a title, a message (catalogue keys, shown in the page's language) and a way on.
 pub(super) fn notice(
     state: &AppState,
     visit: &mut Visit,
@@ -191,6 +191,8 @@ pub(super) fn notice(
     message: &str,
     is_error: bool,
 ) -> Response {
+    let title = state.pages.text(&visit.lang, title);
+    let message = state.pages.text(&visit.lang, message);
     let values = json!({ "title": title, "message": message, "is_error": is_error });
     page(state, visit, status, "notice.html", values)
 }
@@ -207,7 +209,7 @@ pub(super) fn again(
 ) -> ApiResult<Response> {
     let error = shown(error)?;
     let mut values = values;
-    values["problems"] = json!(Problems::of(&error, new_password_field));
+    values["problems"] = json!(Problems::of(state, &visit.lang, &error, new_password_field));
     let status = if error.status == StatusCode::TOO_MANY_REQUESTS {
         StatusCode::TOO_MANY_REQUESTS
     } else {
@@ -536,7 +538,7 @@ async fn two_factor_submit(
             visit.push_cookie(state.pages.challenge_cookie.clear());
             let mut values = sign_in_values(&state, "", true, back.as_deref());
             values["problems"] = json!(Problems::form(
-                "That sign-in has expired or had too many wrong codes. Sign in again."
+                state.pages.text(&visit.lang, "challenge-expired")
             ));
             let status = StatusCode::UNAUTHORIZED;
             return Ok(page(&state, &mut visit, status, "sign_in.html", values));
@@ -638,8 +640,8 @@ async fn sign_up_submit(
             &state,
             &mut visit,
             StatusCode::OK,
-            "Check your email",
-            "We sent a link to confirm your address. Open it, then sign in.",
+            "check-email-title",
+            "check-email-verify",
             false,
         )),
         Err(e) => again(&state, &mut visit, "sign_up.html", e, "password", values),
@@ -689,17 +691,12 @@ async fn sign_out_page(State(state): State<AppState>, mut visit: Visit) -> Respo
         let to = state.config.ui.path("/sign-in");
         return see_other(&state, &mut visit, &to, []);
     }
-    page(
-        &state,
-        &mut visit,
-        StatusCode::OK,
-        "notice.html",
-        json!({
-            "title": "Sign out",
-            "message": "Sign out of this browser?",
-            "sign_out_form": true,
-        }),
-    )
+    let values = json!({
+        "title": state.pages.text(&visit.lang, "sign-out-title"),
+        "message": state.pages.text(&visit.lang, "sign-out-question"),
+        "sign_out_form": true,
+    });
+    page(&state, &mut visit, StatusCode::OK, "notice.html", values)
 }
 
 async fn sign_out_submit(
@@ -751,8 +748,8 @@ async fn forgot_password_submit(
             &state,
             &mut visit,
             StatusCode::OK,
-            "Check your email",
-            "If an account uses this address, we sent it a link to choose a new password.",
+            "check-email-title",
+            "check-email-reset",
             false,
         )),
         Err(e) => again(
@@ -783,8 +780,8 @@ async fn reset_password_page(
             &state,
             &mut visit,
             StatusCode::BAD_REQUEST,
-            "Link not valid",
-            "This reset link is invalid, used or expired. Ask for a new one.",
+            "link-invalid-title",
+            "reset-link-invalid",
             true,
         ),
     }
@@ -815,8 +812,8 @@ async fn reset_password_submit(
             &state,
             &mut visit,
             StatusCode::OK,
-            "Password changed",
-            "Your password is changed and every session has ended. Sign in with the new one.",
+            "password-changed-title",
+            "password-changed-reset",
             false,
         )),
         Err(e) => again(
@@ -853,24 +850,24 @@ async fn verify_email_page(
             &state,
             &mut visit,
             StatusCode::OK,
-            "Email verified",
-            "Your email address is confirmed.",
+            "email-verified-title",
+            "email-verified-message",
             false,
         ),
         Err(LinkError::Expired) => notice(
             &state,
             &mut visit,
             StatusCode::BAD_REQUEST,
-            "Link expired",
-            "This verification link has expired. Sign in to get a new one.",
+            "link-expired-title",
+            "verify-link-expired",
             true,
         ),
         Err(LinkError::Invalid) => notice(
             &state,
             &mut visit,
             StatusCode::BAD_REQUEST,
-            "Link not valid",
-            "This verification link is invalid or was already used.",
+            "link-invalid-title",
+            "verify-link-invalid",
             true,
         ),
     })
@@ -882,16 +879,27 @@ async fn error_page(
     Query(query): Query<PageQuery>,
 ) -> Response {
     let code = query.error.unwrap_or_default();
+    // The code's message from the catalogue, else its English text (a key `notice` does not
+    // find is shown as it is), else a generic one.
     let message = ErrorCode::ALL
         .iter()
         .find(|c| c.as_str() == code)
-        .map_or("Something went wrong. Try again.", |c| c.message());
+        .map_or_else(
+            || "error-generic".to_owned(),
+            |c| {
+                let key = format!("error-{}", c.as_str());
+                match state.catalogues.message(&visit.lang, &key, None) {
+                    Some(_) => key,
+                    None => c.message().to_owned(),
+                }
+            },
+        );
     notice(
         &state,
         &mut visit,
         StatusCode::BAD_REQUEST,
-        "Something went wrong",
-        message,
+        "error-title",
+        &message,
         true,
     )
 }
@@ -944,8 +952,8 @@ async fn account_submit(
                 &state,
                 &mut visit,
                 StatusCode::OK,
-                "Check your new inbox",
-                "We sent a confirmation link to the new address. Your email changes when you open it.",
+                "check-new-inbox-title",
+                "check-new-inbox",
                 false,
             ))
         }
@@ -962,8 +970,8 @@ async fn account_submit(
                 &state,
                 &mut visit,
                 StatusCode::OK,
-                "Check your email",
-                "We sent a new link to confirm your address.",
+                "check-email-title",
+                "check-email-resent",
                 false,
             ))
         }
@@ -976,8 +984,8 @@ pub(super) fn unknown_action(state: &AppState, visit: &mut Visit) -> Response {
         state,
         visit,
         StatusCode::BAD_REQUEST,
-        "Unknown action",
-        "This form asked for something this page does not do.",
+        "unknown-action-title",
+        "unknown-action",
         true,
     )
 }
@@ -1036,8 +1044,8 @@ async fn security_submit(
                         &state,
                         &mut visit,
                         StatusCode::OK,
-                        "Password changed",
-                        "Your password is changed.",
+                        "password-changed-title",
+                        "password-changed",
                         false,
                     ))
                 }

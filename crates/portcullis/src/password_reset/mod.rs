@@ -38,7 +38,7 @@ pub async fn request(
         .await?;
     let state = state.clone();
     let redirect_to = redirect_to.map(str::to_owned);
-    tokio::spawn(async move {
+    crate::i18n::spawn_in_request_language(async move {
         let result = match users_store::find_by_email(&state.db, email.as_str()).await {
             Ok(Some((user, _))) => send_reset_link(&state, &user, redirect_to.as_deref()).await,
             Ok(None) => Ok(()),

@@ -233,7 +233,7 @@ pub async fn request_verification(
         .check(Class::VerificationMail, Subject::Account(email.as_str()))
         .await?;
     let (state, callback) = (state.clone(), callback.map(str::to_owned));
-    tokio::spawn(async move {
+    crate::i18n::spawn_in_request_language(async move {
         let result = match users_store::find_by_email(&state.db, email.as_str()).await {
             Ok(Some((user, _))) if !user.email_verified => {
                 send_verification(&state, &user, callback.as_deref()).await
@@ -336,7 +336,7 @@ pub async fn change_email(
     let (state, user) = (state.clone(), auth.user.clone());
     let callback = callback.map(str::to_owned);
     // Answer first: whether the new address is taken must not show in the timing either.
-    tokio::spawn(async move {
+    crate::i18n::spawn_in_request_language(async move {
         if let Err(e) = request_change(&state, &user, new_email.as_str(), callback.as_deref()).await
         {
             tracing::error!(error = %e, "could not process an email change request");

@@ -1,0 +1,156 @@
+# Portcullis auf Deutsch: die gehosteten Seiten und die E-Mails. Fehlt hier eine Meldung, gilt
+# die englische (en.ftl).
+
+## Rahmen jeder Seite
+skip-to-content = Zum Inhalt springen
+nav-account = Konto
+nav-profile = Profil
+nav-security = Sicherheit
+nav-sessions = Sitzungen
+sign-out = Abmelden
+show-password = Anzeigen
+your-account = Ihr Konto
+
+## Anmeldung
+sign-in-title = Anmelden
+field-email = E-Mail
+field-password = Passwort
+remember-me = Auf diesem Gerät angemeldet bleiben
+sign-in-button = Anmelden
+social-heading = Oder weiter mit
+forgot-password-link = Passwort vergessen?
+create-account-link = Konto erstellen
+
+## Registrierung
+sign-up-title = Konto erstellen
+field-name = Name
+password-rules = Verwenden Sie { $min } bis { $max } Zeichen.
+password-rules-strength = Gängige Passwörter und solche, die aus Ihrem Namen oder Ihrer E-Mail-Adresse gebildet sind, werden abgelehnt: Einige zusammenhanglose Wörter ergeben ein starkes Passwort.
+password-verdict-ok = Dieses Passwort erfüllt die Regeln.
+sign-up-button = Konto erstellen
+have-account = Sie haben schon ein Konto?
+
+## Passwort zurücksetzen
+forgot-title = Passwort vergessen?
+forgot-intro = Geben Sie Ihre E-Mail-Adresse ein, und wir senden Ihnen einen Link, mit dem Sie ein neues Passwort wählen können.
+send-link = Link senden
+back-to-sign-in = Zurück zur Anmeldung
+reset-title = Neues Passwort wählen
+field-new-password = Neues Passwort
+field-current-password = Aktuelles Passwort
+change-password-button = Passwort ändern
+
+## Zwei-Faktor-Anmeldung
+two-factor-title = Zwei-Faktor-Authentifizierung
+code-from = Code aus
+method-app = Meiner Authenticator-App
+method-backup = Einem Backup-Code
+field-code = Code
+trust-device = Diesem Gerät vertrauen (diesen Schritt hier künftig überspringen)
+verify-button = Bestätigen
+start-over = Von vorn beginnen
+
+## Konto
+profile-heading = Profil
+field-picture = Bild-URL (https)
+save-profile = Profil speichern
+email-heading = E-Mail
+email-verified = bestätigt
+email-not-verified = noch nicht bestätigt
+resend-verification = Bestätigungslink erneut senden
+field-new-email = Neue E-Mail-Adresse
+change-email-button = E-Mail-Adresse ändern
+
+## Sicherheit
+security-title = Sicherheit
+password-heading = Passwort
+sign-out-others-check = Alle anderen Geräte abmelden
+scan-code = Scannen Sie diesen Code mit Ihrer Authenticator-App, oder geben Sie den Schlüssel von Hand ein.
+qr-label = QR-Code des Authenticator-Schlüssels
+key-label = Schlüssel:
+backup-codes-heading = Backup-Codes
+backup-codes-intro = Jeder Code gilt einmal, wenn Sie die App nicht nutzen können. Bewahren Sie sie sicher auf: Sie werden nur jetzt angezeigt.
+copy-codes = Codes kopieren
+field-app-code = Code aus der App
+turn-on-two-factor = Zwei-Faktor einschalten
+two-factor-on = Die Zwei-Faktor-Authentifizierung ist eingeschaltet.
+new-backup-codes-heading = Neue Backup-Codes
+new-backup-codes-button = Neue Backup-Codes
+turn-off-two-factor = Zwei-Faktor ausschalten
+two-factor-off = Die Zwei-Faktor-Authentifizierung ist ausgeschaltet. Schalten Sie sie ein, damit bei der Anmeldung ein Code aus einer Authenticator-App verlangt wird.
+set-up-two-factor = Zwei-Faktor einrichten
+
+## Sitzungen
+sessions-title = Sitzungen
+sessions-intro = Geräte, die bei Ihrem Konto angemeldet sind.
+this-device = Dieses Gerät
+ip-address = IP-Adresse
+ip-unknown = unbekannt
+signed-in-at = Angemeldet
+last-active = Zuletzt aktiv
+sign-out-session = { $device } abmelden, angemeldet { $created }
+sign-out-others-button = Alle anderen Geräte abmelden
+unknown-device = Unbekanntes Gerät
+device-on = { $browser } unter { $system }
+
+## Hinweise
+form-refused-title = Formular nicht angenommen
+form-refused-origin = Dieses Formular wurde von einer anderen Website gesendet und daher nicht angenommen.
+form-refused-token = Dieses Formular ist abgelaufen. Gehen Sie zurück, laden Sie die Seite neu und versuchen Sie es noch einmal.
+check-email-title = Sehen Sie in Ihr Postfach
+check-email-verify = Wir haben Ihnen einen Link zur Bestätigung Ihrer Adresse gesendet. Öffnen Sie ihn und melden Sie sich dann an.
+check-email-reset = Falls ein Konto diese Adresse nutzt, haben wir ihm einen Link zum Wählen eines neuen Passworts gesendet.
+check-email-resent = Wir haben Ihnen einen neuen Link zur Bestätigung Ihrer Adresse gesendet.
+check-new-inbox-title = Sehen Sie in Ihr neues Postfach
+check-new-inbox = Wir haben einen Bestätigungslink an die neue Adresse gesendet. Ihre E-Mail-Adresse ändert sich, sobald Sie ihn öffnen.
+sign-out-title = Abmelden
+sign-out-question = Von diesem Browser abmelden?
+link-invalid-title = Link ungültig
+reset-link-invalid = Dieser Link zum Zurücksetzen ist ungültig, schon benutzt oder abgelaufen. Fordern Sie einen neuen an.
+password-changed-title = Passwort geändert
+password-changed-reset = Ihr Passwort ist geändert, und alle Sitzungen wurden beendet. Melden Sie sich mit dem neuen an.
+password-changed = Ihr Passwort ist geändert.
+email-verified-title = E-Mail-Adresse bestätigt
+email-verified-message = Ihre E-Mail-Adresse ist bestätigt.
+link-expired-title = Link abgelaufen
+verify-link-expired = Dieser Bestätigungslink ist abgelaufen. Melden Sie sich an, um einen neuen zu erhalten.
+verify-link-invalid = Dieser Bestätigungslink ist ungültig oder wurde schon benutzt.
+error-title = Etwas ist schiefgegangen
+error-generic = Etwas ist schiefgegangen. Versuchen Sie es noch einmal.
+unknown-action-title = Unbekannte Aktion
+unknown-action = Dieses Formular verlangt etwas, das diese Seite nicht kann.
+challenge-expired = Diese Anmeldung ist abgelaufen oder hatte zu viele falsche Codes. Melden Sie sich erneut an.
+
+## Fehler neben einem Feld
+error-INVALID_EMAIL_OR_PASSWORD = E-Mail-Adresse oder Passwort ist falsch
+error-INVALID_EMAIL = Ungültige E-Mail-Adresse
+error-USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL = Diese E-Mail-Adresse ist vergeben. Melden Sie sich an oder verwenden Sie eine andere.
+error-EMAIL_IS_THE_SAME = Das ist bereits Ihre E-Mail-Adresse.
+error-INVALID_NAME = Geben Sie einen Namen ein.
+error-INVALID_IMAGE = Das Bild muss eine https-URL sein.
+error-PASSWORD_TOO_SHORT = Das Passwort ist zu kurz: Verwenden Sie mindestens { $min } Zeichen.
+error-PASSWORD_TOO_LONG = Das Passwort ist zu lang: Verwenden Sie höchstens { $max } Zeichen.
+error-INVALID_PASSWORD = Das Passwort ist nicht korrekt.
+error-INVALID_CODE = Der Code ist nicht korrekt.
+error-INVALID_BACKUP_CODE = Der Backup-Code ist nicht korrekt oder wurde schon benutzt.
+error-EMAIL_NOT_VERIFIED = Bestätigen Sie zuerst Ihre E-Mail-Adresse: Wir haben Ihnen einen Link gesendet.
+error-TOO_MANY_REQUESTS = Zu viele Versuche. Warten Sie einen Moment und versuchen Sie es noch einmal.
+
+## E-Mails
+mail-hello = Hallo { $name },
+mail-verify-subject = Bestätigen Sie Ihre E-Mail-Adresse für { $product }
+mail-verify-body = Bitte bestätigen Sie, dass { $email } Ihre E-Mail-Adresse ist, indem Sie diesen Link öffnen:
+mail-verify-button = Meine E-Mail-Adresse bestätigen
+mail-verify-footer = Der Link gilt einmal und läuft in { $expires } ab. Wenn Sie sich nicht bei { $product } registriert haben, ignorieren Sie diese Nachricht.
+mail-reset-subject = Setzen Sie Ihr Passwort für { $product } zurück
+mail-reset-body = Jemand hat verlangt, das Passwort Ihres Kontos bei { $product } ({ $email }) zurückzusetzen. Um ein neues zu wählen, öffnen Sie diesen Link:
+mail-reset-button = Neues Passwort wählen
+mail-reset-footer = Der Link gilt einmal und läuft in { $expires } ab. Wenn Sie das nicht verlangt haben, ignorieren Sie diese Nachricht: Ihr Passwort bleibt, wie es ist.
+duration-hours = { $n ->
+    [one] einer Stunde
+   *[other] { $n } Stunden
+}
+duration-minutes = { $n ->
+    [one] einer Minute
+   *[other] { $n } Minuten
+}

@@ -1,0 +1,146 @@
+# Portcullis' English messages: the hosted pages and the mails. Every other catalogue falls back
+# to this one for a message it lacks. Fluent syntax: https://projectfluent.org/fluent/guide/
+# Arguments are { $name }; plurals are selectors on numbers.
+
+## The frame of every page
+skip-to-content = Skip to content
+nav-account = Account
+nav-profile = Profile
+nav-security = Security
+nav-sessions = Sessions
+sign-out = Sign out
+show-password = Show
+your-account = Your account
+
+## Sign-in
+sign-in-title = Sign in
+field-email = Email
+field-password = Password
+remember-me = Keep me signed in on this device
+sign-in-button = Sign in
+social-heading = Or continue with
+forgot-password-link = Forgot your password?
+create-account-link = Create an account
+
+## Sign-up
+sign-up-title = Create an account
+field-name = Name
+password-rules = Use { $min } to { $max } characters.
+password-rules-strength = Common passwords, and passwords built from your name or email, are refused: a few unrelated words make a strong one.
+password-verdict-ok = This password meets the rules.
+sign-up-button = Create account
+have-account = Already have an account?
+
+## Password reset
+forgot-title = Forgot your password?
+forgot-intro = Enter your email address and we will send you a link to choose a new password.
+send-link = Send the link
+back-to-sign-in = Back to sign in
+reset-title = Choose a new password
+field-new-password = New password
+field-current-password = Current password
+change-password-button = Change password
+
+## Two-factor sign-in
+two-factor-title = Two-factor authentication
+code-from = Code from
+method-app = My authenticator app
+method-backup = A backup code
+field-code = Code
+trust-device = Trust this device (skip this step here next time)
+verify-button = Verify
+start-over = Start over
+
+## Account
+profile-heading = Profile
+field-picture = Picture URL (https)
+save-profile = Save profile
+email-heading = Email
+email-verified = verified
+email-not-verified = not verified yet
+resend-verification = Send the verification link again
+field-new-email = New email
+change-email-button = Change email
+
+## Security
+security-title = Security
+password-heading = Password
+sign-out-others-check = Sign out every other device
+scan-code = Scan this code with your authenticator app, or enter the key by hand.
+qr-label = QR code of the authenticator key
+key-label = Key:
+backup-codes-heading = Backup codes
+backup-codes-intro = Each works once, when you cannot use the app. Keep them somewhere safe: they are shown only now.
+copy-codes = Copy the codes
+field-app-code = Code from the app
+turn-on-two-factor = Turn on two-factor
+two-factor-on = Two-factor authentication is on.
+new-backup-codes-heading = New backup codes
+new-backup-codes-button = New backup codes
+turn-off-two-factor = Turn off two-factor
+two-factor-off = Two-factor authentication is off. Turn it on to ask for a code from an authenticator app at sign-in.
+set-up-two-factor = Set up two-factor
+
+## Sessions
+sessions-title = Sessions
+sessions-intro = Devices signed in to your account.
+this-device = This device
+ip-address = IP address
+ip-unknown = unknown
+signed-in-at = Signed in
+last-active = Last active
+sign-out-session = Sign out { $device }, signed in { $created }
+sign-out-others-button = Sign out every other device
+unknown-device = Unknown device
+device-on = { $browser } on { $system }
+
+## Notices
+form-refused-title = Form not accepted
+form-refused-origin = This form was sent from another site, so it was not accepted.
+form-refused-token = This form has expired. Go back, reload the page and try again.
+check-email-title = Check your email
+check-email-verify = We sent a link to confirm your address. Open it, then sign in.
+check-email-reset = If an account uses this address, we sent it a link to choose a new password.
+check-email-resent = We sent a new link to confirm your address.
+check-new-inbox-title = Check your new inbox
+check-new-inbox = We sent a confirmation link to the new address. Your email changes when you open it.
+sign-out-title = Sign out
+sign-out-question = Sign out of this browser?
+link-invalid-title = Link not valid
+reset-link-invalid = This reset link is invalid, used or expired. Ask for a new one.
+password-changed-title = Password changed
+password-changed-reset = Your password is changed and every session has ended. Sign in with the new one.
+password-changed = Your password is changed.
+email-verified-title = Email verified
+email-verified-message = Your email address is confirmed.
+link-expired-title = Link expired
+verify-link-expired = This verification link has expired. Sign in to get a new one.
+verify-link-invalid = This verification link is invalid or was already used.
+error-title = Something went wrong
+error-generic = Something went wrong. Try again.
+unknown-action-title = Unknown action
+unknown-action = This form asked for something this page does not do.
+challenge-expired = That sign-in has expired or had too many wrong codes. Sign in again.
+
+## Errors shown on the pages are `error-<CODE>` messages (`error-INVALID_CODE = ...`). English
+## has none: the server's own English text is shown. Other catalogues translate them (de.ftl);
+## an operator's en.ftl may add some to reword them.
+
+## Mails
+mail-hello = Hello { $name },
+mail-verify-subject = Confirm your email for { $product }
+mail-verify-body = Please confirm that { $email } is your email address by opening this link:
+mail-verify-button = Confirm my email
+mail-verify-footer = The link works once and expires in { $expires }. If you did not sign up for { $product }, ignore this message.
+mail-reset-subject = Reset your { $product } password
+mail-reset-body = Someone asked to reset the password of your { $product } account ({ $email }). To choose a new password, open this link:
+mail-reset-button = Choose a new password
+mail-reset-footer = The link works once and expires in { $expires }. If you did not ask for this, ignore this message: your password stays as it is.
+duration-hours = { $n ->
+    [one] one hour
+   *[other] { $n } hours
+}
+duration-minutes = { $n ->
+    [one] one minute
+   *[other] { $n } minutes
+}
