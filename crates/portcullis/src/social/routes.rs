@@ -397,15 +397,16 @@ pub struct AccessTokenBody {
     provider_id: Option<String>,
 }
 
-api_errors!(AccessTokenErrors, POST_JSON; Unauthorized, AccountNotFound, FailedToGetAccessToken, ProviderUnavailable);
+api_errors!(AccessTokenErrors, POST_JSON; Unauthorized, ImpersonationRestricted, AccountNotFound, FailedToGetAccessToken, ProviderUnavailable);
 
 /// The provider's access token of one of the user's accounts, for the app's backend (only with
 /// `social.store_provider_tokens`); refreshed when it is about to expire. Never the refresh token.
+/// Not from an impersonated session: the user's provider tokens stay the user's own.
 #[utoipa::path(post, path = "/get-access-token", tag = "social", request_body = AccessTokenBody,
     responses((status = 200, description = "The access token", body = super::AccessTokenView), AccessTokenErrors))]
 async fn get_access_token(
     State(state): State<AppState>,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<AccessTokenBody>,
 ) -> ApiResult<Json<super::AccessTokenView>> {
     Ok(Json(
