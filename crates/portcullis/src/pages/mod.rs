@@ -54,6 +54,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/reset_password.html"),
     ),
     ("notice.html", include_str!("templates/notice.html")),
+    ("error.html", include_str!("templates/error.html")),
     ("account.html", include_str!("templates/account.html")),
     (
         "account_security.html",

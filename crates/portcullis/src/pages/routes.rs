@@ -886,13 +886,19 @@ async fn error_page(
         .iter()
         .find(|c| c.as_str() == code)
         .map_or("Something went wrong. Try again.", |c| c.message());
-    notice(
+    // error.html words the codes of social sign-in; `message` is for any other code.
+    let values = json!({
+        "title": "Something went wrong",
+        "message": message,
+        "is_error": true,
+        "code": code,
+    });
+    page(
         &state,
         &mut visit,
         StatusCode::BAD_REQUEST,
-        "Something went wrong",
-        message,
-        true,
+        "error.html",
+        values,
     )
 }
 
