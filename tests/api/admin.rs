@@ -1320,6 +1320,7 @@ async fn an_impersonated_session_is_short_restricted_and_cannot_chain(backend: B
         ("/delete-user", json!({"password": "x"})),
         ("/link-social", json!({"provider": "google"})),
         ("/unlink-account", json!({"accountId": "x"})),
+        ("/get-access-token", json!({"providerId": "google"})),
     ] {
         app.post(path, Auth::Bearer(&token), body)
             .await

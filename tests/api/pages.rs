@@ -30,6 +30,9 @@ both_backends!(
     an_unverified_user_gets_a_new_link_from_the_account_page,
     an_impersonated_session_changes_no_credential_on_the_pages,
     social_buttons_sign_in_through_the_provider_and_keep_return_to,
+    a_social_sign_in_with_two_factor_ends_on_the_pages_second_step,
+    the_error_page_words_each_social_error_code,
+    the_role_picker_offers_the_configured_and_the_organizations_own_roles,
     organizations_page_creates_switches_invites_and_manages_members,
     an_invitation_mail_leads_to_its_page_to_sign_up_verify_and_accept,
     the_sign_up_page_asks_the_policy_before_submit_without_storing_anything,
@@ -158,6 +161,54 @@ impl<'a> Visitor<'a> {
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
         self.post(path, &all).await
+    }
+
+    /// Turns two-factor on from the security page (enrol, confirm with a code):
+    /// the TOTP key and the backup codes.
+    async fn turn_on_two_factor(&mut self, password: &str) -> (Vec<u8>, Vec<String>) {
+        let enrolment = self
+            .submit(
+                "/account/security",
+                &[("action", "enable"), ("current_password", password)],
+            )
+            .await;
+        assert_eq!(enrolment.status, 200, "{}", enrolment.body);
+        let key = enrolment_secret(&enrolment.body);
+        let codes = backup_codes_in(&enrolment.body);
+        // The previous step: the current one stays unused for the sign-in that follows.
+        let code = code_of_step(&key, self.app.clock.now_secs() / 30 - 1);
+        let confirmed = self
+            .post(
+                "/account/security",
+                &[
+                    ("csrf", enrolment.csrf().as_str()),
+                    ("action", "confirm"),
+                    ("code", code.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+        (key, codes)
+    }
+
+    /// Presses the sign-in page's button for `provider` (with `return_to`), goes through the
+    /// provider and lands back on the API's callback: its answer.
+    async fn through_social_button(&mut self, provider: &str, return_to: &str) -> Page {
+        let csrf = self.get("/sign-in").await.csrf();
+        let started = self
+            .post(
+                &format!("/sign-in/social/{provider}"),
+                &[("csrf", csrf.as_str()), ("return_to", return_to)],
+            )
+            .await;
+        assert_eq!(started.status, 303, "{}", started.body);
+        let Back::Redirect(callback) = Browser::new()
+            .through_provider(self.app, started.location())
+            .await
+        else {
+            panic!("the provider answers with a redirect");
+        };
+        self.get(&callback).await
     }
 
     fn has_session(&self) -> bool {
@@ -1273,8 +1324,247 @@ async fn social_buttons_sign_in_through_the_provider_and_keep_return_to(backend:
     assert_eq!(landed.location(), "/error?error=access_denied");
     let error = refused.get(landed.location()).await;
     assert_eq!(error.status, 400);
-    assert!(error.body.contains("Something went wrong"));
+    assert!(
+        error.body.contains("cancelled at the provider"),
+        "{}",
+        error.body
+    );
     assert!(!refused.has_session());
+}
+
+/// A user with two-factor who signs in with a social button goes through the pages' own
+/// `/two-factor` step (the pages' challenge cookie, never the API's), with a TOTP code and
+/// "trust this device", then a backup code in another browser, and always ends at `return_to`;
+/// the trusted browser's next social sign-in skips the code.
+async fn a_social_sign_in_with_two_factor_ends_on_the_pages_second_step(backend: Backend) {
+    let idp = Idp::start().await;
+    let mut settings = vec![
+        (
+            "social.allow_insecure_loopback".to_owned(),
+            "true".to_owned(),
+        ),
+        (
+            "social.account_linking.trusted_providers".to_owned(),
+            "acme".to_owned(),
+        ),
+    ];
+    settings.extend(idp.oidc_settings("acme"));
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app = TestApp::spawn_with(backend, &pairs).await;
+    idp.register(&app, &["acme"]).await;
+    let mut browser = Visitor::new(&app);
+    let (email, password) = (random_email(), strong_password(16));
+    assert_eq!(browser.sign_up("Ada", &email, &password).await.status, 303);
+    let (key, codes) = browser.turn_on_two_factor(&password).await;
+    assert_eq!(browser.submit("/sign-out", &[]).await.status, 303);
+    idp.sign_in_as(Some(person(&email, true))).await;
+
+    let back = "/account/sessions";
+    let landed = browser.through_social_button("acme", back).await;
+    assert_eq!(landed.status, 302, "{}", landed.body);
+    assert_eq!(
+        landed.location(),
+        "/two-factor?return_to=%2Faccount%2Fsessions"
+    );
+    assert!(!browser.has_session());
+    let cookies: Vec<&String> = browser.cookies.keys().collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|name| name.ends_with(".pages_two_factor")),
+        "the pages' challenge cookie: {cookies:?}"
+    );
+    assert!(
+        !cookies.iter().any(|name| name.ends_with(".two_factor")),
+        "not the API's: {cookies:?}"
+    );
+    let step = browser.get(landed.location()).await;
+    assert_eq!(step.status, 200, "{}", step.body);
+    assert!(step.body.contains("autocomplete=\"one-time-code\""));
+    let code = code_of_step(&key, app.clock.now_secs() / 30);
+    let done = browser
+        .post(
+            landed.location(),
+            &[
+                ("csrf", step.csrf().as_str()),
+                ("return_to", back),
+                ("code", code.as_str()),
+                ("trust_device", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), back);
+    assert!(browser.has_session());
+    let account = browser.get("/account").await;
+    assert!(account.body.contains(&email), "{}", account.body);
+
+    // Trusted: this browser's next social sign-in skips the code (the pages' trust cookie).
+    assert_eq!(browser.submit("/sign-out", &[]).await.status, 303);
+    let trusted = browser.through_social_button("acme", back).await;
+    assert_eq!(trusted.location(), back);
+    assert!(browser.has_session());
+
+    // Another browser: the same step with a backup code.
+    let mut other = Visitor::new(&app);
+    let landed = other.through_social_button("acme", back).await;
+    assert!(landed.location().starts_with("/two-factor?"));
+    assert!(!other.has_session());
+    let with_backup = other
+        .submit(
+            landed.location(),
+            &[
+                ("return_to", back),
+                ("method", "backup"),
+                ("code", codes[0].as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(with_backup.status, 303, "{}", with_backup.body);
+    assert_eq!(with_backup.location(), back);
+    assert!(other.has_session());
+}
+
+/// Each code social sign-in lands on `/error` with gets its own words (in an alert); any other
+/// code the generic message, and what the query holds is never echoed.
+async fn the_error_page_words_each_social_error_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut visitor = Visitor::new(&app);
+    let worded = [
+        ("access_denied", "cancelled at the provider"),
+        ("state_mismatch", "started in another browser"),
+        ("state_not_found", "started in another browser"),
+        ("no_code", "answer could not be used"),
+        ("invalid_code", "answer could not be used"),
+        ("issuer_mismatch", "answer could not be used"),
+        ("issuer_missing", "answer could not be used"),
+        ("unable_to_get_user_info", "did not tell us who you are"),
+        ("email_not_found", "did not share an email address"),
+        ("account_not_linked", "link this provider from your account"),
+        (
+            "account_already_linked_to_different_user",
+            "already linked to another user",
+        ),
+        ("email_does_not_match", "is not the email of your account"),
+        ("unable_to_link_account", "could not be linked"),
+        ("signup_disabled", "new accounts cannot be created"),
+        ("unable_to_create_user", "could not be created"),
+        ("oauth_provider_not_found", "provider is not available"),
+        ("oauth_provider_error", "provider reported an error"),
+        ("server_error", "provider reported an error"),
+        ("temporarily_unavailable", "provider reported an error"),
+    ];
+    for (code, words) in worded {
+        let page = visitor.get(&format!("/error?error={code}")).await;
+        assert_eq!(page.status, 400, "{code}");
+        assert!(
+            page.body.contains("role=\"alert\""),
+            "{code}: {}",
+            page.body
+        );
+        assert!(page.body.contains(words), "{code}: {}", page.body);
+        assert!(
+            !page.body.contains("Try again.</p>"),
+            "{code}: not the generic message"
+        );
+    }
+    for other in [
+        "/error",
+        "/error?error=made_up_code",
+        "/error?error=%3Cb%3Ex",
+    ] {
+        let page = visitor.get(other).await;
+        assert_eq!(page.status, 400, "{other}");
+        assert!(
+            page.body.contains("Something went wrong. Try again.</p>"),
+            "{other}: {}",
+            page.body
+        );
+        assert!(!page.body.contains("<b>x"), "never echoed");
+    }
+}
+
+/// The organization page's role pickers (invite, change role) offer the configured roles
+/// (`organization.roles`) and the organization's own (`create-role`) besides the built-in ones,
+/// and an invitation with the organization's own role goes through.
+async fn the_role_picker_offers_the_configured_and_the_organizations_own_roles(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            (
+                "organization.statements",
+                r#"{"project": ["create", "deploy"]}"#,
+            ),
+            (
+                "organization.roles",
+                r#"{"deployer": {"project": ["deploy"]}}"#,
+            ),
+        ],
+    )
+    .await;
+    let here = "/account/organizations";
+    let mut owner = Visitor::new(&app);
+    owner
+        .sign_up("Olive", &random_email(), &strong_password(16))
+        .await;
+    let slug = format!("roles-{}", &random_email()[..6]);
+    let created = owner
+        .submit(
+            here,
+            &[("action", "create"), ("name", "Roles"), ("slug", &slug)],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let token = owner.session_token();
+    let own_role = app
+        .post(
+            "/organization/create-role",
+            Auth::Bearer(&token),
+            json!({"role": "auditor", "permission": {"member": ["update"]}}),
+        )
+        .await;
+    assert_eq!(own_role.status, 200, "{}", own_role.body);
+
+    let page = owner.get(here).await;
+    let picker = page
+        .body
+        .split("id=\"invite-role\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</select>").next())
+        .unwrap_or_else(|| panic!("no invite picker: {}", page.body));
+    let offered: Vec<&str> = picker
+        .split("<option value=\"")
+        .skip(1)
+        .map(|option| option.split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        ["member", "admin", "owner", "deployer", "auditor"],
+        "{picker}"
+    );
+    let invitee = random_email();
+    let invited = owner
+        .submit(
+            here,
+            &[
+                ("action", "invite"),
+                ("email", &invitee),
+                ("role", "auditor"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    let listed = owner.get(here).await;
+    assert!(
+        listed
+            .body
+            .contains(&format!("{invitee} <span class=\"badge\">auditor</span>")),
+        "{}",
+        listed.body
+    );
 }
 
 /// The `data-code` of a page's refusal: the API's error code for the same operation.

@@ -11,6 +11,8 @@ use portcullis_access::{organization, parse_role_list, Request, Role, Roles, Sta
 
 /// The role whose holders own an organization (better-auth's `creatorRole`).
 pub const OWNER: &str = "owner";
+/// The role a new member gets unless another is named.
+pub const MEMBER: &str = "member";
 /// The role whose holders only `member: manage-admins` may change or remove.
 pub const ADMIN: &str = "admin";
 pub use portcullis_access::organization::MANAGE_ADMINS;
@@ -54,6 +56,18 @@ impl AccessControl {
     /// A role defined by better-auth or the settings (not by an organization).
     pub fn is_static_role(&self, name: &str) -> bool {
         self.roles.get(name).is_some()
+    }
+
+    /// The static role names for a picker: better-auth's in rising order of power (member,
+    /// admin, owner), then the configured ones by name.
+    pub fn static_role_names(&self) -> Vec<String> {
+        let built_in = [MEMBER, ADMIN, OWNER];
+        let configured = self.roles.names().filter(|name| !built_in.contains(name));
+        built_in
+            .into_iter()
+            .chain(configured)
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Whether every role in `role_list` is static (no organization's roles need reading).

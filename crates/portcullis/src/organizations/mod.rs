@@ -92,6 +92,19 @@ pub async fn roles_for(
     Ok(state.access.roles_with(&dynamic))
 }
 
+/// The roles a member of an organization can be given (for a picker): the static ones, then
+/// the organization's own by name, each once.
+pub async fn assignable_roles(state: &AppState, organization_id: &str) -> ApiResult<Vec<String>> {
+    let mut conn = connection(state).await?;
+    let mut names = state.access.static_role_names();
+    for role in store::list_roles(&mut conn, organization_id).await? {
+        if !names.contains(&role.role) {
+            names.push(role.role);
+        }
+    }
+    Ok(names)
+}
+
 /// Whether `member` may do `request` (read from the database now: no stale role).
 pub async fn may(
     state: &AppState,

@@ -167,6 +167,7 @@ async fn active_values(state: &AppState, auth: &Authenticated) -> ApiResult<serd
         "may_remove": may("member", "delete").await?,
         "members": rows,
         "invitations": invited,
+        "roles": organizations::assignable_roles(state, &full.organization.id).await?,
     }))
 }
 

@@ -22,7 +22,7 @@ use crate::sessions::{self, Authenticated, Ending};
 use crate::sign_in::challenge::Refusal as ChallengeRefusal;
 use crate::sign_in::credentials;
 use crate::sign_in::start::{self, Method, Outcome, SecondFactor, SignIn, Started};
-use crate::sign_in::Channel;
+use crate::sign_in::{self, Channel};
 use crate::social::{self, Begin};
 use crate::state::AppState;
 use crate::two_factor::factors::{self, Factor};
@@ -333,8 +333,8 @@ fn provider_name(id: &str) -> String {
 
 /// A social button: opens the provider's transaction (the same `social::begin` as
 /// `/api/auth/sign-in/social`, the same rate limit) and sends the browser to the provider. It
-/// comes back through the API's callback to `return_to` (else the account page), or to the
-/// `/error` page with the code.
+/// comes back through the API's callback to `return_to` (else the account page), through the
+/// pages' `/two-factor` step when the user has two-factor, or to the `/error` page with the code.
 async fn social_submit(
     State(state): State<AppState>,
     Path(provider): Path<String>,
@@ -351,6 +351,7 @@ async fn social_submit(
             provider_id: provider,
             callback_url: Some(destination(&state, back.as_deref())),
             error_callback_url: Some(state.config.ui.path("/error")),
+            two_factor_page: Some(state.config.ui.path("/two-factor")),
             ..Begin::default()
         };
         social::begin(&state, begin).await
@@ -439,13 +440,12 @@ async fn sign_in_submit(
             ))
         }
         Outcome::SecondFactorRequired(required) => {
-            let mut cookies = vec![state.pages.challenge_cookie.set(
-                &required.challenge_token,
-                Some(state.config.two_factor.challenge_lifetime),
-            )];
-            if required.forget_trusted_device {
-                cookies.push(state.pages.trusted_device_cookie.clear());
-            }
+            let cookies = sign_in::challenge_cookies(
+                &state,
+                &required,
+                &state.pages.challenge_cookie,
+                &state.pages.trusted_device_cookie,
+            );
             let to = with_return_to(&state, "/two-factor", back.as_deref());
             Ok(see_other(&state, &mut visit, &to, cookies))
         }
@@ -879,12 +879,24 @@ async fn error_page(
     Query(query): Query<PageQuery>,
 ) -> Response {
     let code = query.error.unwrap_or_default();
-    // The code's message from the catalogue, else its English text (a key `notice` does not
+    // Social sign-in lands here with its own codes (`access_denied`, `state_mismatch`, ...),
+    // each worded in the catalogue as `error-social-<code>`.
+    let social_key = format!("error-social-{code}");
+    let is_social = !code.is_empty()
+        && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        && state
+            .catalogues
+            .message(&visit.lang, &social_key, None)
+            .is_some();
+    // Else the code's message from the catalogue, else its English text (a key `notice` does not
     // find is shown as it is), else a generic one.
-    let message = ErrorCode::ALL
-        .iter()
-        .find(|c| c.as_str() == code)
-        .map_or_else(
+    let message = if is_social {
+        social_key
+    } else {
+        ErrorCode::ALL
+            .iter()
+            .find(|c| c.as_str() == code)
+            .map_or_else(
             || "error-generic".to_owned(),
             |c| {
                 let key = format!("error-{}", c.as_str());
@@ -893,7 +905,8 @@ async fn error_page(
                     None => c.message().to_owned(),
                 }
             },
-        );
+        )
+    };
     notice(
         &state,
         &mut visit,

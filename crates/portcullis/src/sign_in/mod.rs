@@ -13,11 +13,12 @@ pub mod throttle;
 pub mod trusted_devices;
 
 use axum::http::header::SET_COOKIE;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::http::cookies::CredentialCookie;
 use crate::sessions;
 use crate::state::AppState;
 use crate::users::User;
@@ -60,21 +61,40 @@ pub struct TwoFactorRedirect {
 /// A browser's answer when its sign-in needs the second factor: better-auth's
 /// `{twoFactorRedirect: true}` and the challenge cookie (and the end of a trust that did not hold).
 pub fn challenge_response(state: &AppState, required: &start::Required) -> Response {
-    let cookie = state.challenge_cookie.set(
-        &required.challenge_token,
-        Some(state.config.two_factor.challenge_lifetime),
-    );
     let answer = TwoFactorRedirect {
         two_factor_redirect: true,
         two_factor_methods: vec!["totp"],
     };
-    let mut response = ([(SET_COOKIE, cookie)], Json(answer)).into_response();
-    if required.forget_trusted_device {
-        response
-            .headers_mut()
-            .append(SET_COOKIE, state.trusted_device_cookie.clear());
+    let mut response = Json(answer).into_response();
+    let cookies = challenge_cookies(
+        state,
+        required,
+        &state.challenge_cookie,
+        &state.trusted_device_cookie,
+    );
+    for cookie in cookies {
+        response.headers_mut().append(SET_COOKIE, cookie);
     }
     response
+}
+
+/// The cookies that carry a browser to its second step: the challenge in `challenge`, and the
+/// clearing of `trusted_device` when the device is no longer trusted. The API and the hosted
+/// pages each pass their own pair (the API's are scoped to its paths).
+pub fn challenge_cookies(
+    state: &AppState,
+    required: &start::Required,
+    challenge: &CredentialCookie,
+    trusted_device: &CredentialCookie,
+) -> Vec<HeaderValue> {
+    let mut cookies = vec![challenge.set(
+        &required.challenge_token,
+        Some(state.config.two_factor.challenge_lifetime),
+    )];
+    if required.forget_trusted_device {
+        cookies.push(trusted_device.clear());
+    }
+    cookies
 }
 
 impl start::Started {

@@ -66,6 +66,17 @@ pub struct Begin {
     pub request_sign_up: bool,
     /// link-social: the signed-in user to add the provider account to.
     pub link_user_id: Option<String>,
+    /// The hosted pages' second-factor page when they started the sign-in: the callback then
+    /// sends a user with two-factor there, with the pages' own challenge cookie.
+    pub two_factor_page: Option<String>,
+}
+
+/// The trusted-device tokens a browser sent to the callback: the API's and the hosted pages'
+/// (the one of whoever started the sign-in counts).
+#[derive(Clone, Copy, Default)]
+pub struct BrowserTrust<'a> {
+    pub api: Option<&'a str>,
+    pub pages: Option<&'a str>,
 }
 
 /// The provider URL to send the browser to, and the browser binding for the state cookie.
@@ -140,7 +151,9 @@ pub async fn begin(state: &AppState, begin: Begin) -> ApiResult<Redirect> {
     let code_verifier = random_secret();
     let nonce = random_secret();
     let state_hash = hash_secret(&state_value);
-    let secrets = serde_json::json!({ "v": code_verifier, "n": nonce }).to_string();
+    // The pages' second-factor page rides in the sealed secrets (no column of its own).
+    let secrets = serde_json::json!({ "v": code_verifier, "n": nonce, "t": begin.two_factor_page })
+        .to_string();
     let now = state.clock.now_ms();
     store::insert_transaction(
         &state.db,
@@ -206,10 +219,12 @@ pub enum Landing {
         started: Box<Started>,
         to: String,
     },
-    /// Two-factor is on: the challenge cookie is set and the browser goes to `to`.
+    /// Two-factor is on: the challenge cookie is set and the browser goes to `to`, or to
+    /// `page?return_to=<to>` when the hosted pages started the sign-in.
     SecondFactor {
         required: Required,
         to: String,
+        page: Option<String>,
     },
     Linked {
         to: String,
@@ -245,7 +260,7 @@ pub async fn callback(
     params: CallbackParams,
     browser_token: Option<&str>,
     client: &ClientInfo,
-    trusted_device: Option<&str>,
+    trust: BrowserTrust<'_>,
 ) -> ApiResult<Landing> {
     let default_error = default_error_url(state);
     let Some(state_value) = params.state.as_deref().filter(|s| s.len() <= MAX_PARAM_LEN) else {
@@ -299,6 +314,12 @@ pub async fn callback(
     };
     let verifier = secrets["v"].as_str().unwrap_or_default();
     let nonce = secrets["n"].as_str().unwrap_or_default();
+    let two_factor_page = secrets["t"].as_str().map(str::to_owned);
+    let trusted_device = if two_factor_page.is_some() {
+        trust.pages
+    } else {
+        trust.api
+    };
     let client_secret = client_secret(state, &provider)?;
     let redirect_uri = redirect_uri(state, provider_id);
     let tokens = match protocol::exchange_code(
@@ -374,7 +395,11 @@ pub async fn callback(
     };
     match start_session(state, user, method, Channel::Cookie, client, trusted_device).await? {
         Outcome::Started(started) => Ok(Landing::SignedIn { started, to }),
-        Outcome::SecondFactorRequired(required) => Ok(Landing::SecondFactor { required, to }),
+        Outcome::SecondFactorRequired(required) => Ok(Landing::SecondFactor {
+            required,
+            to,
+            page: two_factor_page,
+        }),
     }
 }
 

@@ -22,7 +22,7 @@ use crate::http::redirect::{redirect, with_query};
 use crate::sessions;
 use crate::sessions::extract::{CurrentSession, OwnSession};
 use crate::sign_in::start::Outcome;
-use crate::sign_in::{challenge_response, Channel};
+use crate::sign_in::{challenge_cookies, challenge_response, Channel};
 use crate::state::AppState;
 use crate::users::User;
 
@@ -89,6 +89,7 @@ impl SocialBody {
             additional_params: self.additional_params.into_iter().collect(),
             request_sign_up: self.request_sign_up.unwrap_or(false),
             link_user_id,
+            two_factor_page: None,
         }
     }
 }
@@ -192,19 +193,45 @@ async fn callback_get(
     QueryParams(params): QueryParams<CallbackParams>,
 ) -> ApiResult<Response> {
     let browser = state.social.state_cookie.read(&headers);
-    let trusted = state.trusted_device_cookie.read(&headers);
-    let landing = callback(&state, &provider, params, browser, &client, trusted).await?;
+    let trust = super::BrowserTrust {
+        api: state.trusted_device_cookie.read(&headers),
+        pages: state.pages.trusted_device_cookie.read(&headers),
+    };
+    let landing = callback(&state, &provider, params, browser, &client, trust).await?;
     let mut response = match landing {
         Landing::SignedIn { started, to } => {
             let mut response = redirect(&to);
             started.set_cookies(&state, response.headers_mut());
             response
         }
-        Landing::SecondFactor { required, to } => {
+        Landing::SecondFactor {
+            required,
+            to,
+            page: None,
+        } => {
             let mut response = redirect(&with_query(&to, &[("twoFactorRedirect", "true")]));
             let challenge = challenge_response(&state, &required);
             for cookie in challenge.headers().get_all(SET_COOKIE) {
                 response.headers_mut().append(SET_COOKIE, cookie.clone());
+            }
+            response
+        }
+        // Started on the hosted pages: their second step, with their own cookies (Path=/, as
+        // the pages' are; the API's challenge cookie would not reach the page).
+        Landing::SecondFactor {
+            required,
+            to,
+            page: Some(page),
+        } => {
+            let mut response = redirect(&with_query(&page, &[("return_to", &to)]));
+            let cookies = challenge_cookies(
+                &state,
+                &required,
+                &state.pages.challenge_cookie,
+                &state.pages.trusted_device_cookie,
+            );
+            for cookie in cookies {
+                response.headers_mut().append(SET_COOKIE, cookie);
             }
             response
         }
@@ -397,15 +424,16 @@ pub struct AccessTokenBody {
     provider_id: Option<String>,
 }
 
-api_errors!(AccessTokenErrors, POST_JSON; Unauthorized, AccountNotFound, FailedToGetAccessToken, ProviderUnavailable);
+api_errors!(AccessTokenErrors, POST_JSON; Unauthorized, ImpersonationRestricted, AccountNotFound, FailedToGetAccessToken, ProviderUnavailable);
 
 /// The provider's access token of one of the user's accounts, for the app's backend (only with
 /// `social.store_provider_tokens`); refreshed when it is about to expire. Never the refresh token.
+/// Not from an impersonated session: the user's provider tokens stay the user's own.
 #[utoipa::path(post, path = "/get-access-token", tag = "social", request_body = AccessTokenBody,
     responses((status = 200, description = "The access token", body = super::AccessTokenView), AccessTokenErrors))]
 async fn get_access_token(
     State(state): State<AppState>,
-    CurrentSession(auth): CurrentSession,
+    OwnSession(auth): OwnSession,
     JsonBody(body): JsonBody<AccessTokenBody>,
 ) -> ApiResult<Json<super::AccessTokenView>> {
     Ok(Json(

@@ -154,3 +154,24 @@ duration-minutes = { $n ->
     [one] einer Minute
    *[other] { $n } Minuten
 }
+
+## The error page after social sign-in: one message per code social/ redirects with (`?error=`).
+error-social-access_denied = Die Anmeldung wurde beim Anbieter abgebrochen oder der Zugriff verweigert. Versuchen Sie es erneut, wenn Sie sich anmelden wollten.
+error-social-state_mismatch = Diese Anmeldung ist abgelaufen oder wurde in einem anderen Browser begonnen. Starten Sie sie erneut auf der Anmeldeseite.
+error-social-state_not_found = Diese Anmeldung ist abgelaufen oder wurde in einem anderen Browser begonnen. Starten Sie sie erneut auf der Anmeldeseite.
+error-social-no_code = Die Antwort des Anbieters war nicht verwendbar. Starten Sie die Anmeldung erneut.
+error-social-invalid_code = Die Antwort des Anbieters war nicht verwendbar. Starten Sie die Anmeldung erneut.
+error-social-issuer_mismatch = Die Antwort des Anbieters war nicht verwendbar. Starten Sie die Anmeldung erneut.
+error-social-issuer_missing = Die Antwort des Anbieters war nicht verwendbar. Starten Sie die Anmeldung erneut.
+error-social-unable_to_get_user_info = Der Anbieter hat nicht mitgeteilt, wer Sie sind. Versuchen Sie es später erneut oder melden Sie sich anders an.
+error-social-email_not_found = Der Anbieter hat keine E-Mail-Adresse geteilt. Erlauben Sie das Teilen Ihrer E-Mail-Adresse oder melden Sie sich anders an.
+error-social-account_not_linked = Ein Konto mit dieser E-Mail-Adresse existiert bereits. Melden Sie sich mit seinem Passwort an und verknüpfen Sie dann diesen Anbieter auf der Sicherheitsseite Ihres Kontos.
+error-social-account_already_linked_to_different_user = Dieses Anbieterkonto ist bereits mit einem anderen Benutzer verknüpft.
+error-social-email_does_not_match = Die E-Mail-Adresse des Anbieterkontos ist nicht die Ihres Kontos, daher wurde es nicht verknüpft.
+error-social-unable_to_link_account = Das Anbieterkonto konnte nicht verknüpft werden. Verknüpfen Sie es erneut auf der Sicherheitsseite Ihres Kontos.
+error-social-signup_disabled = Für diese E-Mail-Adresse existiert kein Konto, und neue Konten können hier nicht angelegt werden.
+error-social-unable_to_create_user = Ihr Konto konnte nicht angelegt werden. Versuchen Sie es später erneut.
+error-social-oauth_provider_not_found = Dieser Anmeldeanbieter ist nicht verfügbar.
+error-social-oauth_provider_error = Der Anbieter hat einen Fehler gemeldet. Versuchen Sie es später erneut.
+error-social-server_error = Der Anbieter hat einen Fehler gemeldet. Versuchen Sie es später erneut.
+error-social-temporarily_unavailable = Der Anbieter hat einen Fehler gemeldet. Versuchen Sie es später erneut.

@@ -144,3 +144,24 @@ duration-minutes = { $n ->
     [one] one minute
    *[other] { $n } minutes
 }
+
+## The error page after social sign-in: one message per code social/ redirects with (`?error=`).
+error-social-access_denied = The sign-in was cancelled at the provider, or it refused access. Try again if you meant to sign in.
+error-social-state_mismatch = This sign-in expired or was started in another browser. Start it again from the sign-in page.
+error-social-state_not_found = This sign-in expired or was started in another browser. Start it again from the sign-in page.
+error-social-no_code = The provider's answer could not be used. Start the sign-in again.
+error-social-invalid_code = The provider's answer could not be used. Start the sign-in again.
+error-social-issuer_mismatch = The provider's answer could not be used. Start the sign-in again.
+error-social-issuer_missing = The provider's answer could not be used. Start the sign-in again.
+error-social-unable_to_get_user_info = The provider did not tell us who you are. Try again later, or sign in another way.
+error-social-email_not_found = The provider did not share an email address. Allow it to share your email, or sign in another way.
+error-social-account_not_linked = An account with this email already exists. Sign in with its password, then link this provider from your account's security page.
+error-social-account_already_linked_to_different_user = This provider account is already linked to another user.
+error-social-email_does_not_match = The provider account's email is not the email of your account, so it was not linked.
+error-social-unable_to_link_account = The provider account could not be linked. Link it again from your account's security page.
+error-social-signup_disabled = No account exists for this email and new accounts cannot be created here.
+error-social-unable_to_create_user = Your account could not be created. Try again later.
+error-social-oauth_provider_not_found = This sign-in provider is not available.
+error-social-oauth_provider_error = The provider reported an error. Try again later.
+error-social-server_error = The provider reported an error. Try again later.
+error-social-temporarily_unavailable = The provider reported an error. Try again later.
