@@ -897,15 +897,15 @@ async fn error_page(
             .iter()
             .find(|c| c.as_str() == code)
             .map_or_else(
-            || "error-generic".to_owned(),
-            |c| {
-                let key = format!("error-{}", c.as_str());
-                match state.catalogues.message(&visit.lang, &key, None) {
-                    Some(_) => key,
-                    None => c.message().to_owned(),
-                }
-            },
-        )
+                || "error-generic".to_owned(),
+                |c| {
+                    let key = format!("error-{}", c.as_str());
+                    match state.catalogues.message(&visit.lang, &key, None) {
+                        Some(_) => key,
+                        None => c.message().to_owned(),
+                    }
+                },
+            )
     };
     notice(
         &state,
