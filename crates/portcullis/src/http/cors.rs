@@ -37,7 +37,10 @@ pub fn preflight(
     headers.append(header::VARY, VARY);
     headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, ALLOW_CREDENTIALS);
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
-    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed_headers(extra_headers));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        allowed_headers(extra_headers),
+    );
     headers.insert(header::ACCESS_CONTROL_MAX_AGE, MAX_AGE);
     allow_origin(headers, trusted, origin);
     response

@@ -897,15 +897,15 @@ async fn error_page(
             .iter()
             .find(|c| c.as_str() == code)
             .map_or_else(
-            || "error-generic".to_owned(),
-            |c| {
-                let key = format!("error-{}", c.as_str());
-                match state.catalogues.message(&visit.lang, &key, None) {
-                    Some(_) => key,
-                    None => c.message().to_owned(),
-                }
-            },
-        )
+                || "error-generic".to_owned(),
+                |c| {
+                    let key = format!("error-{}", c.as_str());
+                    match state.catalogues.message(&visit.lang, &key, None) {
+                        Some(_) => key,
+                        None => c.message().to_owned(),
+                    }
+                },
+            )
     };
     notice(
         &state,
@@ -1157,7 +1157,7 @@ async fn sessions_page(State(state): State<AppState>, mut visit: Visit) -> ApiRe
         .into_iter()
         .map(|s| SessionRow {
             current: s.id == auth.session.id,
-            device: device::describe(s.user_agent.as_deref()),
+            device: device::recognise(s.user_agent.as_deref()).name(&state.catalogues, &visit.lang),
             ip: s.ip_address.clone(),
             created: when(s.created_at),
             last_active: when(s.last_active_at),
