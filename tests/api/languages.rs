@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::{random_email, strong_password, Auth, Backend, TestApp};
-use crate::pages::Visitor;
+use crate::pages::{invitation_link, Visitor};
 use crate::smtp_sink::SmtpSink;
 
 both_backends!(
@@ -15,6 +15,7 @@ both_backends!(
     errors_on_the_pages_are_in_the_pages_language,
     an_operator_catalogue_adds_a_language_and_overrides_a_message,
     a_mail_speaks_the_language_of_the_request_that_caused_it,
+    the_organization_pages_the_invitation_mail_and_the_sessions_page_speak_german,
 );
 
 async fn page_in(app: &TestApp, path: &str, accept_language: Option<&str>) -> String {
@@ -204,4 +205,170 @@ async fn a_mail_speaks_the_language_of_the_request_that_caused_it(backend: Backe
     let mail = sink.wait_for(&english, 1).await.remove(0);
     assert_eq!(mail.subject, "Confirm your email for Acme");
     assert!(mail.text.contains("expires in 24 hours"), "{}", mail.text);
+}
+
+/// The pages and mails written after the catalogues came: every word of them in German.
+async fn the_organization_pages_the_invitation_mail_and_the_sessions_page_speak_german(
+    backend: Backend,
+) {
+    let sink = SmtpSink::start().await;
+    let smtp_url = sink.url();
+    let app = TestApp::spawn_with(
+        backend,
+        &[("smtp_url", &smtp_url), ("mail.product_name", "Acme")],
+    )
+    .await;
+    let here = "/account/organizations";
+    let german_visitor = || {
+        let mut visitor = Visitor::new(&app);
+        visitor.accept_language = Some("de-DE,de;q=0.9".to_owned());
+        visitor
+    };
+    let mut owner = german_visitor();
+    let owner_email = random_email();
+    owner
+        .sign_up("Olive", &owner_email, &strong_password(16))
+        .await;
+    let empty = owner.get(here).await;
+    for text in [
+        "<h1>Organisationen</h1>",
+        ">Organisationen</a>",
+        "Sie gehören noch keiner Organisation an.",
+        "Name der Organisation",
+        "Buchstaben, Ziffern",
+        ">Organisation erstellen</button>",
+    ] {
+        assert!(empty.body.contains(text), "{text} missing:\n{}", empty.body);
+    }
+    let slug = format!("acme-{}", &random_email()[..6]);
+    let created = owner
+        .submit(
+            here,
+            &[("action", "create"), ("name", "Werkstatt"), ("slug", &slug)],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let invitee_email = random_email();
+    let invited = owner
+        .submit(
+            here,
+            &[
+                ("action", "invite"),
+                ("email", &invitee_email),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    let twice = owner
+        .submit(
+            here,
+            &[
+                ("action", "invite"),
+                ("email", &invitee_email),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert!(
+        twice
+            .body
+            .contains("Diese Person ist schon in die Organisation eingeladen."),
+        "{}",
+        twice.body
+    );
+    let managed = owner.get(here).await;
+    for text in [
+        "Mitglieder von Werkstatt",
+        "Rolle: Inhaber",
+        "Jemanden einladen",
+        ">Einladung senden</button>",
+        "Offene Einladungen",
+        "<span class=\"badge\">Administrator</span>",
+        ">Mitglied</option>",
+        &format!("Die Einladung an {invitee_email} zurückziehen"),
+    ] {
+        assert!(
+            managed.body.contains(text),
+            "{text} missing:\n{}",
+            managed.body
+        );
+    }
+    for english in [
+        "Members of",
+        "Invite someone",
+        "Pending invitations",
+        "Role:",
+    ] {
+        assert!(
+            !managed.body.contains(english),
+            "{english} left:\n{}",
+            managed.body
+        );
+    }
+
+    // The invitation mail speaks the inviter's language: the one who chose to write.
+    let mail = sink.wait_for(&invitee_email, 1).await.remove(0);
+    assert_eq!(
+        mail.subject,
+        "Olive hat Sie zu Werkstatt bei Acme eingeladen"
+    );
+    for text in [
+        "Hallo,",
+        &format!("Olive hat {invitee_email} eingeladen, Werkstatt bei Acme beizutreten."),
+        "öffnen Sie diesen Link und melden Sie sich mit dieser Adresse an:",
+        "Die Einladung läuft in 48 Stunden ab.",
+    ] {
+        assert!(mail.text.contains(text), "{text} missing:\n{}", mail.text);
+    }
+    assert!(mail.html.contains("<html lang=\"de\">"), "{}", mail.html);
+    assert!(mail.html.contains(">Einladung öffnen</a>"), "{}", mail.html);
+    let (link, _) = invitation_link(&app, &mail.text);
+
+    // The invitation's page, signed out and then as the verified invitee.
+    let mut invitee = german_visitor();
+    let landing = invitee.get(&link).await;
+    assert!(
+        landing.body.contains("<h1>Sie haben eine Einladung</h1>"),
+        "{}",
+        landing.body
+    );
+    let password = strong_password(16);
+    invitee.sign_up("Ivy", &invitee_email, &password).await;
+    let unverified = invitee.get(&link).await;
+    assert!(
+        unverified
+            .body
+            .contains(&format!("Bestätigen Sie {invitee_email}, bevor Sie")),
+        "{}",
+        unverified.body
+    );
+    let mut db = app.db().await;
+    sqlx::query("UPDATE users SET email_verified = 1 WHERE email = $1")
+        .bind(&invitee_email)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let mut invitee = german_visitor();
+    invitee.sign_in(&invitee_email, &password).await;
+    let open = invitee.get(&link).await;
+    assert_eq!(open.status, 200, "{}", open.body);
+    for text in [
+        "<h1>Werkstatt beitreten</h1>",
+        &format!("{owner_email} hat Sie eingeladen, Werkstatt als Administrator beizutreten."),
+        ">Einladung annehmen</button>",
+        ">Ablehnen</button>",
+    ] {
+        assert!(open.body.contains(text), "{text} missing:\n{}", open.body);
+    }
+
+    // The sessions page names the device in German (the visitor is Firefox on Linux).
+    let sessions = invitee.get("/account/sessions").await;
+    assert!(
+        sessions
+            .body
+            .contains("<strong>Firefox unter Linux</strong>"),
+        "{}",
+        sessions.body
+    );
 }

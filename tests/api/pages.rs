@@ -219,7 +219,7 @@ impl<'a> Visitor<'a> {
         self.cookies[&cookie_name(self.app)].clone()
     }
 
-    async fn sign_up(&mut self, name: &str, email: &str, password: &str) -> Page {
+    pub(crate) async fn sign_up(&mut self, name: &str, email: &str, password: &str) -> Page {
         self.submit(
             "/sign-up",
             &[("name", name), ("email", email), ("password", password)],
@@ -227,7 +227,7 @@ impl<'a> Visitor<'a> {
         .await
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         self.submit(
             "/sign-in",
             &[
@@ -1579,7 +1579,7 @@ fn refusal_code(page: &Page) -> String {
 }
 
 /// The id of the invitation in a mail's link to its hosted page.
-fn invitation_link(app: &TestApp, text: &str) -> (String, String) {
+pub(crate) fn invitation_link(app: &TestApp, text: &str) -> (String, String) {
     let link = link_in(text, &format!("{}/invitations/", app.url));
     let id = link.rsplit('/').next().unwrap().to_owned();
     (link, id)

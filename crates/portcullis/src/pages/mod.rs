@@ -189,7 +189,7 @@ pub fn account_nav(_state: &AppState) -> Vec<NavLink> {
         },
         NavLink {
             path: "/account/organizations",
-            label: "Organizations",
+            label: "nav-organizations",
         },
     ]
 }

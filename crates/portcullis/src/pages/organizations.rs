@@ -362,12 +362,13 @@ pub async fn invitation_submit(
         }
         Err(e) if e.status.is_server_error() => Err(e),
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
-            let message = e.message.to_string();
+            // The refusal in the page's language (a text that is no key shows as it is).
+            let message = super::forms::shown_message(&state, &visit.lang, &e);
             Ok(notice(
                 &state,
                 &mut visit,
                 e.status,
-                "Too many requests",
+                "too-many-requests-title",
                 &message,
                 true,
             ))

@@ -1157,7 +1157,7 @@ async fn sessions_page(State(state): State<AppState>, mut visit: Visit) -> ApiRe
         .into_iter()
         .map(|s| SessionRow {
             current: s.id == auth.session.id,
-            device: device::describe(s.user_agent.as_deref()),
+            device: device::recognise(s.user_agent.as_deref()).name(&state.catalogues, &visit.lang),
             ip: s.ip_address.clone(),
             created: when(s.created_at),
             last_active: when(s.last_active_at),

@@ -7,8 +7,10 @@ nav-account = Konto
 nav-profile = Profil
 nav-security = Sicherheit
 nav-sessions = Sitzungen
+nav-organizations = Organisationen
 sign-out = Abmelden
 show-password = Anzeigen
+hide-password = Verbergen
 your-account = Ihr Konto
 
 ## Anmeldung
@@ -71,6 +73,7 @@ key-label = Schlüssel:
 backup-codes-heading = Backup-Codes
 backup-codes-intro = Jeder Code gilt einmal, wenn Sie die App nicht nutzen können. Bewahren Sie sie sicher auf: Sie werden nur jetzt angezeigt.
 copy-codes = Codes kopieren
+codes-copied = Kopiert
 field-app-code = Code aus der App
 turn-on-two-factor = Zwei-Faktor einschalten
 two-factor-on = Die Zwei-Faktor-Authentifizierung ist eingeschaltet.
@@ -92,6 +95,7 @@ sign-out-session = { $device } abmelden, angemeldet { $created }
 sign-out-others-button = Alle anderen Geräte abmelden
 unknown-device = Unbekanntes Gerät
 device-on = { $browser } unter { $system }
+device-on-system = Ein Browser unter { $system }
 
 ## Hinweise
 form-refused-title = Formular nicht angenommen
@@ -120,6 +124,62 @@ error-generic = Etwas ist schiefgegangen. Versuchen Sie es noch einmal.
 unknown-action-title = Unbekannte Aktion
 unknown-action = Dieses Formular verlangt etwas, das diese Seite nicht kann.
 challenge-expired = Diese Anmeldung ist abgelaufen oder hatte zu viele falsche Codes. Melden Sie sich erneut an.
+too-many-requests-title = Zu viele Anfragen
+
+## Organisationen
+organizations-title = Organisationen
+invitations-for-you = Einladungen für Sie
+accept-button = Annehmen
+decline-button = Ablehnen
+accept-invitation-to = Die Einladung zu { $organization } annehmen
+decline-invitation-to = Die Einladung zu { $organization } ablehnen
+invitations-after-verification = Einladungen an { $email } erscheinen hier, sobald die Adresse bestätigt ist.
+your-organizations = Ihre Organisationen
+organization-active = Aktiv
+switch-button = Wechseln
+switch-to-organization = Zu { $organization } wechseln
+no-organizations = Sie gehören noch keiner Organisation an.
+members-of = Mitglieder von { $organization }
+member-is-you = Sie
+role-of = Rolle von { $member }
+change-role-button = Rolle ändern
+change-role-of = Rolle von { $member } ändern
+member-role = Rolle: { $role }
+remove-button = Entfernen
+remove-member = { $member } entfernen
+invite-heading = Jemanden einladen
+field-invite-email = E-Mail-Adresse der einzuladenden Person
+field-role = Rolle
+send-invitation = Einladung senden
+pending-invitations = Offene Einladungen
+cancel-button = Zurückziehen
+cancel-invitation-of = Die Einladung an { $email } zurückziehen
+create-organization-heading = Organisation erstellen
+field-organization-name = Name der Organisation
+field-organization-slug = Kurzname für Links
+organization-slug-hint = Buchstaben, Ziffern, '-', '_' oder '.'
+create-organization-button = Organisation erstellen
+role-owner = Inhaber
+role-admin = Administrator
+role-member = Mitglied
+
+## Die Seite der Einladungs-E-Mail
+invitation-title = Einladung
+invitation-join = { $organization } beitreten
+invitation-open = { $inviter } hat Sie eingeladen, { $organization } als { $role } beizutreten.
+accept-invitation = Einladung annehmen
+invitation-signed-out-title = Sie haben eine Einladung
+invitation-signed-out = Melden Sie sich mit der E-Mail-Adresse an, an die die Einladung ging, oder erstellen Sie damit ein Konto.
+invitation-unverified-title = Bestätigen Sie zuerst Ihre E-Mail-Adresse
+invitation-unverified = Bestätigen Sie { $email }, bevor Sie auf diese Einladung antworten: Wir senden Ihnen einen Link, der Sie hierher zurückbringt.
+send-confirmation-link = Bestätigungslink senden
+invitation-verification-sent = Wir haben einen Link an { $email } gesendet. Öffnen Sie ihn, um zu dieser Einladung zurückzukehren.
+invitation-declined-title = Einladung abgelehnt
+invitation-declined = Sie haben die Einladung abgelehnt.
+invitation-other-title = Diese Einladung gilt jemand anderem
+invitation-other = Sie wurde an eine andere Adresse als { $email } gesendet. Melden Sie sich ab und dann mit der eingeladenen Adresse wieder an.
+invitation-invalid-title = Einladung ungültig
+invitation-invalid = Diese Einladung wurde schon beantwortet, zurückgezogen oder ist abgelaufen. Bitten Sie um eine neue.
 
 ## Fehler neben einem Feld
 error-INVALID_EMAIL_OR_PASSWORD = E-Mail-Adresse oder Passwort ist falsch
@@ -136,6 +196,29 @@ error-INVALID_BACKUP_CODE = Der Backup-Code ist nicht korrekt oder wurde schon b
 error-EMAIL_NOT_VERIFIED = Bestätigen Sie zuerst Ihre E-Mail-Adresse: Wir haben Ihnen einen Link gesendet.
 error-TOO_MANY_REQUESTS = Zu viele Versuche. Warten Sie einen Moment und versuchen Sie es noch einmal.
 
+## Fehler der Organisationsseiten
+error-ORGANIZATION_ALREADY_EXISTS = Diese Organisation gibt es schon.
+error-ORGANIZATION_SLUG_ALREADY_TAKEN = Dieser Kurzname ist schon vergeben.
+error-ORGANIZATION_NOT_FOUND = Diese Organisation gibt es nicht.
+error-YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION = Sie sind kein Mitglied dieser Organisation.
+error-YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_ORGANIZATION = Sie dürfen keine neue Organisation erstellen.
+error-YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_ORGANIZATIONS = Sie haben die Höchstzahl an Organisationen erreicht.
+error-MEMBER_NOT_FOUND = Dieses Mitglied gibt es nicht.
+error-ROLE_NOT_FOUND = Diese Rolle gibt es nicht.
+error-YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER = Als einziger Inhaber können Sie die Organisation nicht verlassen.
+error-YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER = Die Organisation darf nicht ohne Inhaber bleiben.
+error-YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER = Sie dürfen dieses Mitglied nicht entfernen.
+error-YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER = Sie dürfen dieses Mitglied nicht ändern.
+error-ORGANIZATION_MEMBERSHIP_LIMIT_REACHED = Die Organisation hat die Höchstzahl an Mitgliedern erreicht.
+error-YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION = Sie dürfen niemanden in diese Organisation einladen.
+error-YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE = Sie dürfen niemanden mit dieser Rolle einladen.
+error-USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION = Diese Person ist schon Mitglied der Organisation.
+error-USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION = Diese Person ist schon in die Organisation eingeladen.
+error-INVITATION_NOT_FOUND = Diese Einladung gibt es nicht.
+error-INVITATION_LIMIT_REACHED = Die Höchstzahl an Einladungen ist erreicht.
+error-YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION = Sie dürfen diese Einladung nicht zurückziehen.
+error-INVITER_IS_NO_LONGER_A_MEMBER_OF_THE_ORGANIZATION = Wer eingeladen hat, ist kein Mitglied der Organisation mehr.
+
 ## E-Mails
 mail-hello = Hallo { $name },
 mail-verify-subject = Bestätigen Sie Ihre E-Mail-Adresse für { $product }
@@ -146,6 +229,26 @@ mail-reset-subject = Setzen Sie Ihr Passwort für { $product } zurück
 mail-reset-body = Jemand hat verlangt, das Passwort Ihres Kontos bei { $product } ({ $email }) zurückzusetzen. Um ein neues zu wählen, öffnen Sie diesen Link:
 mail-reset-button = Neues Passwort wählen
 mail-reset-footer = Der Link gilt einmal und läuft in { $expires } ab. Wenn Sie das nicht verlangt haben, ignorieren Sie diese Nachricht: Ihr Passwort bleibt, wie es ist.
+mail-password-changed-subject = Ihr Passwort für { $product } wurde geändert
+mail-password-changed-body = Das Passwort Ihres Kontos bei { $product } ({ $email }) wurde soeben zurückgesetzt, und alle Geräte wurden abgemeldet.
+mail-password-changed-footer = Wenn Sie das nicht waren, setzen Sie Ihr Passwort sofort erneut zurück und wenden Sie sich an den Support.
+mail-change-email-subject = Bestätigen Sie Ihre neue E-Mail-Adresse für { $product }
+mail-change-email-body = Um { $new_email } zur E-Mail-Adresse Ihres Kontos bei { $product } zu machen, öffnen Sie diesen Link:
+mail-change-email-button = Meine neue E-Mail-Adresse bestätigen
+mail-change-email-footer = Der Link gilt einmal und läuft in { $expires } ab. Bis dahin bleibt Ihre Adresse { $email }. Wenn Sie das nicht verlangt haben, ignorieren Sie diese Nachricht.
+mail-email-notice-subject = Eine Änderung Ihrer E-Mail-Adresse für { $product } wurde angefordert
+mail-email-notice-body = Jemand, der bei Ihrem Konto bei { $product } angemeldet ist, hat verlangt, dessen E-Mail-Adresse { $email } zu ändern. Die Änderung wird erst wirksam, wenn die neue Adresse sie bestätigt.
+mail-email-notice-footer = Wenn Sie das nicht waren, ändern Sie Ihr Passwort und melden Sie alle Geräte ab.
+mail-existing-subject = Sie haben bereits ein Konto bei { $product }
+mail-existing-body = Jemand hat versucht, mit { $email } ein Konto bei { $product } zu erstellen, aber Sie haben bereits eines. Melden Sie sich stattdessen an; wenn Sie Ihr Passwort vergessen haben, setzen Sie es auf der Anmeldeseite zurück.
+mail-existing-footer = Wenn Sie das nicht waren, ignorieren Sie diese Nachricht.
+mail-hello-anyone = Hallo,
+mail-invitation-subject = { $inviter } hat Sie zu { $organization } bei { $product } eingeladen
+mail-invitation-body = { $inviter } hat { $email } eingeladen, { $organization } bei { $product } beizutreten.
+mail-invitation-link = Um anzunehmen oder abzulehnen, öffnen Sie diesen Link und melden Sie sich mit dieser Adresse an:
+mail-invitation-button = Einladung öffnen
+mail-invitation-no-link = Um anzunehmen oder abzulehnen, melden Sie sich mit dieser Adresse bei { $product } an und öffnen Sie Ihre Einladungen. Die Kennung der Einladung lautet:
+mail-invitation-footer = Die Einladung läuft in { $expires } ab. Wenn Sie sie nicht erwartet haben, ignorieren Sie diese Nachricht.
 duration-hours = { $n ->
     [one] einer Stunde
    *[other] { $n } Stunden

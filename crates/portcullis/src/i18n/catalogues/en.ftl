@@ -8,8 +8,10 @@ nav-account = Account
 nav-profile = Profile
 nav-security = Security
 nav-sessions = Sessions
+nav-organizations = Organizations
 sign-out = Sign out
 show-password = Show
+hide-password = Hide
 your-account = Your account
 
 ## Sign-in
@@ -72,6 +74,7 @@ key-label = Key:
 backup-codes-heading = Backup codes
 backup-codes-intro = Each works once, when you cannot use the app. Keep them somewhere safe: they are shown only now.
 copy-codes = Copy the codes
+codes-copied = Copied
 field-app-code = Code from the app
 turn-on-two-factor = Turn on two-factor
 two-factor-on = Two-factor authentication is on.
@@ -93,6 +96,7 @@ sign-out-session = Sign out { $device }, signed in { $created }
 sign-out-others-button = Sign out every other device
 unknown-device = Unknown device
 device-on = { $browser } on { $system }
+device-on-system = A browser on { $system }
 
 ## Notices
 form-refused-title = Form not accepted
@@ -121,6 +125,63 @@ error-generic = Something went wrong. Try again.
 unknown-action-title = Unknown action
 unknown-action = This form asked for something this page does not do.
 challenge-expired = That sign-in has expired or had too many wrong codes. Sign in again.
+too-many-requests-title = Too many requests
+
+## Organizations
+organizations-title = Organizations
+invitations-for-you = Invitations for you
+accept-button = Accept
+decline-button = Decline
+accept-invitation-to = Accept the invitation to { $organization }
+decline-invitation-to = Decline the invitation to { $organization }
+invitations-after-verification = Invitations sent to { $email } appear here once the address is verified.
+your-organizations = Your organizations
+organization-active = Active
+switch-button = Switch to
+switch-to-organization = Switch to { $organization }
+no-organizations = You are not in any organization yet.
+members-of = Members of { $organization }
+member-is-you = You
+role-of = Role of { $member }
+change-role-button = Change role
+change-role-of = Change role of { $member }
+member-role = Role: { $role }
+remove-button = Remove
+remove-member = Remove { $member }
+invite-heading = Invite someone
+field-invite-email = Email of the person to invite
+field-role = Role
+send-invitation = Send invitation
+pending-invitations = Pending invitations
+cancel-button = Cancel
+cancel-invitation-of = Cancel the invitation of { $email }
+create-organization-heading = Create an organization
+field-organization-name = Organization name
+field-organization-slug = Short name for links
+organization-slug-hint = Letters, digits, '-', '_' or '.'
+create-organization-button = Create organization
+# The built-in roles; a custom role is shown as it is named.
+role-owner = Owner
+role-admin = Admin
+role-member = Member
+
+## The invitation mail's page
+invitation-title = Invitation
+invitation-join = Join { $organization }
+invitation-open = { $inviter } invited you to join { $organization } as { $role }.
+accept-invitation = Accept invitation
+invitation-signed-out-title = You have an invitation
+invitation-signed-out = Sign in, or create an account, with the email address the invitation was sent to.
+invitation-unverified-title = Confirm your email first
+invitation-unverified = Confirm { $email } before you answer this invitation: we send a link, and it brings you back here.
+send-confirmation-link = Send the confirmation link
+invitation-verification-sent = We sent a link to { $email }. Open it to come back to this invitation.
+invitation-declined-title = Invitation declined
+invitation-declined = You declined the invitation.
+invitation-other-title = This invitation is for someone else
+invitation-other = It was sent to another address than { $email }. Sign out, then sign in with the invited address.
+invitation-invalid-title = Invitation not valid
+invitation-invalid = This invitation was already answered, canceled, or has expired. Ask for a new one.
 
 ## Errors shown on the pages are `error-<CODE>` messages (`error-INVALID_CODE = ...`). English
 ## has none: the server's own English text is shown. Other catalogues translate them (de.ftl);
@@ -136,6 +197,26 @@ mail-reset-subject = Reset your { $product } password
 mail-reset-body = Someone asked to reset the password of your { $product } account ({ $email }). To choose a new password, open this link:
 mail-reset-button = Choose a new password
 mail-reset-footer = The link works once and expires in { $expires }. If you did not ask for this, ignore this message: your password stays as it is.
+mail-password-changed-subject = Your { $product } password was changed
+mail-password-changed-body = The password of your { $product } account ({ $email }) was just reset, and every device was signed out.
+mail-password-changed-footer = If this was not you, reset your password again at once and contact support.
+mail-change-email-subject = Confirm your new email for { $product }
+mail-change-email-body = To make { $new_email } the email address of your { $product } account, open this link:
+mail-change-email-button = Confirm my new email
+mail-change-email-footer = The link works once and expires in { $expires }. Until then your address stays { $email }. If you did not ask for this, ignore this message.
+mail-email-notice-subject = A change of your { $product } email was requested
+mail-email-notice-body = Someone signed in to your { $product } account asked to change its email address from { $email }. The change happens only when the new address confirms it.
+mail-email-notice-footer = If this was not you, change your password and sign out every device.
+mail-existing-subject = You already have a { $product } account
+mail-existing-body = Someone tried to create a { $product } account with { $email }, but you already have one. Sign in instead; if you forgot your password, reset it from the sign-in page.
+mail-existing-footer = If this was not you, ignore this message.
+mail-hello-anyone = Hello,
+mail-invitation-subject = { $inviter } invited you to { $organization } on { $product }
+mail-invitation-body = { $inviter } invited { $email } to join { $organization } on { $product }.
+mail-invitation-link = To accept or decline, open this link and sign in with this address:
+mail-invitation-button = Open the invitation
+mail-invitation-no-link = To accept or decline, sign in to { $product } with this address and open your invitations. The invitation id is:
+mail-invitation-footer = The invitation expires in { $expires }. If you did not expect it, ignore this message.
 duration-hours = { $n ->
     [one] one hour
    *[other] { $n } hours

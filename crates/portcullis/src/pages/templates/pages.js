@@ -9,7 +9,7 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", () => {
       const shown = input.type === "password";
       input.type = shown ? "text" : "password";
-      button.textContent = shown ? "Hide" : "Show";
+      button.textContent = shown ? button.dataset.hide : button.dataset.show;
       button.setAttribute("aria-pressed", String(shown));
     });
   }
@@ -20,7 +20,7 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", async () => {
       const codes = [...source.querySelectorAll("code")].map((c) => c.textContent).join("\n");
       await navigator.clipboard.writeText(codes);
-      button.textContent = "Copied";
+      button.textContent = button.dataset.copied;
     });
   }
   // The password policy's verdict while a new password is typed (sign-up): the server's own
