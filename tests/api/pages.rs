@@ -30,6 +30,7 @@ both_backends!(
     an_unverified_user_gets_a_new_link_from_the_account_page,
     an_impersonated_session_changes_no_credential_on_the_pages,
     social_buttons_sign_in_through_the_provider_and_keep_return_to,
+    the_security_page_links_and_unlinks_provider_accounts,
     a_social_sign_in_with_two_factor_ends_on_the_pages_second_step,
     the_error_page_words_each_social_error_code,
     the_role_picker_offers_the_configured_and_the_organizations_own_roles,
@@ -1212,6 +1213,14 @@ async fn an_impersonated_session_changes_no_credential_on_the_pages(backend: Bac
             ],
         ),
         (
+            "/account/security",
+            vec![("action", "unlink"), ("account", "any")],
+        ),
+        (
+            "/account/security",
+            vec![("action", "link"), ("provider", "any")],
+        ),
+        (
             "/account",
             vec![("action", "email"), ("email", "elsewhere@example.com")],
         ),
@@ -1330,6 +1339,105 @@ async fn social_buttons_sign_in_through_the_provider_and_keep_return_to(backend:
         error.body
     );
     assert!(!refused.has_session());
+}
+
+/// The security page lists the user's provider accounts: a password user links the provider
+/// with its button (through the provider and back to the page) and unlinks it again; a user
+/// whose only way in is that provider is refused with the API's code and keeps it.
+async fn the_security_page_links_and_unlinks_provider_accounts(backend: Backend) {
+    let idp = Idp::start().await;
+    let mut settings = vec![(
+        "social.allow_insecure_loopback".to_owned(),
+        "true".to_owned(),
+    )];
+    settings.extend(idp.oidc_settings("acme"));
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app = TestApp::spawn_with(backend, &pairs).await;
+    idp.register(&app, &["acme"]).await;
+    let link_button = ">Link Acme</button>";
+    let unlink_button = ">Unlink</button>";
+
+    let mut browser = Visitor::new(&app);
+    let (email, password) = (random_email(), strong_password(16));
+    assert_eq!(browser.sign_up("Ada", &email, &password).await.status, 303);
+    let page = browser.get("/account/security").await;
+    assert!(
+        page.body.contains("No sign-in provider is linked"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(link_button), "{}", page.body);
+    assert!(!page.body.contains(unlink_button));
+
+    idp.sign_in_as(Some(person(&email, true))).await;
+    let started = browser
+        .submit(
+            "/account/security",
+            &[("action", "link"), ("provider", "acme")],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    assert!(started.location().starts_with(&idp.issuer));
+    let Back::Redirect(callback) = Browser::new()
+        .through_provider(&app, started.location())
+        .await
+    else {
+        panic!("the provider answers with a redirect");
+    };
+    let landed = browser.get(&callback).await;
+    assert_eq!(landed.location(), "/account/security");
+    let page = browser.get("/account/security").await;
+    assert!(page.body.contains("<span>Acme</span>"), "{}", page.body);
+    assert!(page.body.contains(unlink_button));
+    assert!(!page.body.contains(link_button), "linked: no Link button");
+
+    let unlinked = browser
+        .post(
+            "/account/security",
+            &[
+                ("csrf", page.csrf().as_str()),
+                ("action", "unlink"),
+                ("account", page.input("account").as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(unlinked.status, 303, "{}", unlinked.body);
+    let page = browser.get("/account/security").await;
+    assert!(page.body.contains(link_button), "{}", page.body);
+    assert!(!page.body.contains(unlink_button));
+
+    // Signed up through the provider: it is the only way in, so it stays.
+    let mut social_only = Visitor::new(&app);
+    idp.sign_in_as(Some(person(&random_email(), true))).await;
+    let landed = social_only
+        .through_social_button("acme", "/account/security")
+        .await;
+    assert_eq!(landed.location(), "/account/security");
+    let page = social_only.get("/account/security").await;
+    let refused = social_only
+        .post(
+            "/account/security",
+            &[
+                ("csrf", page.csrf().as_str()),
+                ("action", "unlink"),
+                ("account", page.input("account").as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("data-code=\"FAILED_TO_UNLINK_LAST_ACCOUNT\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("<span>Acme</span>"), "still listed");
+    let page = social_only.get("/account/security").await;
+    assert!(page.body.contains(unlink_button), "still linked");
 }
 
 /// A user with two-factor who signs in with a social button goes through the pages' own

@@ -103,6 +103,8 @@ pub struct Fields {
     pub(super) invitation: Option<String>,
     pub(super) member: Option<String>,
     pub(super) role: Option<String>,
+    pub(super) provider: Option<String>,
+    pub(super) account: Option<String>,
 }
 
 impl Fields {
@@ -357,19 +359,22 @@ async fn social_submit(
         social::begin(&state, begin).await
     };
     match begun.await {
-        Ok(redirect) => {
-            let lifetime = std::time::Duration::from_millis(social::TRANSACTION_LIFETIME_MS as u64);
-            let cookie = state
-                .social
-                .state_cookie
-                .set(&redirect.browser_token, Some(lifetime));
-            Ok(see_other(&state, &mut visit, &redirect.url, [cookie]))
-        }
+        Ok(redirect) => Ok(to_provider(&state, &mut visit, &redirect)),
         Err(e) => {
             let values = sign_in_values(&state, "", true, back.as_deref());
             again(&state, &mut visit, "sign_in.html", e, "password", values)
         }
     }
+}
+
+/// Sends the browser to the provider with the state cookie that binds the transaction to it.
+fn to_provider(state: &AppState, visit: &mut Visit, redirect: &social::Redirect) -> Response {
+    let lifetime = std::time::Duration::from_millis(social::TRANSACTION_LIFETIME_MS as u64);
+    let cookie = state
+        .social
+        .state_cookie
+        .set(&redirect.browser_token, Some(lifetime));
+    see_other(state, visit, &redirect.url, [cookie])
 }
 
 fn sign_in_values(
@@ -1012,13 +1017,48 @@ struct Enrolling {
     backup_codes: Vec<String>,
 }
 
-async fn security_page(State(state): State<AppState>, mut visit: Visit) -> Response {
-    signed_in_page(
+/// The user's provider accounts (`social::list_accounts` without the password) with an Unlink
+/// form each, and a Link button per configured provider not linked yet.
+async fn linked_accounts(state: &AppState, auth: &Authenticated) -> ApiResult<serde_json::Value> {
+    let accounts = social::list_accounts(state, &auth.user).await?;
+    let linked: Vec<_> = accounts
+        .iter()
+        .filter(|a| a.provider_id != "credential")
+        .map(|a| json!({ "id": a.id, "name": provider_name(&a.provider_id) }))
+        .collect();
+    let unlinked: Vec<_> = state
+        .social
+        .provider_ids()
+        .into_iter()
+        .filter(|id| !accounts.iter().any(|a| a.provider_id == *id))
+        .map(|id| json!({ "id": id, "name": provider_name(id) }))
+        .collect();
+    Ok(json!({ "linked": linked, "unlinked": unlinked }))
+}
+
+/// `values` with the linked accounts added (every rendering of the security page shows them).
+async fn security_values(
+    state: &AppState,
+    auth: &Authenticated,
+    mut values: serde_json::Value,
+) -> ApiResult<serde_json::Value> {
+    values["social"] = linked_accounts(state, auth).await?;
+    Ok(values)
+}
+
+async fn security_page(State(state): State<AppState>, mut visit: Visit) -> ApiResult<Response> {
+    let auth = match require_session(&state, &mut visit, "/account/security") {
+        Ok(auth) => auth,
+        Err(redirect) => return Ok(*redirect),
+    };
+    let values = security_values(&state, &auth, json!({})).await?;
+    Ok(page(
         &state,
         &mut visit,
-        "/account/security",
+        StatusCode::OK,
         "account_security.html",
-    )
+        values,
+    ))
 }
 
 async fn security_submit(
@@ -1032,7 +1072,7 @@ async fn security_submit(
     };
     let template = "account_security.html";
     let action = Fields::text(&form.action);
-    let values = json!({ "action": action });
+    let values = security_values(&state, &auth, json!({ "action": action })).await?;
     // As on the API (OwnSession): an administrator acting as the user changes no credential.
     if auth.session.impersonated_by.is_some() {
         let refused = ApiError::from(ErrorCode::ImpersonationRestricted);
@@ -1041,6 +1081,7 @@ async fn security_submit(
     let password = form.current_password.as_deref();
     let revoke_others = Fields::checked(&form.revoke_others);
     let client = visit.client.clone();
+    let here = state.config.ui.path("/account/security");
     match action {
         "password" => {
             let new = Fields::text(&form.new_password);
@@ -1080,7 +1121,7 @@ async fn security_submit(
                     secret,
                     backup_codes: enrolment.backup_codes,
                 };
-                let values = json!({ "enrolling": enrolling });
+                let values = json!({ "enrolling": enrolling, "social": values["social"] });
                 Ok(page(&state, &mut visit, StatusCode::OK, template, values))
             }
             Err(e) => again(&state, &mut visit, template, e, "new_password", values),
@@ -1088,12 +1129,10 @@ async fn security_submit(
         "confirm" => {
             let factor = Factor::Totp(Fields::text(&form.code));
             match manage::confirm(&state, &client, &auth, factor).await {
-                Ok(_) => {
-                    let to = state.config.ui.path("/account/security");
-                    Ok(see_other(&state, &mut visit, &to, []))
-                }
+                Ok(_) => Ok(see_other(&state, &mut visit, &here, [])),
                 Err(e) => {
-                    let values = json!({ "action": action, "confirming": true });
+                    let mut values = values;
+                    values["confirming"] = json!(true);
                     again(&state, &mut visit, template, e, "new_password", values)
                 }
             }
@@ -1101,7 +1140,7 @@ async fn security_submit(
         "regenerate" => {
             match manage::regenerate_backup_codes(&state, &client, &auth, password, false).await {
                 Ok(codes) => {
-                    let values = json!({ "new_backup_codes": codes });
+                    let values = json!({ "new_backup_codes": codes, "social": values["social"] });
                     Ok(page(&state, &mut visit, StatusCode::OK, template, values))
                 }
                 Err(e) => again(&state, &mut visit, template, e, "new_password", values),
@@ -1110,11 +1149,40 @@ async fn security_submit(
         "disable" => match manage::disable(&state, &client, &auth, password, false).await {
             Ok(()) => {
                 visit.push_cookie(state.pages.trusted_device_cookie.clear());
-                let to = state.config.ui.path("/account/security");
-                Ok(see_other(&state, &mut visit, &to, []))
+                Ok(see_other(&state, &mut visit, &here, []))
             }
             Err(e) => again(&state, &mut visit, template, e, "new_password", values),
         },
+        // As `/link-social`: the provider's callback links its account to this user and comes
+        // back here (or to the error page with the code).
+        "link" => {
+            let begun = async {
+                limit(&state, &visit, Class::General).await?;
+                let begin = Begin {
+                    provider_id: Fields::text(&form.provider).to_owned(),
+                    callback_url: Some(here.clone()),
+                    error_callback_url: Some(state.config.ui.path("/error")),
+                    link_user_id: Some(auth.user.id.clone()),
+                    ..Begin::default()
+                };
+                social::begin(&state, begin).await
+            };
+            match begun.await {
+                Ok(redirect) => Ok(to_provider(&state, &mut visit, &redirect)),
+                Err(e) => again(&state, &mut visit, template, e, "new_password", values),
+            }
+        }
+        // As `/unlink-account`: a recent sign-in, and never the last way to sign in.
+        "unlink" => {
+            let unlinked = async {
+                sessions::require_fresh(&state, &auth.session)?;
+                social::unlink(&state, &auth.user, Fields::text(&form.account), &client).await
+            };
+            match unlinked.await {
+                Ok(()) => Ok(see_other(&state, &mut visit, &here, [])),
+                Err(e) => again(&state, &mut visit, template, e, "new_password", values),
+            }
+        }
         _ => Ok(unknown_action(&state, &mut visit)),
     }
 }

@@ -82,6 +82,11 @@ new-backup-codes-button = Neue Backup-Codes
 turn-off-two-factor = Zwei-Faktor ausschalten
 two-factor-off = Die Zwei-Faktor-Authentifizierung ist ausgeschaltet. Schalten Sie sie ein, damit bei der Anmeldung ein Code aus einer Authenticator-App verlangt wird.
 set-up-two-factor = Zwei-Faktor einrichten
+linked-accounts-heading = Verknüpfte Konten
+no-linked-accounts = Mit Ihrem Konto ist kein Anmeldedienst verknüpft.
+link-provider = { $provider } verknüpfen
+unlink-button = Trennen
+unlink-provider = { $provider } trennen
 
 ## Sitzungen
 sessions-title = Sitzungen
@@ -195,6 +200,11 @@ error-INVALID_CODE = Der Code ist nicht korrekt.
 error-INVALID_BACKUP_CODE = Der Backup-Code ist nicht korrekt oder wurde schon benutzt.
 error-EMAIL_NOT_VERIFIED = Bestätigen Sie zuerst Ihre E-Mail-Adresse: Wir haben Ihnen einen Link gesendet.
 error-TOO_MANY_REQUESTS = Zu viele Versuche. Warten Sie einen Moment und versuchen Sie es noch einmal.
+error-FAILED_TO_UNLINK_LAST_ACCOUNT = Das ist Ihre letzte Möglichkeit, sich anzumelden: Sie kann nicht entfernt werden.
+error-IMPERSONATED_SESSION_RESTRICTED = Nicht erlaubt, während Sie als eine andere Person angemeldet sind.
+error-SESSION_NOT_FRESH = Melden Sie sich erneut an, um diese Änderung vorzunehmen.
+error-ACCOUNT_NOT_FOUND = Dieses Konto gibt es nicht.
+error-PROVIDER_NOT_FOUND = Dieser Anmeldedienst ist nicht verfügbar.
 
 ## Fehler der Organisationsseiten
 error-ORGANIZATION_ALREADY_EXISTS = Diese Organisation gibt es schon.

@@ -83,6 +83,11 @@ new-backup-codes-button = New backup codes
 turn-off-two-factor = Turn off two-factor
 two-factor-off = Two-factor authentication is off. Turn it on to ask for a code from an authenticator app at sign-in.
 set-up-two-factor = Set up two-factor
+linked-accounts-heading = Linked accounts
+no-linked-accounts = No sign-in provider is linked to your account.
+link-provider = Link { $provider }
+unlink-button = Unlink
+unlink-provider = Unlink { $provider }
 
 ## Sessions
 sessions-title = Sessions
