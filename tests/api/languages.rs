@@ -249,27 +249,9 @@ async fn the_organization_pages_the_invitation_mail_and_the_sessions_page_speak_
         .await;
     assert_eq!(created.status, 303, "{}", created.body);
     let invitee_email = random_email();
-    let invited = owner
-        .submit(
-            here,
-            &[
-                ("action", "invite"),
-                ("email", &invitee_email),
-                ("role", "admin"),
-            ],
-        )
-        .await;
+    let invited = owner.invite(here, &invitee_email, "admin").await;
     assert_eq!(invited.status, 303, "{}", invited.body);
-    let twice = owner
-        .submit(
-            here,
-            &[
-                ("action", "invite"),
-                ("email", &invitee_email),
-                ("role", "admin"),
-            ],
-        )
-        .await;
+    let twice = owner.invite(here, &invitee_email, "admin").await;
     assert!(
         twice
             .body

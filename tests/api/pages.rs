@@ -164,6 +164,15 @@ impl<'a> Visitor<'a> {
         self.post(path, &all).await
     }
 
+    /// Invites `email` with `role` from the organization page `page` (the active organization's).
+    pub async fn invite(&mut self, page: &str, email: &str, role: &str) -> Page {
+        self.submit(
+            page,
+            &[("action", "invite"), ("email", email), ("role", role)],
+        )
+        .await
+    }
+
     /// Turns two-factor on from the security page (enrol, confirm with a code):
     /// the TOTP key and the backup codes.
     async fn turn_on_two_factor(&mut self, password: &str) -> (Vec<u8>, Vec<String>) {
@@ -1654,16 +1663,7 @@ async fn the_role_picker_offers_the_configured_and_the_organizations_own_roles(b
         "{picker}"
     );
     let invitee = random_email();
-    let invited = owner
-        .submit(
-            here,
-            &[
-                ("action", "invite"),
-                ("email", &invitee),
-                ("role", "auditor"),
-            ],
-        )
-        .await;
+    let invited = owner.invite(here, &invitee, "auditor").await;
     assert_eq!(invited.status, 303, "{}", invited.body);
     let listed = owner.get(here).await;
     assert!(
@@ -1739,27 +1739,9 @@ async fn organizations_page_creates_switches_invites_and_manages_members(backend
 
     // Invite a member; the mail leads to the hosted invitation page.
     let member_email = random_email();
-    let invited = owner
-        .submit(
-            here,
-            &[
-                ("action", "invite"),
-                ("email", &member_email),
-                ("role", "member"),
-            ],
-        )
-        .await;
+    let invited = owner.invite(here, &member_email, "member").await;
     assert_eq!(invited.status, 303, "{}", invited.body);
-    let again = owner
-        .submit(
-            here,
-            &[
-                ("action", "invite"),
-                ("email", &member_email),
-                ("role", "member"),
-            ],
-        )
-        .await;
+    let again = owner.invite(here, &member_email, "member").await;
     assert_eq!(
         refusal_code(&again),
         "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION"
@@ -1807,16 +1789,7 @@ async fn organizations_page_creates_switches_invites_and_manages_members(backend
         !joined.body.contains("name=\"member\""),
         "nor manage members"
     );
-    let refused = member
-        .submit(
-            here,
-            &[
-                ("action", "invite"),
-                ("email", &random_email()),
-                ("role", "member"),
-            ],
-        )
-        .await;
+    let refused = member.invite(here, &random_email(), "member").await;
     assert_eq!(
         refusal_code(&refused),
         "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION"
@@ -1949,16 +1922,7 @@ async fn an_invitation_mail_leads_to_its_page_to_sign_up_verify_and_accept(backe
         )
         .await;
     let invitee_email = random_email();
-    owner
-        .submit(
-            here,
-            &[
-                ("action", "invite"),
-                ("email", &invitee_email),
-                ("role", "admin"),
-            ],
-        )
-        .await;
+    owner.invite(here, &invitee_email, "admin").await;
     let mail = sink.wait_for(&invitee_email, 1).await.remove(0);
     let (link, id) = invitation_link(&app, &mail.text);
     let invitation_path = format!("/invitations/{id}");
