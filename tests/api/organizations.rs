@@ -2055,6 +2055,7 @@ async fn remember_active_picks_the_last_organization_at_sign_in(backend: Backend
 
 async fn deleting_a_user_or_an_organization_removes_memberships(backend: Backend) {
     let app = spawn(backend, &[]).await;
+    let (operator_id, operator_token) = crate::admin::user_with_role(&app, "admin").await;
     let owner = user(&app).await;
     let org = organization(&app, &owner, "acme").await;
     let admin = user(&app).await;
@@ -2104,6 +2105,44 @@ async fn deleting_a_user_or_an_organization_removes_memberships(backend: Backend
     post(&app, &admin, "delete", json!({"organizationId": org}))
         .await
         .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION");
+    // The trail says the organization lost its last owner, and, when an operator deletes the
+    // admin too, who did it.
+    ok(&app
+        .post(
+            "/admin/remove-user",
+            Auth::Bearer(&operator_token),
+            json!({"userId": admin.id}),
+        )
+        .await);
+    let events = audit_events(&app, &operator_token, &format!("organizationId={org}")).await;
+    let departure = |user_id: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == "member_removed" && e["userId"] == user_id)
+            .unwrap_or_else(|| panic!("no member_removed for {user_id}: {events:?}"))
+    };
+    let owner_left = departure(&owner.id);
+    assert!(
+        owner_left["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("account deleted, the last owner"),
+        "{owner_left}"
+    );
+    assert_eq!(
+        owner_left["actor"],
+        Value::Null,
+        "the owner deleted themselves"
+    );
+    let admin_left = departure(&admin.id);
+    assert!(
+        admin_left["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with(" account deleted"),
+        "{admin_left}"
+    );
+    assert_eq!(admin_left["actor"], operator_id.as_str());
 
     let second = user(&app).await;
     let other = organization(&app, &second, "other").await;

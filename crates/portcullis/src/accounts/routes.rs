@@ -17,6 +17,7 @@ use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::http::redirect::check_callback;
+use crate::organizations;
 use crate::revocations;
 use crate::sessions::extract::{CurrentSession, OwnSession};
 use crate::sessions::{self, Ending};
@@ -198,7 +199,9 @@ async fn delete_user(
     credentials::confirm_password(&state, &auth.user.id, password).await?;
     sessions::end(&state, Ending::AllOfUser(&auth.user.id)).await?;
     revocations::revoke_user(&state, &auth.user.id).await?;
+    let memberships = organizations::members::ended_by_deletion(&state, &auth.user.id).await?;
     store::delete(&state.db, &auth.user.id).await?;
+    memberships.record(&state, "", &client).await;
     audit::record(
         &state,
         Event::UserDeleted,

@@ -23,6 +23,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::http::timestamp::Timestamp;
 use crate::mail::Kind;
+use crate::organizations;
 use crate::revocations;
 use crate::sessions::{self, Ending, Impersonation, Session};
 use crate::sign_in::credentials;
@@ -498,7 +499,9 @@ pub async fn remove(
     let user = find(state, user_id).await?;
     keep_an_admin(state, &user).await?;
     end_everything(state, user_id).await?;
+    let memberships = organizations::members::ended_by_deletion(state, user_id).await?;
     users::delete(&state.db, user_id).await?;
+    memberships.record(state, actor.audit_name(), client).await;
     record(state, actor, Event::UserRemoved, user_id, None, client).await;
     Ok(())
 }

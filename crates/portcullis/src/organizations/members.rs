@@ -9,7 +9,7 @@ use super::{
     access, authorized, checked_roles, checked_slug, connection, may, membership, named_or_active,
     owner_count, record, require, roles_for, store, Concerning, Needs,
 };
-use crate::audit::Event;
+use crate::audit::{self, Event};
 use crate::db::Context as _;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::client::ClientInfo;
@@ -420,6 +420,56 @@ pub async fn leave(
     )
     .await;
     Ok(me)
+}
+
+/// The memberships a user's deletion ends, read before the user row goes (the foreign keys remove
+/// the memberships with it), so that each organization's trail records the departure and says
+/// when it took the last owner: such an organization keeps its admins, and only the trail tells
+/// the operator that it needs an owner again.
+pub struct EndedByDeletion {
+    /// Each membership, and whether its user was the organization's only owner.
+    departures: Vec<(Member, bool)>,
+}
+
+pub async fn ended_by_deletion(state: &AppState, user_id: &str) -> ApiResult<EndedByDeletion> {
+    let mut conn = connection(state).await?;
+    let memberships = store::list_memberships_of_user(&mut conn, user_id).await?;
+    let mut departures = Vec::with_capacity(memberships.len());
+    for member in memberships {
+        let last_owner = access::is_owner(&member.role)
+            && owner_count(&mut conn, &member.organization_id).await? <= 1;
+        departures.push((member, last_owner));
+    }
+    Ok(EndedByDeletion { departures })
+}
+
+impl EndedByDeletion {
+    /// Writes `member_removed` to each organization's trail, once the user is deleted. `actor` is
+    /// who deleted them (empty: the user themselves).
+    pub async fn record(&self, state: &AppState, actor: &str, client: &ClientInfo) {
+        for (member, last_owner) in &self.departures {
+            let note = if *last_owner {
+                "account deleted, the last owner"
+            } else {
+                "account deleted"
+            };
+            let about = Concerning::member(member, note);
+            let acted = audit::Acted {
+                actor,
+                detail: Some(&about.detail),
+            };
+            audit::record_in_organization(
+                state,
+                Event::MemberRemoved,
+                Some(&member.user_id),
+                None,
+                &acted,
+                &member.organization_id,
+                client,
+            )
+            .await;
+        }
+    }
 }
 
 /// The caller's membership of the active organization.

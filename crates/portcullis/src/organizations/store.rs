@@ -260,6 +260,22 @@ pub async fn count_memberships(conn: &mut Conn, user_id: &str) -> Result<i64, Db
     row.try_get("n").context("organizations: count memberships")
 }
 
+/// Every membership of a user, without the user, oldest first.
+pub async fn list_memberships_of_user(
+    conn: &mut Conn,
+    user_id: &str,
+) -> Result<Vec<Member>, DbError> {
+    let rows = sqlx::query(
+        "SELECT id, organization_id, user_id, role, created_at FROM organization_members
+         WHERE user_id = $1 ORDER BY created_at, id",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *conn)
+    .await
+    .context("organizations: memberships of user")?;
+    all(&rows, member_from_row, "organizations: memberships of user")
+}
+
 // ---- members
 
 pub struct NewMember<'a> {
