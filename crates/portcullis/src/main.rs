@@ -14,22 +14,29 @@ use portcullis::{Config, Server};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's option numbers (`mi_option_t` in its v3 `mimalloc.h`), which libmimalloc-sys names
-/// only for v2; the test below checks them against their defaults.
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+/// mimalloc's option number for `purge_delay` (`mi_option_t` in its v3 `mimalloc.h`), which
+/// libmimalloc-sys names only for v2; the test below checks it against its default.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Makes freed memory leave the process at once. By default mimalloc commits its 1 GiB arena
-/// eagerly and purges freed memory a second later, but only when the process allocates again: an
-/// idle server kept the start-up hash's and the last load's memory resident (55 MB idle, of which
-/// ~33 MB were committed but unused). Measured in bench/README.md ("Memory"). Defaults only: a
-/// `MIMALLOC_*` environment variable still wins. Runs first in `main`, before any thread exists
-/// and before the arena is reserved (nothing has allocated yet).
+/// Makes freed memory leave the process. By default mimalloc purges freed memory a second later,
+/// but only when the process allocates again, and its 1 GiB arena (committed eagerly) is backed
+/// by transparent huge pages, so a few live blocks kept whole 2 MiB pages resident: an idle
+/// server held 57 MB, 35 MB of it huge pages of the arena (bench/README.md, "Memory").
+///
+/// mimalloc reads its arena options (`arena_eager_commit`, `allow_thp`) when it loads, before
+/// `main`, so those two stay as they are and huge pages are refused for the process instead,
+/// which is what its `allow_thp = 0` does at load (`PR_SET_THP_DISABLE`; the kernel checks it at
+/// every page fault). The purge delay is read at every free and can be set here. A
+/// `MIMALLOC_PURGE_DELAY` in the environment still wins.
 fn tune_allocator() {
-    // SAFETY: plain stores into mimalloc's option table; called before any other thread exists.
-    unsafe {
-        libmimalloc_sys::mi_option_set_default(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-        libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 0);
+    // SAFETY: a plain store into mimalloc's option table, before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 0) };
+    #[cfg(target_os = "linux")]
+    {
+        let (on, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
+        // SAFETY: prctl with PR_SET_THP_DISABLE has no memory-safety preconditions. Failing (a
+        // kernel before 3.15) only costs memory, so the result is not looked at.
+        let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, on, unused, unused, unused) };
     }
 }
 
@@ -331,31 +338,24 @@ fn init_logging(format: LogFormat) {
 mod tests {
     use super::*;
 
-    /// The option numbers are mimalloc v3's: a build with another major version, or a renumbered
-    /// table, would set unrelated options. Each is recognised by its own default.
+    /// The option number is mimalloc v3's: a build with another major version, or a renumbered
+    /// table, would set an unrelated option. It is recognised by its default.
     #[test]
-    fn the_mimalloc_option_numbers_name_eager_commit_and_purge_delay() {
+    fn the_mimalloc_option_number_names_the_purge_delay() {
         // SAFETY: reads of mimalloc's version and option table.
-        let (version, eager_commit, purge_delay) = unsafe {
+        let (version, purge_delay) = unsafe {
             (
                 libmimalloc_sys::mi_version(),
-                libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT),
                 libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
             )
         };
         assert_eq!(version / 10000, 3, "mimalloc {version} is not v3");
-        // 2: eager commit where the OS overcommits; 1000 ms before freed memory is purged.
-        assert_eq!((eager_commit, purge_delay), (2, 1000));
+        assert_eq!(purge_delay, 1000, "1000 ms before freed memory is purged");
 
-        // mimalloc read its options when it loaded, before main: our defaults still replace them.
+        // mimalloc read its options when it loaded, before main: our default still replaces it.
         tune_allocator();
         // SAFETY: as above.
-        let tuned = unsafe {
-            (
-                libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT),
-                libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
-            )
-        };
-        assert_eq!(tuned, (0, 0));
+        let tuned = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(tuned, 0);
     }
 }
