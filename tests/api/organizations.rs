@@ -1863,13 +1863,17 @@ async fn member_total(app: &TestApp, user: &User, org: &str) -> i64 {
     let page = get(app, user, &format!("list-members?organizationId={org}")).await;
     let total = ok(&page)["total"].as_i64().unwrap();
     let rows = app
-        .count(&format!("organization_members WHERE organization_id = '{org}'"))
+        .count(&format!(
+            "organization_members WHERE organization_id = '{org}'"
+        ))
         .await;
     assert_eq!(total, rows, "the maintained total is the number of members");
     let counted = get(
         app,
         user,
-        &format!("list-members?organizationId={org}&filterField=role&filterOperator=ne&filterValue=none"),
+        &format!(
+            "list-members?organizationId={org}&filterField=role&filterOperator=ne&filterValue=none"
+        ),
     )
     .await;
     assert_eq!(ok(&counted)["total"].as_i64().unwrap(), rows);
@@ -1921,7 +1925,10 @@ async fn the_member_total_follows_every_way_in_and_out(backend: Backend) {
         ok(reply);
     }
     assert_eq!(
-        [a.status, twice.status].iter().filter(|s| **s == 200).count(),
+        [a.status, twice.status]
+            .iter()
+            .filter(|s| **s == 200)
+            .count(),
         1,
         "{} / {}",
         a.body,
@@ -1954,7 +1961,11 @@ async fn the_member_total_follows_every_way_in_and_out(backend: Backend) {
         )
         .await;
     ok(&deleted);
-    assert_eq!(member_total(&app, &owner, &org).await, 2, "after a deleted user");
+    assert_eq!(
+        member_total(&app, &owner, &org).await,
+        2,
+        "after a deleted user"
+    );
     assert_eq!(member_total(&app, &owner, &other).await, 1);
 
     // A membership written straight into the database (as an import would) counts too.
@@ -1968,7 +1979,11 @@ async fn the_member_total_follows_every_way_in_and_out(backend: Backend) {
     .execute(&mut db)
     .await
     .unwrap();
-    assert_eq!(member_total(&app, &owner, &other).await, 2, "a direct write");
+    assert_eq!(
+        member_total(&app, &owner, &other).await,
+        2,
+        "a direct write"
+    );
 
     // Deleting an organization leaves the others' totals alone.
     ok(&post(&app, &owner, "delete", json!({"organizationId": other})).await);

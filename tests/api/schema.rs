@@ -441,14 +441,13 @@ async fn read_sqlite(conn: &mut sqlx::SqliteConnection) -> Schema {
         }
         schema.tables.insert(name, table);
     }
-    schema.triggers = sqlx::query_as(
-        "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .expect("list SQLite triggers")
-    .into_iter()
-    .collect();
+    schema.triggers =
+        sqlx::query_as("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("list SQLite triggers")
+            .into_iter()
+            .collect();
     // Foreign keys written `REFERENCES t` point at t's primary key.
     let primary_keys: BTreeMap<String, Vec<String>> = schema
         .tables
