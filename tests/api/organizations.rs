@@ -27,6 +27,7 @@ both_backends!(
     expired_invitations_are_swept_in_batches,
     a_role_change_applies_on_the_next_request_and_token,
     member_pages_sort_filter_and_count_a_thousand_members,
+    the_member_total_follows_every_way_in_and_out,
     teams_and_organization_roles,
     remember_active_picks_the_last_organization_at_sign_in,
     deleting_a_user_or_an_organization_removes_memberships,
@@ -1854,6 +1855,142 @@ async fn member_pages_sort_filter_and_count_a_thousand_members(backend: Backend)
     assert_eq!(beyond.body["members"], json!([]));
     let full = get(&app, &owner, "get-full-organization?membersLimit=5").await;
     assert_eq!(ok(&full)["members"].as_array().unwrap().len(), 5);
+}
+
+/// The unfiltered total of `org`'s members page (the maintained count), checked against the
+/// membership rows themselves and against the total of a filtered page (a COUNT).
+async fn member_total(app: &TestApp, user: &User, org: &str) -> i64 {
+    let page = get(app, user, &format!("list-members?organizationId={org}")).await;
+    let total = ok(&page)["total"].as_i64().unwrap();
+    let rows = app
+        .count(&format!(
+            "organization_members WHERE organization_id = '{org}'"
+        ))
+        .await;
+    assert_eq!(total, rows, "the maintained total is the number of members");
+    let counted = get(
+        app,
+        user,
+        &format!(
+            "list-members?organizationId={org}&filterField=role&filterOperator=ne&filterValue=none"
+        ),
+    )
+    .await;
+    assert_eq!(ok(&counted)["total"].as_i64().unwrap(), rows);
+    total
+}
+
+async fn accept(app: &TestApp, token: &str, body: &Value) -> Reply {
+    app.post(
+        "/organization/accept-invitation",
+        Auth::Bearer(token),
+        body.clone(),
+    )
+    .await
+}
+
+async fn the_member_total_follows_every_way_in_and_out(backend: Backend) {
+    let app = spawn(backend, &[]).await;
+    let owner = user(&app).await;
+    let org = organization(&app, &owner, "acme").await;
+    let other = organization(&app, &owner, "other").await;
+    assert_eq!(member_total(&app, &owner, &org).await, 1, "the creator");
+
+    // Four invitees accept at once; one of them twice, from two sessions.
+    let mut invitees = Vec::new();
+    let mut invitations = Vec::new();
+    for _ in 0..4 {
+        let invitee = verified_user(&app).await;
+        let invited = post(
+            &app,
+            &owner,
+            "invite-member",
+            json!({"email": invitee.email, "role": "member", "organizationId": org}),
+        )
+        .await;
+        invitations.push(json!({"invitationId": ok(&invited)["id"]}));
+        invitees.push(invitee);
+    }
+    let second_session = app
+        .sign_in_token(&invitees[0].email, &invitees[0].password)
+        .await;
+    let (a, b, c, d, twice) = tokio::join!(
+        accept(&app, &invitees[0].token, &invitations[0]),
+        accept(&app, &invitees[1].token, &invitations[1]),
+        accept(&app, &invitees[2].token, &invitations[2]),
+        accept(&app, &invitees[3].token, &invitations[3]),
+        accept(&app, &second_session, &invitations[0]),
+    );
+    for reply in [&b, &c, &d] {
+        ok(reply);
+    }
+    assert_eq!(
+        [a.status, twice.status]
+            .iter()
+            .filter(|s| **s == 200)
+            .count(),
+        1,
+        "{} / {}",
+        a.body,
+        twice.body
+    );
+    assert_eq!(member_total(&app, &owner, &org).await, 5);
+
+    // The same user in the second organization too: its total is its own.
+    join(&app, &owner, &invitees[3], &other, json!("member")).await;
+    assert_eq!(member_total(&app, &owner, &other).await, 2);
+
+    let removed = post(
+        &app,
+        &owner,
+        "remove-member",
+        json!({"memberIdOrEmail": invitees[1].email, "organizationId": org}),
+    )
+    .await;
+    ok(&removed);
+    assert_eq!(member_total(&app, &owner, &org).await, 4, "after a removal");
+    ok(&post(&app, &invitees[2], "leave", json!({"organizationId": org})).await);
+    assert_eq!(member_total(&app, &owner, &org).await, 3, "after leaving");
+
+    // Deleting a user removes their memberships everywhere (a cascade in the database).
+    let deleted = app
+        .post(
+            "/delete-user",
+            Auth::Bearer(&invitees[3].token),
+            json!({"password": invitees[3].password}),
+        )
+        .await;
+    ok(&deleted);
+    assert_eq!(
+        member_total(&app, &owner, &org).await,
+        2,
+        "after a deleted user"
+    );
+    assert_eq!(member_total(&app, &owner, &other).await, 1);
+
+    // A membership written straight into the database (as an import would) counts too.
+    let mut db = app.db().await;
+    sqlx::query(
+        "INSERT INTO organization_members (id, organization_id, user_id, role, created_at)
+         VALUES ('direct-member', $1, $2, 'member', 0)",
+    )
+    .bind(&other)
+    .bind(&invitees[1].id)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(
+        member_total(&app, &owner, &other).await,
+        2,
+        "a direct write"
+    );
+
+    // Deleting an organization leaves the others' totals alone.
+    ok(&post(&app, &owner, "delete", json!({"organizationId": other})).await);
+    assert_eq!(member_total(&app, &owner, &org).await, 2);
+    let invitee = verified_user(&app).await;
+    join(&app, &owner, &invitee, &org, json!("member")).await;
+    assert_eq!(member_total(&app, &owner, &org).await, 3, "after a join");
 }
 
 async fn teams_and_organization_roles(backend: Backend) {

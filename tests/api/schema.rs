@@ -1,8 +1,9 @@
 //! One schema, two dialects: the SQLite and PostgreSQL migrations must build the same tables.
 //!
 //! Migrates a fresh database of each kind with the server's own migrations, reads back tables,
-//! columns, primary keys, foreign keys, unique constraints and indexes from each catalogue, maps
-//! the known dialect differences onto one vocabulary, and fails with a list of every difference.
+//! columns, primary keys, foreign keys, unique constraints, indexes and triggers (by name) from
+//! each catalogue, maps the known dialect differences onto one vocabulary, and fails with a list
+//! of every difference.
 //!
 //! Normalised away: `INTEGER`/`BIGINT` (SQLite integers are 64-bit; PostgreSQL `integer` is not,
 //! so it stays different), `TEXT`/`VARCHAR`, `BIGSERIAL`/`SERIAL`/identity vs
@@ -73,6 +74,9 @@ struct Schema {
     /// Applied migrations: version and description.
     migrations: BTreeSet<(i64, String)>,
     tables: BTreeMap<String, Table>,
+    /// Triggers (not the database's own): table and trigger name. Their bodies differ by
+    /// dialect; a trigger missing from one side is what this catches.
+    triggers: BTreeSet<(String, String)>,
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -437,6 +441,13 @@ async fn read_sqlite(conn: &mut sqlx::SqliteConnection) -> Schema {
         }
         schema.tables.insert(name, table);
     }
+    schema.triggers =
+        sqlx::query_as("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("list SQLite triggers")
+            .into_iter()
+            .collect();
     // Foreign keys written `REFERENCES t` point at t's primary key.
     let primary_keys: BTreeMap<String, Vec<String>> = schema
         .tables
@@ -574,6 +585,16 @@ async fn read_postgres(conn: &mut sqlx::PgConnection) -> Schema {
         }
         schema.tables.insert(name, table);
     }
+    schema.triggers = sqlx::query_as(
+        "SELECT c.relname::text, t.tgname::text FROM pg_trigger t \
+         JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND NOT t.tgisinternal",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("list PostgreSQL triggers")
+    .into_iter()
+    .collect();
     schema
 }
 
@@ -591,6 +612,14 @@ fn compare(sqlite: &Schema, postgres: &Schema) -> Vec<String> {
         out.push(format!(
             "migration {version} {description}: only in the {side} folder"
         ));
+    }
+    for (table, trigger) in sqlite.triggers.symmetric_difference(&postgres.triggers) {
+        let side = if sqlite.triggers.contains(&(table.clone(), trigger.clone())) {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        out.push(format!("table {table}, trigger {trigger}: only in {side}"));
     }
     let names: BTreeSet<&String> = sqlite.tables.keys().chain(postgres.tables.keys()).collect();
     for name in names {
