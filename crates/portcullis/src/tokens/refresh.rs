@@ -85,15 +85,16 @@ pub async fn rotate(
 ) -> Result<(Session, User, String), Refused> {
     let token = RefreshToken::decode(presented, &state.refresh_key).ok_or(Refused::Invalid)?;
     let now = state.clock.now_ms();
-    let expires_at = now + millis(state.config.session.expires_in);
-    let advanced = store::advance_generation(
-        &state.db,
-        &token.session_id,
-        token.generation,
-        now,
-        expires_at,
-    )
-    .await?;
+    let session_config = &state.config.session;
+    let slide_to = now + millis(session_config.expires_in);
+    let slide = store::Slide {
+        to: slide_to,
+        // Moved at most once per update_age (see advance_generation).
+        due_by: slide_to - millis(session_config.update_age),
+    };
+    let advanced =
+        store::advance_generation(&state.db, &token.session_id, token.generation, now, slide)
+            .await?;
     if let Some((session, user)) = advanced {
         return Ok(successor(state, session, user, token.generation + 1));
     }

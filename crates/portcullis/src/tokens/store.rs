@@ -9,9 +9,15 @@ use crate::users::store::{user_from_row, USER_COLUMNS};
 use crate::users::User;
 
 /// Compare-and-set of a live session's refresh generation: moves it from `from` to `from + 1`,
-/// slides the idle expiry to `expires_at` (never past the absolute one), and answers the session
-/// as updated and its user; `None` when the session is gone, has ended or is no longer at `from`.
-/// Two instances (or two requests) racing on one generation: exactly one wins.
+/// slides the idle expiry to `slide.to` (never past the absolute one) when it is at or before
+/// `slide.due_by`, and answers the session as updated and its user; `None` when the session is
+/// gone, has ended or is no longer at `from`. Two instances (or two requests) racing on one
+/// generation: exactly one wins.
+///
+/// The expiry moves at most once per `session.update_age`, as for cookie sessions, because
+/// `expires_at` is indexed (the sweep): a rotation that leaves it alone changes no indexed column,
+/// so PostgreSQL updates the row in place (a HOT update) instead of adding an entry to each of
+/// the table's five indexes.
 ///
 /// On PostgreSQL one statement (`UPDATE … FROM users … RETURNING`): one round trip and one
 /// commit per rotation. SQLite cannot return the joined user's columns, so it reads them after
@@ -21,20 +27,23 @@ pub async fn advance_generation(
     session_id: &str,
     from: i64,
     now: i64,
-    expires_at: i64,
+    slide: Slide,
 ) -> Result<Option<(Session, User)>, DbError> {
     const ROTATED: &str = "refresh_generation = $1, refresh_rotated_at = $2, \
          updated_at = $2, last_active_at = $2";
+    const SLID: &str = "CASE WHEN s.expires_at <= $6";
     let live_at_from = "s.id = $4 AND s.refresh_generation = $5 \
          AND s.expires_at > $2 AND s.absolute_expires_at > $2";
     let sql = match db.backend {
         Backend::Postgres => format!(
-            "UPDATE sessions s SET {ROTATED}, expires_at = LEAST($3, s.absolute_expires_at)
+            "UPDATE sessions s SET {ROTATED},
+                 expires_at = {SLID} THEN LEAST($3, s.absolute_expires_at) ELSE s.expires_at END
              FROM users u WHERE u.id = s.user_id AND {live_at_from}
              RETURNING {SESSION_COLUMNS}, {USER_COLUMNS}"
         ),
         Backend::Sqlite => format!(
-            "UPDATE sessions AS s SET {ROTATED}, expires_at = MIN($3, absolute_expires_at)
+            "UPDATE sessions AS s SET {ROTATED},
+                 expires_at = {SLID} THEN MIN($3, s.absolute_expires_at) ELSE s.expires_at END
              WHERE {live_at_from}"
         ),
     };
@@ -43,9 +52,10 @@ pub async fn advance_generation(
     let query = sqlx::query(AssertSqlSafe(sql))
         .bind(from + 1)
         .bind(now)
-        .bind(expires_at)
+        .bind(slide.to)
         .bind(session_id)
-        .bind(from);
+        .bind(from)
+        .bind(slide.due_by);
     if db.backend == Backend::Postgres {
         let row = query
             .fetch_optional(&db.pool)
@@ -64,6 +74,12 @@ pub async fn advance_generation(
         return Ok(None);
     }
     sessions::store::find_by_id(db, session_id).await
+}
+
+/// Where a rotation moves the session's idle expiry, and from which expiry on it is due to move.
+pub struct Slide {
+    pub to: i64,
+    pub due_by: i64,
 }
 
 /// The refresh state of a session: (generation, rotated_at).
