@@ -23,6 +23,10 @@ The organizations table (printed when organizations.json or organizations-skippe
   org-statements.json (the SQL statements Portcullis ran per request, lib/organizations.py).
 The hosted pages table (printed when pages.json exists): what lib/pages.py printed (time per
   page and of the /api/auth/ok baseline, the bytes of each page and what it links).
+The scale tables (printed when scale-fill.json / scale-pg-fill.json exist): lib/scale.sh's
+  scale-{small,large}-*.json on SQLite and scale-pg-{small,large}-*.json on PostgreSQL (wrk runs,
+  start-up, RSS), and scale[-pg]-{fill,db-size,sweep}.json; scale-pg-skipped.json says why there
+  is no PostgreSQL table.
 A missing file leaves its cells as "n/a". Also writes RESULTS/summary.json with every figure.
 """
 
