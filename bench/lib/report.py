@@ -23,6 +23,10 @@ The organizations table (printed when organizations.json or organizations-skippe
   org-statements.json (the SQL statements Portcullis ran per request, lib/organizations.py).
 The hosted pages table (printed when pages.json exists): what lib/pages.py printed (time per
   page and of the /api/auth/ok baseline, the bytes of each page and what it links).
+The scale tables (printed when scale-fill.json / scale-pg-fill.json exist): lib/scale.sh's
+  scale-{small,large}-*.json on SQLite and scale-pg-{small,large}-*.json on PostgreSQL (wrk runs,
+  start-up, RSS), and scale[-pg]-{fill,db-size,sweep}.json; scale-pg-skipped.json says why there
+  is no PostgreSQL table.
 A missing file leaves its cells as "n/a". Also writes RESULTS/summary.json with every figure.
 """
 
@@ -303,27 +307,51 @@ def limit_table(d, args, better_auth_get_session):
     return out, summary
 
 
+SCALE_BACKENDS = (("scale", "SQLite"), ("scale-pg", "PostgreSQL"))
+
+
 def scale_table(d, args):
-    """The scale table: each operation on the small and the large database, same run."""
-    fill = load(d, "scale-fill.json")
+    """The scale tables: each operation on the small and the large database, same run, one table
+    per backend (SQLite, then PostgreSQL)."""
+    out, summary = [], {}
+    for prefix, backend in SCALE_BACKENDS:
+        skipped = load(d, f"{prefix}-skipped.json")
+        if skipped:
+            out.extend(["", f"### Scale — {backend}: skipped ({skipped.get('skipped')})"])
+            summary[backend.lower()] = skipped
+            continue
+        table, figures = scale_backend_table(d, args, prefix, backend)
+        if table:
+            out.extend([""] + table if out else table)
+            summary[backend.lower()] = figures
+    return out, summary or None
+
+
+def scale_backend_table(d, args, prefix, backend):
+    """One backend's scale table, from the files $RES/PREFIX-*.json of lib/scale.sh."""
+    fill = load(d, f"{prefix}-fill.json")
     if fill is None:
         return [], None
     ops = (("get-session (cache off), 64 conn", "get-session"),
            ("list-sessions, 64 conn", "list-sessions"),
+           ("admin user search, email starts with, 4 conn", "search-starts_with"),
+           ("admin user search, email contains, 4 conn", "search-contains"),
            ("sign-in, 16 conn", "sign-in"),
            ("refresh rotation, 64 conn", "refresh"))
     rows, summary = [], {"fill": fill}
     add = rows.append
     for label, op in ops:
-        small, large = load(d, f"scale-small-{op}.json"), load(d, f"scale-large-{op}.json")
+        small, large = load(d, f"{prefix}-small-{op}.json"), load(d, f"{prefix}-large-{op}.json")
         p_s, p_l = lat(small, "p50"), lat(large, "p50")
         factor = p_l / p_s if p_s and p_l is not None else None
-        add((label, f"{fmt_ms(p_s)} · {fmt_rps(small)}", f"{fmt_ms(p_l)} · {fmt_rps(large)}",
+        failed = errors_of(small) or errors_of(large)
+        add((label + (f" (⚠️ {failed} errors)" if failed else ""),
+             f"{fmt_ms(p_s)} · {fmt_rps(small)}", f"{fmt_ms(p_l)} · {fmt_rps(large)}",
              "n/a" if factor is None else f"{factor:.2f}×", "p50 ≤ 1.5× small",
-             verdict(None if factor is None else factor <= 1.5)))
+             verdict(None if factor is None else factor <= 1.5 and not failed)))
         summary[op] = {"small": small, "large": large, "p50_factor": factor}
-    during, sweep = load(d, "scale-large-during-sweep.json"), load(d, "scale-sweep.json")
-    after = load(d, "scale-large-get-session.json")
+    during, sweep = load(d, f"{prefix}-large-during-sweep.json"), load(d, f"{prefix}-sweep.json")
+    after = load(d, f"{prefix}-large-get-session.json")
     deleted = sweep.get("deleted") if sweep else None
     add(("get-session p99 / max while the sweep runs" +
          (f" ({deleted:,} expired sessions deleted)" if deleted else ""),
@@ -331,40 +359,41 @@ def scale_table(d, args):
          "after: n/a" if after is None else f"after: {fmt_ms(lat(after, 'p99'))} / {fmt_ms(lat(after, 'max'))}",
          "", "no request blocked (max ≤ 1 s)",
          verdict(None if during is None else lat(during, "max") <= 1000 and not errors_of(during))))
-    size = load(d, "scale-db-size.json")
+    size = load(d, f"{prefix}-db-size.json")
     sessions = fill.get("sessions") or 0
     users = fill.get("users") or 0
     if size and (sessions + users):
         per_million = size["bytes"] / max(1, sessions) * 1e6 / 2**20
-        add(("database size", f"{size['bytes'] / 2**20:,.0f} MB for {users:,} users and "
+        add(("database size" + (" (pg_database_size)" if backend == "PostgreSQL" else ""),
+             f"{size['bytes'] / 2**20:,.0f} MB for {users:,} users and "
              f"{sessions:,} sessions (filled in {fill.get('seconds')} s)",
              f"≈ {per_million:,.0f} MB per million sessions (users included)", "", "", ""))
-    st_s, st_l = load(d, "scale-small-startup.json"), load(d, "scale-large-startup.json")
+    st_s, st_l = load(d, f"{prefix}-small-startup.json"), load(d, f"{prefix}-large-startup.json")
     add(("start-up (spawn → first answer), small · large",
          "n/a" if st_s is None else f"{st_s['startup_s']:.2f} s",
          "n/a" if st_l is None else f"{st_l['startup_s']:.2f} s", "", "", ""))
-    rss_idle = st_s and st_s.get("rss_idle_mb")
-    rss_load = (load(d, "scale-small-rss-load.json") or {}).get("rss_mb")
-    rss_storm = (load(d, "scale-small-rss-storm.json") or {}).get("rss_mb")
-    rss_settled = (load(d, "scale-small-rss-settled.json") or {}).get("rss_mb")
-
-    def mb(v):
-        return "n/a" if v is None else f"{v:.0f} MB"
-
-    add(("RSS idle", mb(rss_idle), "", "", "< 32 MB", verdict(None if rss_idle is None else rss_idle < 32)))
-    add(("RSS after 64-connection load", mb(rss_load), "", "", "< 128 MB",
-         verdict(None if rss_load is None else rss_load < 128)))
-    add(("RSS after a sign-in storm (16 conn) · a minute later", mb(rss_storm), mb(rss_settled), "",
-         "< 96 MB · < 64 MB",
-         verdict(None if rss_storm is None or rss_settled is None
-                 else rss_storm < 96 and rss_settled < 64)))
     summary.update({"during_sweep": during, "sweep": sweep, "db_size": size,
-                    "startup": {"small": st_s, "large": st_l},
-                    "rss_mb": {"idle": rss_idle, "load": rss_load, "storm": rss_storm,
-                               "settled": rss_settled}})
+                    "startup": {"small": st_s, "large": st_l}})
+    rss_settled = (load(d, f"{prefix}-small-rss-settled.json") or {}).get("rss_mb")
+    if rss_settled is not None:  # memory is measured once, on the SQLite server
+        rss_idle = st_s and st_s.get("rss_idle_mb")
+        rss_load = (load(d, f"{prefix}-small-rss-load.json") or {}).get("rss_mb")
+        rss_storm = (load(d, f"{prefix}-small-rss-storm.json") or {}).get("rss_mb")
+
+        def mb(v):
+            return "n/a" if v is None else f"{v:.0f} MB"
+
+        add(("RSS idle", mb(rss_idle), "", "", "< 32 MB", verdict(None if rss_idle is None else rss_idle < 32)))
+        add(("RSS after 64-connection load", mb(rss_load), "", "", "< 128 MB",
+             verdict(None if rss_load is None else rss_load < 128)))
+        add(("RSS after a sign-in storm (16 conn) · a minute later", mb(rss_storm), mb(rss_settled), "",
+             "< 96 MB · < 64 MB",
+             verdict(None if rss_storm is None else rss_storm < 96 and rss_settled < 64)))
+        summary["rss_mb"] = {"idle": rss_idle, "load": rss_load, "storm": rss_storm,
+                             "settled": rss_settled}
     header = ("Measurement", "small database (bench users only)", "large database", "large ÷ small",
               "Target", "")
-    out = [f"### Scale — {args.date}, nproc = {args.nproc}, SQLite", ""]
+    out = [f"### Scale — {args.date}, nproc = {args.nproc}, {backend}", ""]
     out.append("| " + " | ".join(header) + " |")
     out.append("|" + "|".join(["---"] * len(header)) + "|")
     out.extend("| " + " | ".join(r) + " |" for r in rows)
@@ -373,6 +402,16 @@ def scale_table(d, args):
                "sessions (lib/fill.py, a share of them expired for the sweep); session cache off "
                "on both servers, so every get-session and list-sessions reads the database; "
                "cells: p50 · throughput")
+    out.append("- admin user search: `GET /api/auth/admin/list-users?searchField=email&"
+               "searchOperator=…&searchValue=…` with an administrator's session (made with "
+               "`portcullis users create --role admin`), first page (100) and the total; each "
+               "search asks for ten bench users (`bench.user.0001` · `user.0001`), none of the "
+               "filler; *starts with* is the row an admin UI's search box should use: it reads "
+               "the `users_email_lower` index (migration 0011), while *contains* (a pattern that "
+               "starts with a wildcard) reads every user")
+    if backend == "PostgreSQL":
+        out.append("- PostgreSQL: fresh databases (dropped at the end), filled with COPY; the "
+                   "database size is pg_database_size after VACUUM ANALYZE")
     return out, summary
 
 

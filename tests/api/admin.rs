@@ -547,6 +547,26 @@ async fn list_users_searches_filters_sorts_and_pages_a_thousand_users(backend: B
         .await["total"],
         100
     );
+    // A prefix reads the users_email_lower index (migration 0011): the range it scans must
+    // still fold case and treat an escaped `_` as text.
+    assert_eq!(
+        list(
+            &app,
+            &token,
+            "searchValue=PERSON001&searchOperator=starts_with"
+        )
+        .await["total"],
+        10
+    );
+    assert_eq!(
+        list(
+            &app,
+            &token,
+            "searchValue=person_&searchOperator=starts_with"
+        )
+        .await["total"],
+        0
+    );
     assert_eq!(
         list(
             &app,
