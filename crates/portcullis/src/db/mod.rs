@@ -10,7 +10,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
+use sqlx::{AnyPool, ConnectOptions, Executor};
 
 use crate::config::Config;
 
@@ -18,14 +18,6 @@ mod backup;
 
 /// How fast the database must answer to count as reachable (readiness probes).
 pub const REACHABLE_WITHIN: Duration = Duration::from_secs(1);
-
-/// A pooled connection idle at least this long is pinged before it is handed out. sqlx's default
-/// pings on every acquire: on PostgreSQL a round trip (and a wake-up of the server process) per
-/// query on top of the one sqlx makes when the connection goes back to the pool, a third of a
-/// refresh rotation's round trips. Connections used within this time were checked when they were
-/// released; one that broke since fails its query, which answers 503 like any outage, and the
-/// pool replaces it.
-const PING_IDLE_AFTER: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -61,15 +53,6 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(config.database_max_connections)
             .acquire_timeout(config.database_timeout)
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IDLE_AFTER {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
