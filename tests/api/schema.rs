@@ -214,6 +214,17 @@ fn resolve_integer(ty: String, backend: Backend) -> String {
 }
 
 /// Removes `::type` casts (PostgreSQL prints them in defaults and predicates).
+/// An index key that is an expression (`lower(email)`), as SQLite's `pragma_index_info` names it:
+/// the two dialects write the same index differently (SQLite's needs `COLLATE NOCASE` for `LIKE`,
+/// PostgreSQL's an operator class), so expression keys are compared by position only.
+fn expression_as_sqlite_names_it(key: String) -> String {
+    if key.contains('(') {
+        "<expression>".into()
+    } else {
+        key
+    }
+}
+
 fn strip_casts(expression: &str) -> String {
     const MULTI_WORD: [&str; 4] = [
         "character varying",
@@ -575,7 +586,11 @@ async fn read_postgres(conn: &mut sqlx::PgConnection) -> Schema {
             table.indexes.insert(
                 row.get("name"),
                 Index {
-                    columns: row.get("columns"),
+                    columns: row
+                        .get::<Vec<String>, _>("columns")
+                        .into_iter()
+                        .map(expression_as_sqlite_names_it)
+                        .collect(),
                     unique: row.get("is_unique"),
                     predicate: row
                         .get::<Option<String>, _>("predicate")
