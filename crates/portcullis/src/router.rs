@@ -7,7 +7,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, Request};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{middleware, Router};
+use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -34,7 +34,7 @@ struct ApiDoc;
 
 pub fn build(state: AppState) -> Router {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/auth", auth_routes(&state))
+        .nest("/api/auth", auth_routes())
         .merge(health::root_router())
         .split_for_parts();
     let router = router
@@ -48,7 +48,7 @@ pub fn build(state: AppState) -> Router {
     router
         .route("/metrics", get(crate::metrics::scrape))
         .route(
-            "/api/auth/openapi.json",
+            http::csrf::OPENAPI_DOCUMENT,
             get(move || async move {
                 (
                     [(header::CONTENT_TYPE, "application/json")],
@@ -62,8 +62,9 @@ pub fn build(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Every request's way in: the envelope (request id, log span, CORS, rate limits, deadline,
-/// panic catcher, metrics, security headers: `http/protection.rs`), then the body limit. One
+/// Every request's way in: the envelope (request id, log span, CORS, rate limits, the API's CSRF
+/// origin check, deadline, panic catcher, metrics, security headers: `http/protection.rs`), then
+/// the body limit. One
 /// `ServiceBuilder` stack added with one `layer` call: each `Router::layer` call wraps every
 /// route in one more boxed service that is cloned for every request.
 fn request_pipeline(
@@ -88,7 +89,7 @@ fn request_pipeline(
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
 }
 
-fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
+fn auth_routes() -> OpenApiRouter<AppState> {
     accounts::router()
         .merge(sign_in::router())
         .merge(sessions::router())
@@ -102,8 +103,4 @@ fn auth_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(organizations::router())
         .merge(health::auth_router())
         .merge(admin::router())
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            http::csrf::require_trusted_origin,
-        ))
 }

@@ -10,6 +10,7 @@ use crate::db::Context;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::http::timestamp::Timestamp;
+use crate::i18n::Requested;
 use crate::mail::Kind;
 use crate::sessions::{self, Authenticated, Ending, Session};
 use crate::sign_in::credentials;
@@ -33,6 +34,8 @@ pub struct NewAccount<'a> {
     /// Where the verification link leads.
     pub callback: Option<&'a str>,
     pub remember_me: bool,
+    /// The language of the mail a sign-up sends.
+    pub language: &'a Requested,
 }
 
 pub enum SignedUp {
@@ -94,11 +97,11 @@ pub async fn sign_up(
         }
         let background = state.clone();
         let (user_for_mail, callback) = (user.clone(), new.callback.map(str::to_owned));
-        let client = client.clone();
-        crate::i18n::spawn_in_request_language(async move {
+        let (client, language) = (client.clone(), new.language.clone());
+        tokio::spawn(async move {
             let state = background;
             let sent = if taken {
-                notify_existing_owner(&state, &user_for_mail.email).await
+                notify_existing_owner(&state, &user_for_mail.email, &language).await
             } else {
                 audit::record(
                     &state,
@@ -108,7 +111,8 @@ pub async fn sign_up(
                     &client,
                 )
                 .await;
-                verification::send_verification(&state, &user_for_mail, callback.as_deref()).await
+                let callback = callback.as_deref();
+                verification::send_verification(&state, &user_for_mail, callback, &language).await
             };
             if let Err(e) = sent {
                 tracing::error!(error = %e, "could not send a sign-up mail");
@@ -120,7 +124,7 @@ pub async fn sign_up(
         return Err(ApiError::from(ErrorCode::UserAlreadyExistsUseAnotherEmail));
     }
     if state.config.email.send_on_sign_up {
-        verification::send_verification(state, &user, new.callback).await?;
+        verification::send_verification(state, &user, new.callback, new.language).await?;
     }
     let sign_in = SignIn {
         user,
@@ -141,9 +145,14 @@ pub async fn sign_up(
 }
 
 /// Tells the owner of an address that someone tried to sign up with it.
-async fn notify_existing_owner(state: &AppState, email: &str) -> ApiResult<()> {
+async fn notify_existing_owner(
+    state: &AppState,
+    email: &str,
+    language: &Requested,
+) -> ApiResult<()> {
     if let Some((owner, _)) = store::find_by_email(&state.db, email).await? {
-        verification::send_notice(state, Kind::SignUpExisting, &owner, &owner.email, None).await?;
+        let (kind, to) = (Kind::SignUpExisting, &owner.email);
+        verification::send_notice(state, kind, &owner, to, None, language).await?;
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::JsonBody;
 use crate::http::redirect::check_callback;
+use crate::i18n::Requested;
 use crate::organizations;
 use crate::revocations;
 use crate::sessions::extract::{CurrentSession, OwnSession};
@@ -58,6 +59,7 @@ api_errors!(SignUpErrors, POST_JSON; InvalidCallbackUrl, InvalidEmail, InvalidNa
 async fn sign_up(
     State(state): State<AppState>,
     client: ClientInfo,
+    language: Requested,
     JsonBody(body): JsonBody<SignUpBody>,
 ) -> ApiResult<Response> {
     if let Some(callback) = &body.callback_url {
@@ -70,6 +72,7 @@ async fn sign_up(
         image: body.image.as_deref(),
         callback: body.callback_url.as_deref(),
         remember_me: body.remember_me != Some(false),
+        language: &language,
     };
     let started = match super::sign_up(&state, &client, new).await? {
         SignedUp::Started(started) => started,

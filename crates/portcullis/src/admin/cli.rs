@@ -235,7 +235,9 @@ pub async fn run(state: &AppState, action: UsersAction) -> anyhow::Result<()> {
         UsersAction::SetPassword { user, .. } => {
             let target = resolve(state, &user).await?;
             let password = read_password()?;
-            super::set_password(state, &actor, &target.id, &password, &client)
+            // No request: the notice goes out in `i18n.default_language`.
+            let language = crate::i18n::Requested::default();
+            super::set_password(state, &actor, &target.id, &password, &client, &language)
                 .await
                 .map_err(plain)?;
             println!("password set; {} signed out everywhere", target.email);

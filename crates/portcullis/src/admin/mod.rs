@@ -22,6 +22,7 @@ use crate::db::Context;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::http::timestamp::Timestamp;
+use crate::i18n::Requested;
 use crate::mail::Kind;
 use crate::organizations;
 use crate::revocations;
@@ -513,6 +514,7 @@ pub async fn set_password(
     user_id: &str,
     raw: &str,
     client: &ClientInfo,
+    language: &Requested,
 ) -> ApiResult<()> {
     actor.require(state, "user", "set-password")?;
     let user = find(state, user_id).await?;
@@ -550,7 +552,8 @@ pub async fn set_password(
         client,
     )
     .await;
-    verification::send_notice(state, Kind::PasswordChanged, &user, &user.email, None).await?;
+    let (kind, to) = (Kind::PasswordChanged, &user.email);
+    verification::send_notice(state, kind, &user, to, None, language).await?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use crate::http::answers::{StatusAnswer, SuccessAnswer};
 use crate::http::client::ClientInfo;
 use crate::http::cookies::CredentialCookie;
 use crate::http::json::{JsonBody, QueryParams};
+use crate::i18n::Requested;
 use crate::sessions::extract::CurrentSession;
 use crate::sessions::Authenticated;
 use crate::sessions::{self, SessionView, Via};
@@ -533,9 +534,11 @@ async fn set_user_password(
     State(state): State<AppState>,
     client: ClientInfo,
     Acting(actor): Acting,
+    language: Requested,
     JsonBody(body): JsonBody<SetUserPasswordBody>,
 ) -> ApiResult<Json<StatusAnswer>> {
-    super::set_password(&state, &actor, &body.user_id, &body.new_password, &client).await?;
+    let (user_id, password) = (&body.user_id, &body.new_password);
+    super::set_password(&state, &actor, user_id, password, &client, &language).await?;
     Ok(Json(StatusAnswer::OK))
 }
 

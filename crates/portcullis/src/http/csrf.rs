@@ -11,26 +11,46 @@
 //! not forgeable by a browser and pass. Forbidding a foreign `Origin` even without a cookie also
 //! stops login CSRF (signing a victim into the attacker's account).
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderMap, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
-pub async fn require_trusted_origin(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if is_provider_callback(request.method(), request.uri().path()) {
-        return next.run(request).await;
+/// Where the API's routes are (the feature routers nested by `router.rs`).
+pub const API_PREFIX: &str = "/api/auth/";
+/// The OpenAPI document: under the API's prefix, but a document, not one of its routes.
+pub const OPENAPI_DOCUMENT: &str = "/api/auth/openapi.json";
+
+/// The refusal of a request to one of the API's routes that a browser may have been tricked into
+/// sending; `None` lets it through. Called by the envelope (`http/protection.rs`), not a layer of
+/// its own: a layer costs every request a boxed future and a clone of the state. A request that
+/// matched no route (`404`) or matched a route outside the API is not checked.
+pub fn refusal(state: &AppState, request: &Request) -> Option<Response> {
+    let method = request.method();
+    if is_safe(method)
+        || !is_api_route(request)
+        || is_provider_callback(method, request.uri().path())
+    {
+        return None;
     }
-    if let Err(refusal) = check(&state, request.method(), request.headers()) {
-        return refusal.into_response();
-    }
-    next.run(request).await
+    check(state, method, request.headers())
+        .err()
+        .map(IntoResponse::into_response)
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn is_api_route(request: &Request) -> bool {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|route| {
+            route.as_str().starts_with(API_PREFIX) && route.as_str() != OPENAPI_DOCUMENT
+        })
 }
 
 /// A provider's `form_post` answer (Apple) comes from the provider's origin. It changes nothing:
@@ -41,7 +61,7 @@ fn is_provider_callback(method: &Method, path: &str) -> bool {
 }
 
 fn check(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || has_bearer(headers) {
+    if is_safe(method) || has_bearer(headers) {
         return Ok(());
     }
     let origin = header_text(headers, header::ORIGIN).filter(|o| *o != "null");

@@ -1,5 +1,6 @@
-//! What wraps every answer: the request id, the log span, CORS, per-IP rate limits, a deadline,
-//! a panic catcher, request metrics, the security headers, and one log line for a server error.
+//! What wraps every answer: the request id, the log span, CORS, per-IP rate limits, the API's
+//! CSRF origin check, a deadline, a panic catcher, request metrics, the security headers, and one
+//! log line for a server error.
 //!
 //! One middleware layer for all of them: each layer (tower-http's or a `from_fn`) cost every
 //! request a boxed future or a boxed body, a clone of its configuration, or a header map of its
@@ -55,15 +56,19 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
     response
 }
 
-/// The handler behind the per-IP rate limit, counted and timed when metrics are on.
+/// The handler behind the per-IP rate limit and the CSRF origin check, counted and timed when
+/// metrics are on.
 async fn limited_and_timed(state: &AppState, request: Request, next: Next) -> Response {
-    if let Some(refusal) = crate::rate_limit::middleware::refusal(state, &request).await {
+    if let Some(check) = crate::rate_limit::middleware::refusal(state, &request) {
+        if let Some(refusal) = check.await {
+            return refusal;
+        }
+    }
+    if let Some(refusal) = super::csrf::refusal(state, &request) {
         return refusal;
     }
     let timing = RequestTiming::start(&request);
-    // The request's language preferences, for the mails it sends (`i18n::requested`).
-    let requested = crate::i18n::Requested::of(&request);
-    let response = crate::i18n::remembering(requested, next.run(request)).await;
+    let response = next.run(request).await;
     if let Some(timing) = timing {
         timing.finish(response.status());
     }
@@ -119,7 +124,8 @@ async fn deadline(
         if let Ok(response) = tokio::time::timeout(patience, &mut handler).await {
             return response;
         }
-        if !state.db.is_reachable().await {
+        // Boxed: a cold path, kept out of the future every request moves.
+        if !Box::pin(state.db.is_reachable()).await {
             return ApiError::database_unavailable().into_response();
         }
         rest = request_deadline.saturating_sub(patience + crate::db::REACHABLE_WITHIN);
@@ -132,30 +138,31 @@ async fn deadline(
 
 /// No caching of auth answers, no sniffing, no referrers, no framing, a CSP that forbids
 /// everything (these answers are JSON, never pages), and HSTS when served over https; and the
-/// request id. Hosted pages set their own CSP and caching, which are kept.
+/// request id. Hosted pages set their own CSP and caching, which are kept. The values are
+/// constants: `HeaderValue::from_static` outside a `const` checks every byte at each call.
 fn security_headers(state: &AppState, mut response: Response, request_id: HeaderValue) -> Response {
+    const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+    const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+    const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
+    const DENY: HeaderValue = HeaderValue::from_static("DENY");
+    const NOTHING_ALLOWED: HeaderValue =
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'");
+    const TWO_YEARS_OF_HTTPS: HeaderValue =
+        HeaderValue::from_static("max-age=63072000; includeSubDomains");
     let headers = response.headers_mut();
     // Room for every header below and CORS's (written next) at once: one growth of the map
     // instead of several.
     headers.reserve(12);
-    let mut set = |name: header::HeaderName, value: &'static str| {
-        headers
-            .entry(name)
-            .or_insert(HeaderValue::from_static(value));
+    let mut set = |name: header::HeaderName, value: HeaderValue| {
+        headers.entry(name).or_insert(value);
     };
-    set(header::CACHE_CONTROL, "no-store");
-    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::REFERRER_POLICY, "no-referrer");
-    set(header::X_FRAME_OPTIONS, "DENY");
-    set(
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; frame-ancestors 'none'",
-    );
+    set(header::CACHE_CONTROL, NO_STORE);
+    set(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    set(header::REFERRER_POLICY, NO_REFERRER);
+    set(header::X_FRAME_OPTIONS, DENY);
+    set(header::CONTENT_SECURITY_POLICY, NOTHING_ALLOWED);
     if state.config.is_https() {
-        set(
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=63072000; includeSubDomains",
-        );
+        set(header::STRICT_TRANSPORT_SECURITY, TWO_YEARS_OF_HTTPS);
     }
     headers.insert(REQUEST_ID.clone(), request_id);
     response

@@ -7,11 +7,13 @@
 pub mod settings;
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::Request;
-use axum::http::{header, HeaderValue};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Uri};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource};
 use fluent_langneg::{negotiate_languages, NegotiationStrategy};
@@ -203,47 +205,32 @@ fn operator_catalogues(dir: &Path) -> anyhow::Result<Vec<(LanguageIdentifier, St
         .collect()
 }
 
-/// What a request said about its language, kept for the work it causes (the mails it sends):
-/// the raw `?lang=` and `Accept-Language`, chosen against the catalogues only when needed.
-#[derive(Clone, Default)]
+/// What a request said about its language: the raw `?lang=` and `Accept-Language`, chosen
+/// against the catalogues only when needed. An extractor, taken by the handlers whose work sends
+/// mail (and by the hosted pages), and handed to the feature logic that composes the mail: only
+/// those requests read it (it used to be a task-local every request paid for).
+#[derive(Clone, Debug, Default)]
 pub struct Requested {
     pub query_lang: Option<String>,
     pub accept_language: Option<HeaderValue>,
 }
 
-tokio::task_local! {
-    static REQUESTED: Requested;
-}
-
 impl Requested {
-    /// What `request` says about its language: two header reads, no parsing until a mail needs it.
-    pub fn of(request: &Request) -> Self {
+    /// What a request with `uri` and `headers` says about its language.
+    pub fn of(uri: &Uri, headers: &HeaderMap) -> Self {
         Self {
-            query_lang: request.uri().query().and_then(query_lang),
-            accept_language: request.headers().get(header::ACCEPT_LANGUAGE).cloned(),
+            query_lang: uri.query().and_then(query_lang),
+            accept_language: headers.get(header::ACCEPT_LANGUAGE).cloned(),
         }
     }
 }
 
-/// Runs the rest of a request's handling (the envelope calls it) with its language preferences
-/// at hand, for the mails it causes.
-pub async fn remembering<F: std::future::Future>(requested: Requested, work: F) -> F::Output {
-    REQUESTED.scope(requested, work).await
-}
+impl<S: Send + Sync> FromRequestParts<S> for Requested {
+    type Rejection = Infallible;
 
-/// The language preferences of the request being handled (none outside a request).
-pub fn requested() -> Requested {
-    REQUESTED.try_with(Clone::clone).unwrap_or_default()
-}
-
-/// `tokio::spawn` for work a request hands off (a mail sent after the answer, so its timing
-/// reveals nothing): the work keeps the request's language preferences.
-pub fn spawn_in_request_language<F>(work: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    tokio::spawn(REQUESTED.scope(requested(), work))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(Self::of(&parts.uri, &parts.headers))
+    }
 }
 
 impl Requested {
@@ -256,7 +243,7 @@ impl Requested {
 }
 
 /// `lang` of a query string.
-pub fn query_lang(query: &str) -> Option<String> {
+fn query_lang(query: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(name, _)| name == "lang")
         .map(|(_, value)| value.into_owned())

@@ -54,11 +54,17 @@ impl Mailer {
         &self.config
     }
 
-    /// Renders a message for `to`, in the language of the request that causes it (its
-    /// `?lang=`, then `Accept-Language`: the person acting is the one reading, or the one who
+    /// Renders a message for `to`, in the language of the request that causes it (`language`:
+    /// its `?lang=`, then `Accept-Language`: the person acting is the one reading, or the one who
     /// chose to write to them), else `i18n.default_language`.
-    pub fn compose(&self, kind: Kind, to: &str, context: &Context<'_>) -> anyhow::Result<Outgoing> {
-        let language = crate::i18n::requested().choose(&self.catalogues);
+    pub fn compose(
+        &self,
+        kind: Kind,
+        to: &str,
+        context: &Context<'_>,
+        language: &crate::i18n::Requested,
+    ) -> anyhow::Result<Outgoing> {
+        let language = language.choose(&self.catalogues);
         let rendered = self.templates.render(kind, context, &language)?;
         Ok(Outgoing {
             kind: kind.as_str(),

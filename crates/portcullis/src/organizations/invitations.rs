@@ -13,6 +13,7 @@ use crate::crypto::tokens::random_id;
 use crate::db::{millis, Context as _};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::client::ClientInfo;
+use crate::i18n::Requested;
 use crate::mail::{self, Context, Kind};
 use crate::sessions::{self, Authenticated};
 use crate::state::AppState;
@@ -24,6 +25,8 @@ pub struct Invite<'a> {
     pub organization_id: Option<&'a str>,
     pub resend: bool,
     pub team_ids: &'a [String],
+    /// The language of the invitation mail.
+    pub language: &'a Requested,
 }
 
 /// The link an invitation mail carries: the application's page (`organization.invitation_url`),
@@ -143,6 +146,7 @@ pub async fn invite(
                 inviter: Some(&auth.user.name),
                 code: Some(&id),
             },
+            invite.language,
         )
         .map_err(ApiError::internal)?;
     state.mailer.enqueue(&mut tx, &message).await?;

@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::answers::{StatusAnswer, SuccessAnswer};
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, QueryParams};
+use crate::i18n::Requested;
 use crate::sessions::extract::CurrentSession;
 use crate::state::AppState;
 
@@ -611,6 +612,7 @@ async fn invite_member(
     State(state): State<AppState>,
     client: ClientInfo,
     CurrentSession(auth): CurrentSession,
+    language: Requested,
     JsonBody(body): JsonBody<InviteBody>,
 ) -> ApiResult<Json<Invitation>> {
     let roles = body.role.into_vec();
@@ -625,6 +627,7 @@ async fn invite_member(
             organization_id: body.organization_id.as_deref(),
             resend: body.resend,
             team_ids: &team_ids,
+            language: &language,
         },
     )
     .await?;

@@ -17,6 +17,7 @@ use crate::crypto::tokens::random_secret;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::client::ClientInfo;
 use crate::http::redirect::check_callback;
+use crate::i18n::Requested;
 use crate::sessions::{self, Authenticated, Via};
 use crate::state::AppState;
 
@@ -30,6 +31,8 @@ pub struct Visit {
     pub nonce: String,
     /// The page's language: `?lang=`, then `Accept-Language`, then the default.
     pub lang: String,
+    /// What the request said about its language, for the mails a form sends.
+    pub language: Requested,
     session_token: Option<String>,
     visitor: Option<String>,
     /// A visitor value made for this answer, to be set as a cookie.
@@ -63,21 +66,14 @@ impl FromRequestParts<AppState> for Visit {
             .read(&headers)
             .filter(|v| v.len() <= 64)
             .map(str::to_owned);
-        let lang = state.catalogues.choose(
-            parts
-                .uri
-                .query()
-                .and_then(crate::i18n::query_lang)
-                .as_deref(),
-            headers
-                .get(axum::http::header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok()),
-        );
+        let language = Requested::of(&parts.uri, &headers);
+        let lang = language.choose(&state.catalogues);
         Ok(Self {
             client,
             auth,
             headers,
             lang,
+            language,
             nonce: random_secret(),
             session_token,
             visitor,

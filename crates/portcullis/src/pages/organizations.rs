@@ -229,6 +229,7 @@ pub async fn organizations_submit(
                 organization_id: None,
                 resend: false,
                 team_ids: &[],
+                language: &visit.language,
             };
             invitations::invite(&state, &auth, &client, invite)
                 .await
@@ -338,6 +339,7 @@ pub async fn invitation_submit(
                     &auth.user.email,
                     Some(&auth.user),
                     Some(&back),
+                    &visit.language,
                 )
                 .await
             };

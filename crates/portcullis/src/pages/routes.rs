@@ -626,6 +626,7 @@ async fn sign_up_submit(
         image: None,
         callback: None,
         remember_me: true,
+        language: &visit.language,
     };
     let signed_up = async {
         limit(&state, &visit, Class::SignUp).await?;
@@ -746,7 +747,7 @@ async fn forgot_password_submit(
     }
     let requested = async {
         limit(&state, &visit, Class::PasswordReset).await?;
-        password_reset::request(&state, email, None).await
+        password_reset::request(&state, email, None, &visit.language).await
     };
     match requested.await {
         Ok(()) => Ok(notice(
@@ -809,6 +810,7 @@ async fn reset_password_submit(
             token,
             Fields::text(&form.new_password),
             &visit.client,
+            &visit.language,
         )
         .await
     };
@@ -963,7 +965,8 @@ async fn account_submit(
         }
         "email" => {
             let email = Fields::text(&form.email);
-            if let Err(e) = verification::change_email(&state, &auth, email, None).await {
+            let changed = verification::change_email(&state, &auth, email, None, &visit.language);
+            if let Err(e) = changed.await {
                 return again(&state, &mut visit, "account.html", e, "password", values);
             }
             Ok(notice(
@@ -978,8 +981,8 @@ async fn account_submit(
         "verify" => {
             let sent = async {
                 limit(&state, &visit, Class::VerificationMail).await?;
-                verification::request_verification(&state, &auth.user.email, Some(&auth.user), None)
-                    .await
+                let (email, user) = (&auth.user.email, Some(&auth.user));
+                verification::request_verification(&state, email, user, None, &visit.language).await
             };
             if let Err(e) = sent.await {
                 return again(&state, &mut visit, "account.html", e, "password", values);

@@ -9,6 +9,7 @@ use crate::crypto::tokens::hash_secret;
 use crate::db::Context;
 use crate::error::ApiResult;
 use crate::http::client::ClientInfo;
+use crate::i18n::Requested;
 use crate::mail::Kind;
 use crate::rate_limit::{Class, Subject};
 use crate::revocations;
@@ -30,6 +31,7 @@ pub async fn request(
     state: &AppState,
     raw_email: &str,
     redirect_to: Option<&str>,
+    language: &Requested,
 ) -> ApiResult<()> {
     let email = Email::parse(raw_email)?;
     state
@@ -37,10 +39,12 @@ pub async fn request(
         .check(Class::PasswordReset, Subject::Account(email.as_str()))
         .await?;
     let state = state.clone();
-    let redirect_to = redirect_to.map(str::to_owned);
-    crate::i18n::spawn_in_request_language(async move {
+    let (redirect_to, language) = (redirect_to.map(str::to_owned), language.clone());
+    tokio::spawn(async move {
         let result = match users_store::find_by_email(&state.db, email.as_str()).await {
-            Ok(Some((user, _))) => send_reset_link(&state, &user, redirect_to.as_deref()).await,
+            Ok(Some((user, _))) => {
+                send_reset_link(&state, &user, redirect_to.as_deref(), &language).await
+            }
             Ok(None) => Ok(()),
             Err(e) => Err(e.into()),
         };
@@ -57,6 +61,7 @@ pub async fn send_reset_link(
     state: &AppState,
     user: &User,
     redirect_to: Option<&str>,
+    language: &Requested,
 ) -> ApiResult<()> {
     send_link(
         state,
@@ -73,6 +78,7 @@ pub async fn send_reset_link(
                 let target = redirect_to.or(page.as_deref()).unwrap_or("/");
                 with_query(&base, &[("callbackURL", target)])
             },
+            language,
         },
     )
     .await
@@ -85,6 +91,7 @@ pub async fn complete(
     token: &str,
     new_password: &str,
     client: &ClientInfo,
+    language: &Requested,
 ) -> ApiResult<()> {
     let refused = |e: LinkError| e.into_api(axum::http::StatusCode::BAD_REQUEST);
     let link = peek(state, token, Purpose::ResetPassword)
@@ -113,6 +120,14 @@ pub async fn complete(
     // A reset clears any sign-in throttle on the address: the owner is back in at once.
     throttle::clear(&state.db, &user.email).await?;
     audit::record(state, Event::PasswordReset, Some(&user.id), None, client).await;
-    send_notice(state, Kind::PasswordChanged, &user, &user.email, None).await?;
+    send_notice(
+        state,
+        Kind::PasswordChanged,
+        &user,
+        &user.email,
+        None,
+        language,
+    )
+    .await?;
     Ok(())
 }

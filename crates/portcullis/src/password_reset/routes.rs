@@ -14,6 +14,7 @@ use crate::http::answers::StatusAnswer;
 use crate::http::client::ClientInfo;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::{check_callback, redirect};
+use crate::i18n::Requested;
 use crate::state::AppState;
 use crate::verification::{peek, with_query, Purpose};
 
@@ -47,12 +48,13 @@ api_errors!(RequestPasswordResetErrors, POST_JSON; InvalidRedirectUrl, InvalidEm
     responses((status = 200, description = "Accepted: a link is mailed if the address has an account", body = ResetRequestAnswer), RequestPasswordResetErrors))]
 async fn request_password_reset(
     State(state): State<AppState>,
+    language: Requested,
     JsonBody(body): JsonBody<ResetRequestBody>,
 ) -> ApiResult<Json<ResetRequestAnswer>> {
     if let Some(target) = &body.redirect_to {
         check_callback(&state, target, ErrorCode::InvalidRedirectUrl)?;
     }
-    super::request(&state, &body.email, body.redirect_to.as_deref()).await?;
+    super::request(&state, &body.email, body.redirect_to.as_deref(), &language).await?;
     Ok(Json(ResetRequestAnswer {
         status: true,
         message: "If this email exists in our system, check your email for the reset link",
@@ -104,8 +106,9 @@ api_errors!(ResetPasswordErrors, POST_JSON; InvalidToken, TokenExpired, Password
 async fn reset_password(
     State(state): State<AppState>,
     client: ClientInfo,
+    language: Requested,
     JsonBody(body): JsonBody<ResetBody>,
 ) -> ApiResult<Json<StatusAnswer>> {
-    complete(&state, &body.token, &body.new_password, &client).await?;
+    complete(&state, &body.token, &body.new_password, &client, &language).await?;
     Ok(Json(StatusAnswer::OK))
 }

@@ -118,6 +118,11 @@ impl Limits {
         })
     }
 
+    /// False when `rate_limits.enabled` is off: then every check lets the request through.
+    pub fn is_enabled(&self) -> bool {
+        self.config.switches.enabled
+    }
+
     /// Counts one request of `class` for `subject`; refuses with 429 and `Retry-After` when over.
     pub async fn check(&self, class: Class, subject: Subject<'_>) -> Result<(), ApiError> {
         if !self.config.switches.enabled {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::crypto::tokens::{hash_secret, random_secret};
 use crate::db::{millis, Context as _};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::i18n::Requested;
 use crate::mail::{self, Context, Kind};
 use crate::rate_limit::{Class, Subject};
 use crate::sessions::{self, Authenticated};
@@ -80,6 +81,8 @@ pub struct LinkMail<'a> {
     pub ttl: Duration,
     /// Builds the link from the token (always on the configured base URL).
     pub link: &'a (dyn Fn(&str) -> String + Sync),
+    /// The language preferences of the request that causes the mail.
+    pub language: &'a Requested,
 }
 
 /// Creates a link token and queues its mail, in one transaction.
@@ -103,6 +106,7 @@ pub async fn send_link(state: &AppState, mail: LinkMail<'_>) -> ApiResult<()> {
                 inviter: None,
                 code: None,
             },
+            mail.language,
         )
         .map_err(ApiError::internal)?;
     let token_hash = hash_secret(&token);
@@ -126,13 +130,14 @@ pub async fn send_link(state: &AppState, mail: LinkMail<'_>) -> ApiResult<()> {
     Ok(())
 }
 
-/// Queues a plain notice (no link).
+/// Queues a plain notice (no link), in the language `language` asks for.
 pub async fn send_notice(
     state: &AppState,
     kind: Kind,
     user: &User,
     to: &str,
     new_email: Option<&str>,
+    language: &Requested,
 ) -> ApiResult<()> {
     let message = state
         .mailer
@@ -150,6 +155,7 @@ pub async fn send_notice(
                 inviter: None,
                 code: None,
             },
+            language,
         )
         .map_err(ApiError::internal)?;
     let mut conn = state
@@ -218,6 +224,7 @@ pub async fn request_verification(
     raw_email: &str,
     signed_in: Option<&User>,
     callback: Option<&str>,
+    language: &Requested,
 ) -> ApiResult<()> {
     let email = Email::parse(raw_email)?;
     if let Some(user) = signed_in {
@@ -233,10 +240,11 @@ pub async fn request_verification(
         .check(Class::VerificationMail, Subject::Account(email.as_str()))
         .await?;
     let (state, callback) = (state.clone(), callback.map(str::to_owned));
-    crate::i18n::spawn_in_request_language(async move {
+    let language = language.clone();
+    tokio::spawn(async move {
         let result = match users_store::find_by_email(&state.db, email.as_str()).await {
             Ok(Some((user, _))) if !user.email_verified => {
-                send_verification(&state, &user, callback.as_deref()).await
+                send_verification(&state, &user, callback.as_deref(), &language).await
             }
             Ok(_) => Ok(()),
             Err(e) => Err(e.into()),
@@ -254,6 +262,7 @@ pub async fn send_verification(
     state: &AppState,
     user: &User,
     callback: Option<&str>,
+    language: &Requested,
 ) -> ApiResult<()> {
     send_link(
         state,
@@ -265,6 +274,7 @@ pub async fn send_verification(
             new_email: None,
             ttl: state.config.email.verification_ttl,
             link: &|token| verify_link(state, token, callback),
+            language,
         },
     )
     .await
@@ -323,6 +333,7 @@ pub async fn change_email(
     auth: &Authenticated,
     new_email: &str,
     callback: Option<&str>,
+    language: &Requested,
 ) -> ApiResult<()> {
     let new_email = Email::parse(new_email)?;
     if new_email.as_str() == auth.user.email {
@@ -334,11 +345,17 @@ pub async fn change_email(
         .check(Class::VerificationMail, Subject::Account(&auth.user.id))
         .await?;
     let (state, user) = (state.clone(), auth.user.clone());
-    let callback = callback.map(str::to_owned);
+    let (callback, language) = (callback.map(str::to_owned), language.clone());
     // Answer first: whether the new address is taken must not show in the timing either.
-    crate::i18n::spawn_in_request_language(async move {
-        if let Err(e) = request_change(&state, &user, new_email.as_str(), callback.as_deref()).await
-        {
+    tokio::spawn(async move {
+        let change = request_change(
+            &state,
+            &user,
+            new_email.as_str(),
+            callback.as_deref(),
+            &language,
+        );
+        if let Err(e) = change.await {
             tracing::error!(error = %e, "could not process an email change request");
         }
     });
@@ -350,6 +367,7 @@ async fn request_change(
     user: &User,
     new_email: &str,
     callback: Option<&str>,
+    language: &Requested,
 ) -> ApiResult<()> {
     send_notice(
         state,
@@ -357,6 +375,7 @@ async fn request_change(
         user,
         &user.email,
         Some(new_email),
+        language,
     )
     .await?;
     if users_store::find_by_email(&state.db, new_email)
@@ -375,6 +394,7 @@ async fn request_change(
             new_email: Some(new_email),
             ttl: state.config.email.verification_ttl,
             link: &|token| verify_link(state, token, callback),
+            language,
         },
     )
     .await

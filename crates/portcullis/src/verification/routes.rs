@@ -14,6 +14,7 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::http::answers::StatusAnswer;
 use crate::http::json::{JsonBody, QueryParams};
 use crate::http::redirect::{check_callback, redirect};
+use crate::i18n::Requested;
 use crate::sessions::extract::{MaybeSession, OwnSession};
 use crate::state::AppState;
 use crate::users::User;
@@ -42,14 +43,15 @@ api_errors!(SendVerificationErrors, POST_JSON; InvalidCallbackUrl, InvalidEmail,
 async fn send_verification_email(
     State(state): State<AppState>,
     current: MaybeSession,
+    language: Requested,
     JsonBody(body): JsonBody<SendVerificationBody>,
 ) -> ApiResult<Json<StatusAnswer>> {
     if let Some(callback) = &body.callback_url {
         check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
     let signed_in = current.auth.as_ref().map(|auth| &auth.user);
-    super::request_verification(&state, &body.email, signed_in, body.callback_url.as_deref())
-        .await?;
+    let callback = body.callback_url.as_deref();
+    super::request_verification(&state, &body.email, signed_in, callback, &language).await?;
     Ok(Json(StatusAnswer::OK))
 }
 
@@ -114,11 +116,13 @@ api_errors!(ChangeEmailErrors, POST_JSON; Unauthorized, ImpersonationRestricted,
 async fn change_email(
     State(state): State<AppState>,
     OwnSession(auth): OwnSession,
+    language: Requested,
     JsonBody(body): JsonBody<ChangeEmailBody>,
 ) -> ApiResult<Json<StatusAnswer>> {
     if let Some(callback) = &body.callback_url {
         check_callback(&state, callback, ErrorCode::InvalidCallbackUrl)?;
     }
-    super::change_email(&state, &auth, &body.new_email, body.callback_url.as_deref()).await?;
+    let callback = body.callback_url.as_deref();
+    super::change_email(&state, &auth, &body.new_email, callback, &language).await?;
     Ok(Json(StatusAnswer::OK))
 }
