@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::both_backends;
 use crate::helpers::{cookie_name, random_email, strong_password, Auth, Backend, TestApp};
 use crate::smtp_sink::{link_in, SmtpSink};
-use crate::social::{person, Back, Browser, Idp};
+use crate::social::{self, person, Back, Browser, Idp};
 use crate::two_factor::{base32_decode, code_of_step};
 
 both_backends!(
@@ -1258,18 +1258,7 @@ async fn an_impersonated_session_changes_no_credential_on_the_pages(backend: Bac
 /// signed in, or to the `/error` page when the provider refuses.
 async fn social_buttons_sign_in_through_the_provider_and_keep_return_to(backend: Backend) {
     let idp = Idp::start().await;
-    let mut settings = vec![(
-        "social.allow_insecure_loopback".to_owned(),
-        "true".to_owned(),
-    )];
-    settings.extend(idp.oidc_settings("acme"));
-    settings.extend(idp.oidc_settings("github"));
-    let pairs: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = TestApp::spawn_with(backend, &pairs).await;
-    idp.register(&app, &["acme", "github"]).await;
+    let app = social::spawn(backend, &idp, &["acme", "github"], &[]).await;
     let mut visitor = Visitor::new(&app);
 
     let page = visitor.get("/sign-in?return_to=/account/sessions").await;
@@ -1355,17 +1344,7 @@ async fn social_buttons_sign_in_through_the_provider_and_keep_return_to(backend:
 /// whose only way in is that provider is refused with the API's code and keeps it.
 async fn the_security_page_links_and_unlinks_provider_accounts(backend: Backend) {
     let idp = Idp::start().await;
-    let mut settings = vec![(
-        "social.allow_insecure_loopback".to_owned(),
-        "true".to_owned(),
-    )];
-    settings.extend(idp.oidc_settings("acme"));
-    let pairs: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = TestApp::spawn_with(backend, &pairs).await;
-    idp.register(&app, &["acme"]).await;
+    let app = social::spawn(backend, &idp, &["acme"], &[]).await;
     let link_button = ">Link Acme</button>";
     let unlink_button = ">Unlink</button>";
 
@@ -1455,23 +1434,13 @@ async fn the_security_page_links_and_unlinks_provider_accounts(backend: Backend)
 /// the trusted browser's next social sign-in skips the code.
 async fn a_social_sign_in_with_two_factor_ends_on_the_pages_second_step(backend: Backend) {
     let idp = Idp::start().await;
-    let mut settings = vec![
-        (
-            "social.allow_insecure_loopback".to_owned(),
-            "true".to_owned(),
-        ),
-        (
-            "social.account_linking.trusted_providers".to_owned(),
-            "acme".to_owned(),
-        ),
-    ];
-    settings.extend(idp.oidc_settings("acme"));
-    let pairs: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = TestApp::spawn_with(backend, &pairs).await;
-    idp.register(&app, &["acme"]).await;
+    let app = social::spawn(
+        backend,
+        &idp,
+        &["acme"],
+        &[("social.account_linking.trusted_providers", "acme")],
+    )
+    .await;
     let mut browser = Visitor::new(&app);
     let (email, password) = (random_email(), strong_password(16));
     assert_eq!(browser.sign_up("Ada", &email, &password).await.status, 303);

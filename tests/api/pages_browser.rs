@@ -12,7 +12,7 @@ use crate::both_backends;
 use crate::compat::serve_mailbox;
 use crate::helpers::{Backend, TestApp};
 use crate::smtp_sink::SmtpSink;
-use crate::social::Idp;
+use crate::social::{self, Idp};
 
 both_backends!(hosted_pages_in_chromium);
 
@@ -126,20 +126,7 @@ async fn hosted_pages_in_chromium(backend: Backend) {
     let sink = SmtpSink::start().await;
     let smtp_url = sink.url();
     let idp = Idp::start().await;
-    let mut settings = vec![
-        ("smtp_url".to_owned(), smtp_url),
-        (
-            "social.allow_insecure_loopback".to_owned(),
-            "true".to_owned(),
-        ),
-    ];
-    settings.extend(idp.oidc_settings("acme"));
-    let pairs: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = TestApp::spawn_with(backend, &pairs).await;
-    idp.register(&app, &["acme"]).await;
+    let app = social::spawn(backend, &idp, &["acme"], &[("smtp_url", &smtp_url)]).await;
     let mailbox = serve_mailbox(sink).await;
     // The server's clock runs with the wall clock plus whatever a test moved it by (nothing here):
     // the browser test computes TOTP codes from its own wall clock plus this offset.

@@ -206,7 +206,8 @@ pub fn person(email: &str, verified: bool) -> Value {
     })
 }
 
-async fn spawn(backend: Backend, idp: &Idp, ids: &[&str], extra: &[(&str, &str)]) -> TestApp {
+/// A server with the loopback provider configured as each of `ids`, and `extra` settings.
+pub async fn spawn(backend: Backend, idp: &Idp, ids: &[&str], extra: &[(&str, &str)]) -> TestApp {
     let mut settings: Vec<(String, String)> =
         vec![("social.allow_insecure_loopback".into(), "true".into())];
     for id in ids {
