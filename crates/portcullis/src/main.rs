@@ -31,6 +31,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 fn tune_allocator() {
     // SAFETY: a plain store into mimalloc's option table, before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 0) };
+    sqlite_allocates_through_mimalloc();
     #[cfg(target_os = "linux")]
     {
         let (on, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
@@ -38,6 +39,82 @@ fn tune_allocator() {
         // kernel before 3.15) only costs memory, so the result is not looked at.
         let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, on, unused, unused, unused) };
     }
+}
+
+/// SQLite (C) allocates with glibc's malloc unless told otherwise: every value it hands sqlx is
+/// copied into a fresh block on a connection's worker thread, so a page of 100 members made glibc's
+/// arena locks and consolidation a tenth of the SQLite threads' time (bench/README.md, "SQLite's
+/// allocations"). This routes its allocations to mimalloc, the Rust side's allocator, and turns
+/// off SQLite's allocation statistics, which take a global mutex around every allocation.
+///
+/// `sqlite3_config` only works before SQLite initialises (the first connection opens): `main`
+/// calls this first. A later call is refused by SQLite (SQLITE_MISUSE) and changes nothing.
+fn sqlite_allocates_through_mimalloc() {
+    use libsqlite3_sys as ffi;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // sqlite3_config is not thread-safe: once, whoever calls first.
+    ONCE.call_once(|| {
+        let methods = ffi::sqlite3_mem_methods {
+            xMalloc: Some(sqlite_allocator::malloc),
+            xFree: Some(sqlite_allocator::free),
+            xRealloc: Some(sqlite_allocator::realloc),
+            xSize: Some(sqlite_allocator::size),
+            xRoundup: Some(sqlite_allocator::round_up),
+            xInit: Some(sqlite_allocator::init),
+            xShutdown: Some(sqlite_allocator::shutdown),
+            pAppData: std::ptr::null_mut(),
+        };
+        // SAFETY: called before SQLite initialises (see above), once; SQLite copies the methods,
+        // and the functions they point to live as long as the program.
+        unsafe {
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_MALLOC, &raw const methods);
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int);
+        }
+    });
+}
+
+/// SQLite's allocation methods (`sqlite3_mem_methods`) over mimalloc.
+mod sqlite_allocator {
+    use std::os::raw::{c_int, c_void};
+
+    fn bytes(size: c_int) -> usize {
+        usize::try_from(size).unwrap_or(0)
+    }
+
+    pub unsafe extern "C" fn malloc(size: c_int) -> *mut c_void {
+        // SAFETY: any size is valid; mimalloc's blocks are 16-byte aligned (SQLite needs 8).
+        unsafe { libmimalloc_sys::mi_malloc(bytes(size)) }
+    }
+
+    pub unsafe extern "C" fn free(block: *mut c_void) {
+        // SAFETY: SQLite frees only blocks of `malloc`/`realloc` (or null).
+        unsafe { libmimalloc_sys::mi_free(block) }
+    }
+
+    pub unsafe extern "C" fn realloc(block: *mut c_void, size: c_int) -> *mut c_void {
+        // SAFETY: as for `free`.
+        unsafe { libmimalloc_sys::mi_realloc(block, bytes(size)) }
+    }
+
+    pub unsafe extern "C" fn size(block: *mut c_void) -> c_int {
+        if block.is_null() {
+            return 0;
+        }
+        // SAFETY: a live block of `malloc`/`realloc`.
+        let usable = unsafe { libmimalloc_sys::mi_usable_size(block) };
+        c_int::try_from(usable).unwrap_or(c_int::MAX)
+    }
+
+    /// What SQLite's own glue does: sizes in multiples of 8.
+    pub unsafe extern "C" fn round_up(size: c_int) -> c_int {
+        size.saturating_add(7) & !7
+    }
+
+    pub unsafe extern "C" fn init(_: *mut c_void) -> c_int {
+        libsqlite3_sys::SQLITE_OK
+    }
+
+    pub unsafe extern "C" fn shutdown(_: *mut c_void) {}
 }
 
 #[derive(Parser)]
@@ -357,5 +434,59 @@ mod tests {
         // SAFETY: as above.
         let tuned = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
         assert_eq!(tuned, 0);
+    }
+
+    /// Once routed (`tune_allocator` does it; not called here, as the test above reads the
+    /// purge delay's default), SQLite's allocations are mimalloc's, and SQLite works on them: a
+    /// database that allocates, grows and frees a lot of memory answers correctly.
+    #[test]
+    fn sqlite_allocates_through_mimalloc_and_still_works() {
+        use libsqlite3_sys as ffi;
+        sqlite_allocates_through_mimalloc();
+        let mut methods = std::mem::MaybeUninit::<ffi::sqlite3_mem_methods>::zeroed();
+        // SAFETY: GETMALLOC writes the current methods into the struct we own; the block is
+        // freed by the methods that allocated it.
+        let in_mimalloc = unsafe {
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_GETMALLOC, methods.as_mut_ptr());
+            let methods = methods.assume_init();
+            let block = methods.xMalloc.expect("SQLite has an allocator")(100);
+            let in_mimalloc = libmimalloc_sys::mi_is_in_heap_region(block);
+            methods.xFree.expect("and a free")(block);
+            in_mimalloc
+        };
+        assert!(in_mimalloc, "SQLite's blocks come from mimalloc");
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            use sqlx::{Connection, Row};
+            let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+                .await
+                .unwrap();
+            sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            for i in 0..2_000 {
+                sqlx::query("INSERT INTO t (v) VALUES (printf('%.*c', $1, 'x'))")
+                    .bind(i % 500 + 1)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("DELETE FROM t WHERE id % 2 = 0")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let row = sqlx::query("SELECT COUNT(*) AS n, SUM(LENGTH(v)) AS total FROM t")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(row.get::<i64, _>("n"), 1_000);
+            // Odd ids 1, 3, … 1999 hold (id - 1) % 500 + 1 characters.
+            let expected: i64 = (0..2_000).step_by(2).map(|i| i64::from(i % 500 + 1)).sum();
+            assert_eq!(row.get::<i64, _>("total"), expected);
+        });
     }
 }
