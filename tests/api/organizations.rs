@@ -27,6 +27,8 @@ both_backends!(
     expired_invitations_are_swept_in_batches,
     a_role_change_applies_on_the_next_request_and_token,
     member_pages_sort_filter_and_count_a_thousand_members,
+    a_members_page_reads_as_the_members_of_the_full_organization,
+    a_kept_members_page_follows_every_change_on_every_server,
     the_member_total_follows_every_way_in_and_out,
     teams_and_organization_roles,
     remember_active_picks_the_last_organization_at_sign_in,
@@ -1855,6 +1857,275 @@ async fn member_pages_sort_filter_and_count_a_thousand_members(backend: Backend)
     assert_eq!(beyond.body["members"], json!([]));
     let full = get(&app, &owner, "get-full-organization?membersLimit=5").await;
     assert_eq!(ok(&full)["members"].as_array().unwrap().len(), 5);
+}
+
+/// list-members writes its page as JSON in SQL (one row instead of a hundred); every other answer
+/// serialises members from Rust. Both must say the same, byte for byte once parsed: names that
+/// need escaping, non-ASCII, an image and none, times with leading-zero milliseconds.
+async fn a_members_page_reads_as_the_members_of_the_full_organization(backend: Backend) {
+    let app = spawn(backend, &[]).await;
+    let owner = user(&app).await;
+    let org = organization(&app, &owner, "acme").await;
+    let mut db = app.db().await;
+    let names = [
+        "Quote \" and backslash \\",
+        "Line\nbreak\ttab\u{1}control",
+        "Zoë 山田 🦀",
+        "</script><b>",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let id = format!("json-user-{i}");
+        sqlx::query(
+            "INSERT INTO users (id, name, email, email_verified, image, created_at, updated_at)
+             VALUES ($1, $2, $3, 1, $4, 0, 0)",
+        )
+        .bind(&id)
+        .bind(*name)
+        .bind(format!("json-{i}@example.com"))
+        .bind((i % 2 == 0).then(|| format!("https://img.example/{i}.png?a=1&b=\"x\"")))
+        .execute(&mut db)
+        .await
+        .unwrap();
+        // Milliseconds .007, .070, .700 and a whole second: leading and trailing zeros.
+        let created_at = 1_700_000_000_000_i64 + [7, 70, 700, 1_000][i];
+        sqlx::query(
+            "INSERT INTO organization_members (id, organization_id, user_id, role, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(format!("json-member-{i}"))
+        .bind(&org)
+        .bind(&id)
+        .bind(if i == 1 { "admin,member" } else { "member" })
+        .bind(created_at)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    let page = get(&app, &owner, "list-members?limit=1000").await;
+    let listed = ok(&page)["members"].clone();
+    let full = get(&app, &owner, "get-full-organization?membersLimit=1000").await;
+    assert_eq!(
+        listed,
+        ok(&full)["members"],
+        "the same members, said the same way"
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 5);
+    assert_eq!(
+        listed[0],
+        json!({
+            "id": "json-member-0", "organizationId": org, "userId": "json-user-0",
+            "role": "member", "createdAt": "2023-11-14T22:13:20.007Z",
+            "user": {"id": "json-user-0", "name": names[0], "email": "json-0@example.com",
+                     "image": "https://img.example/0.png?a=1&b=\"x\""}
+        })
+    );
+    assert_eq!(listed[1]["createdAt"], "2023-11-14T22:13:20.070Z");
+    assert_eq!(listed[1]["role"], "admin,member");
+    assert_eq!(listed[1]["user"]["image"], Value::Null);
+    assert_eq!(listed[2]["createdAt"], "2023-11-14T22:13:20.700Z");
+    assert_eq!(listed[3]["createdAt"], "2023-11-14T22:13:21.000Z");
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(listed[i]["user"]["name"], *name);
+    }
+    // Descending and filtered pages are the same members in reverse, and a slice of them.
+    let reversed = get(&app, &owner, "list-members?limit=1000&sortDirection=desc").await;
+    let mut expected = listed.as_array().unwrap().clone();
+    expected.reverse();
+    assert_eq!(ok(&reversed)["members"], Value::Array(expected));
+    let admins = get(
+        &app,
+        &owner,
+        "list-members?filterField=role&filterOperator=contains&filterValue=admin",
+    )
+    .await;
+    assert_eq!(ok(&admins)["members"], json!([listed[1]]));
+    assert_eq!(admins.body["total"], 1);
+    let none = get(
+        &app,
+        &owner,
+        "list-members?filterField=createdAt&filterValue=soon",
+    )
+    .await;
+    assert_eq!(ok(&none)["members"], json!([]));
+    assert_eq!(none.body["total"], 0);
+}
+
+/// The members of `org`'s first page as (email, name, role) and the total, as `user` reads them.
+async fn page_of(app: &TestApp, user: &User, org: &str) -> (Vec<(String, String, String)>, i64) {
+    let page = get(app, user, &format!("list-members?organizationId={org}")).await;
+    let members = ok(&page)["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text = |v: &Value| v.as_str().unwrap().to_owned();
+            (
+                text(&m["user"]["email"]),
+                text(&m["user"]["name"]),
+                text(&m["role"]),
+            )
+        })
+        .collect();
+    (members, page.body["total"].as_i64().unwrap())
+}
+
+/// A server keeps the members pages it rendered and answers them again while the organization's
+/// `members_version` stays: every change a page shows moves it, whether made through this
+/// server, another one on the same database, or straight in the database, so a page read after a
+/// change shows it. Turning the version back by hand (no API can) shows the page is really kept.
+async fn a_kept_members_page_follows_every_change_on_every_server(backend: Backend) {
+    let app = spawn(backend, &[]).await;
+    let other = TestApp::start(app.storage.clone(), &[("session.cache_ttl", "0s")]).await;
+    let owner = user(&app).await;
+    let member = user(&app).await;
+    let org = organization(&app, &owner, "acme").await;
+    let elsewhere = organization(&app, &owner, "elsewhere").await;
+    let member_id = join(&app, &owner, &member, &org, json!("member")).await;
+    let name_of = |page: &(Vec<(String, String, String)>, i64), email: &str| {
+        page.0
+            .iter()
+            .find(|m| m.0 == email)
+            .map(|m| (m.1.clone(), m.2.clone()))
+    };
+    let first = page_of(&app, &owner, &org).await;
+    assert_eq!(first.1, 2);
+    assert_eq!(
+        page_of(&app, &owner, &org).await,
+        first,
+        "read again, same answer"
+    );
+    assert_eq!(
+        page_of(&app, &owner, &elsewhere).await.1,
+        1,
+        "another organization's page"
+    );
+
+    // Through the other server: a name, then a role.
+    let renamed = other
+        .post(
+            "/update-user",
+            Auth::Bearer(&member.token),
+            json!({"name": "Renamed"}),
+        )
+        .await;
+    ok(&renamed);
+    let page = page_of(&app, &owner, &org).await;
+    assert_eq!(
+        name_of(&page, &member.email),
+        Some(("Renamed".into(), "member".into()))
+    );
+    let promoted = other
+        .post(
+            "/organization/update-member-role",
+            Auth::Bearer(&owner.token),
+            json!({"memberId": member_id, "role": "admin", "organizationId": org}),
+        )
+        .await;
+    ok(&promoted);
+    let page = page_of(&app, &owner, &org).await;
+    assert_eq!(
+        name_of(&page, &member.email),
+        Some(("Renamed".into(), "admin".into()))
+    );
+
+    // Straight in the database: an email, a new membership, a deleted user.
+    let mut db = app.db().await;
+    let new_email = format!("moved-{}", member.email);
+    sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
+        .bind(&new_email)
+        .bind(&member.id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let page = page_of(&app, &owner, &org).await;
+    assert!(name_of(&page, &new_email).is_some() && name_of(&page, &member.email).is_none());
+    let third = user(&app).await;
+    sqlx::query(
+        "INSERT INTO organization_members (id, organization_id, user_id, role, created_at)
+         VALUES ('direct-member', $1, $2, 'member', 1)",
+    )
+    .bind(&org)
+    .bind(&third.id)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let page = page_of(&app, &owner, &org).await;
+    assert_eq!(page.1, 3);
+    assert_eq!(page.0[0].0, third.email, "the earliest first");
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(&third.id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(page_of(&app, &owner, &org).await.1, 2);
+
+    // Through the API of the other server: the member leaves; the page of the first says so.
+    let removed = other
+        .post(
+            "/organization/remove-member",
+            Auth::Bearer(&owner.token),
+            json!({"memberIdOrEmail": member_id, "organizationId": org}),
+        )
+        .await;
+    ok(&removed);
+    let (members, total) = page_of(&app, &owner, &org).await;
+    assert_eq!((members.len(), total), (1, 1));
+    get(&app, &member, &format!("list-members?organizationId={org}"))
+        .await
+        .assert_error(403, "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION");
+
+    // Kept, really: a change whose version is turned back by hand is not seen by the server that
+    // kept the page, and is by a server that keeps none.
+    let before = members_version(&mut db, &org).await;
+    sqlx::query("UPDATE users SET name = 'Behind its back' WHERE id = $1")
+        .bind(&owner.id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(
+        members_version(&mut db, &org).await,
+        before + 1,
+        "the trigger moved it"
+    );
+    sqlx::query("UPDATE organizations SET members_version = $1 WHERE id = $2")
+        .bind(before)
+        .bind(&org)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_ne!(page_of(&app, &owner, &org).await.0[0].1, "Behind its back");
+    let keeps_none = TestApp::start(
+        app.storage.clone(),
+        &[
+            ("session.cache_ttl", "0s"),
+            ("organization.member_page_cache_mb", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        page_of(&keeps_none, &owner, &org).await.0[0].1,
+        "Behind its back"
+    );
+    // What a page does not show leaves the version alone.
+    sqlx::query("UPDATE organization_members SET last_active_at = 5 WHERE organization_id = $1")
+        .bind(&org)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET updated_at = 5 WHERE id = $1")
+        .bind(&owner.id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(members_version(&mut db, &org).await, before);
+}
+
+async fn members_version(db: &mut sqlx::AnyConnection, org: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT members_version FROM organizations WHERE id = $1")
+        .bind(org)
+        .fetch_one(db)
+        .await
+        .unwrap()
 }
 
 /// The unfiltered total of `org`'s members page (the maintained count), checked against the

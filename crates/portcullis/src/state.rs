@@ -15,6 +15,7 @@ use crate::http::cookies::CredentialCookie;
 use crate::i18n::Catalogues;
 use crate::mail::Mailer;
 use crate::organizations::access::AccessControl;
+use crate::organizations::member_pages::MemberPageCache;
 use crate::pages::Pages;
 use crate::rate_limit::Limits;
 use crate::revocations::Hub;
@@ -61,6 +62,8 @@ pub struct Shared {
     pub social: Arc<Social>,
     /// Organization statements and roles (built-in and from settings).
     pub access: Arc<AccessControl>,
+    /// Members pages rendered before, answered again while nothing they show has changed.
+    pub member_pages: Arc<MemberPageCache>,
     /// The hosted pages' templates, form-token key and cookies.
     pub pages: Arc<Pages>,
     /// The message catalogues of pages and mails.
@@ -91,6 +94,9 @@ impl AppState {
         let catalogues = Arc::new(Catalogues::load(&config.i18n)?);
         Ok(Self(Arc::new(Shared {
             access: Arc::new(access),
+            member_pages: Arc::new(MemberPageCache::new(
+                config.organization.member_page_cache_mb * 1024 * 1024,
+            )),
             social: Arc::new(Social::new(
                 &config.social,
                 &config.social_providers,

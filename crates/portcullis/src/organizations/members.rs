@@ -3,6 +3,7 @@
 
 use portcullis_access::Request;
 
+use super::member_pages::CachedPage;
 use super::model::{Invitation, Member, Organization, Team};
 use super::store::{FilterOperator, MemberField, MemberFilter, MemberPage};
 use super::{
@@ -209,27 +210,40 @@ impl PageQuery<'_> {
     }
 }
 
-/// A page of members with their users, and how many match in all.
+/// A page of members with their users, as a JSON array (see `store::list_members_json`), and
+/// how many match in all.
 pub async fn list_members(
     state: &AppState,
     auth: &Authenticated,
     id: Option<&str>,
     slug: Option<&str>,
     query: &PageQuery<'_>,
-) -> ApiResult<(Vec<Member>, i64)> {
+) -> ApiResult<(String, i64)> {
     let page = query.checked()?;
     let mut conn = connection(state).await?;
     let organization_id = resolve(&mut conn, auth, id, slug)
         .await?
         .ok_or(ErrorCode::NoActiveOrganization)?;
-    membership(
-        &mut conn,
-        &organization_id,
-        &auth.user.id,
-        ErrorCode::YouAreNotAMemberOfThisOrganization,
-    )
-    .await?;
-    Ok(store::list_members(&mut conn, &organization_id, &page).await?)
+    let version = store::members_version_for_member(&mut conn, &organization_id, &auth.user.id)
+        .await?
+        .ok_or(ErrorCode::YouAreNotAMemberOfThisOrganization)?;
+    let key = page.key(&organization_id);
+    if let Some(kept) = state.member_pages.get(&key, version) {
+        metrics::counter!("organization_member_pages_total", "answered" => "kept").increment(1);
+        return Ok((kept.members.clone(), kept.total));
+    }
+    let (members, total, read_at) =
+        store::list_members_json(&mut conn, &organization_id, &page).await?;
+    metrics::counter!("organization_member_pages_total", "answered" => "read").increment(1);
+    state.member_pages.put(
+        key,
+        CachedPage {
+            version: read_at,
+            members: members.clone(),
+            total,
+        },
+    );
+    Ok((members, total))
 }
 
 /// 403 with `denied` unless `me` may change or remove `target`: an owner only if `me` is one,

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod invitations;
+pub mod member_pages;
 pub mod members;
 pub mod model;
 pub mod roles;

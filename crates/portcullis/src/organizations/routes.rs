@@ -363,7 +363,9 @@ pub struct ListMembersQuery {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MembersAnswer {
-    members: Vec<Member>,
+    /// The page's members, as the database wrote them (`store::list_members_json`).
+    #[schema(value_type = Vec<Member>)]
+    members: Box<serde_json::value::RawValue>,
     /// Members matching the filter, in all pages.
     total: i64,
 }
@@ -395,6 +397,9 @@ async fn list_members(
         },
     )
     .await?;
+    let members = serde_json::value::RawValue::from_string(members).map_err(|e| {
+        ApiError::internal(format!("organizations: the members page is not JSON: {e}"))
+    })?;
     Ok(Json(MembersAnswer { members, total }))
 }
 

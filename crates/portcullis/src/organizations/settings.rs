@@ -27,6 +27,10 @@ settings_group! {
         /// goes (`https://app.example.com/invite/{id}`); mails link there. Unset: the hosted page
         /// `/invitations/{id}` (with `ui.enabled`), else the mail names the invitation id.
         invitation_url: Option<String> = Plain("organization.invitation_url", Unset("the hosted page /invitations/{id}"), optional(invitation_url)),
+        /// Members pages (list-members) each server keeps, in MiB: a page read again is answered
+        /// from memory while nothing it shows has changed (checked against the database on every
+        /// request); 0 turns it off.
+        member_page_cache_mb: u64 = Plain("organization.member_page_cache_mb", Value("8"), number_in(0..=4096)),
         /// At sign-in, make the organization the user last worked in active again.
         remember_active: bool = Plain("organization.remember_active", Value("false"), flag),
         /// Teams one organization may have.

@@ -303,6 +303,28 @@ pub async fn insert_member(conn: &mut Conn, member: &NewMember<'_>) -> Result<()
     Ok(())
 }
 
+/// The organization's `members_version` if the user is one of its members (else `None`): what a
+/// kept members page is checked against (`member_pages`), read with the membership.
+pub async fn members_version_for_member(
+    conn: &mut Conn,
+    organization_id: &str,
+    user_id: &str,
+) -> Result<Option<i64>, DbError> {
+    let row = sqlx::query(
+        "SELECT o.members_version FROM organization_members m
+         JOIN organizations o ON o.id = m.organization_id
+         WHERE m.organization_id = $1 AND m.user_id = $2",
+    )
+    .bind(organization_id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("organizations: membership and members version")?;
+    row.map(|row| row.try_get("members_version"))
+        .transpose()
+        .context("organizations: membership and members version")
+}
+
 /// The user's membership of the organization, with the user.
 pub async fn find_member(
     conn: &mut Conn,
@@ -549,6 +571,25 @@ pub struct MemberPage {
     pub filter: Option<MemberFilter>,
 }
 
+impl MemberPage {
+    /// What names this page of `organization_id` among kept pages (`member_pages`): every part
+    /// of the request that changes the answer; the filter's values (client text) each with its
+    /// length first, so no two lists of values read alike.
+    pub fn key(&self, organization_id: &str) -> String {
+        let mut key = format!(
+            "{organization_id}\0{}\0{}\0{:?}\0{}",
+            self.limit, self.offset, self.sort, self.descending
+        );
+        if let Some(filter) = &self.filter {
+            key.push_str(&format!("\0{:?}\0{:?}", filter.field, filter.operator));
+            for value in &filter.values {
+                key.push_str(&format!("\0{}:{value}", value.len()));
+            }
+        }
+        key
+    }
+}
+
 enum Bound {
     Text(String),
     Number(i64),
@@ -620,19 +661,27 @@ fn filter_sql(filter: &MemberFilter, first: usize) -> Option<(String, Vec<Bound>
     }
 }
 
-/// A page of members with their users, and how many match in all: one statement per page. The
-/// total is a scalar subquery: the organization's maintained `member_count` when nothing is
-/// filtered (counting 10,000 memberships per page was most of a page's cost), else a COUNT. The
-/// page's member ids come from the index (organization_id, created_at, id) in a derived table, so
-/// OFFSET skips index entries rather than joined rows, and only the page's members are joined to
-/// their users. Placeholders are numbered in the order they appear (SQLite numbers parameters by
-/// first use): the organization and the filter's values are bound once for the total and once
-/// for the page.
-pub async fn list_members(
-    conn: &mut Conn,
-    organization_id: &str,
-    page: &MemberPage,
-) -> Result<(Vec<Member>, i64), DbError> {
+/// The parts of a members page statement, for [`list_members`] and [`list_members_json`].
+struct PageStatement {
+    /// `FROM` the page's members joined to their users.
+    from: String,
+    /// The scalar query of how many match in all.
+    total: String,
+    /// `ORDER BY` of the page.
+    order: String,
+    /// Every value to bind, the page's LIMIT and OFFSET last.
+    bounds: Vec<Bound>,
+}
+
+/// How a page is read: one statement. The total is a scalar subquery: the organization's
+/// maintained `member_count` when nothing is filtered (counting 10,000 memberships per page was
+/// most of a page's cost), else a COUNT. The page's member ids come from the index
+/// (organization_id, created_at, id) in a derived table, so OFFSET skips index entries rather than
+/// joined rows, and only the page's members are joined to their users. Placeholders are numbered
+/// in the order they appear (SQLite numbers parameters by first use): the organization and the
+/// filter's values are bound once for the total and once for the page. `None` when a filter
+/// value cannot apply (a non-number for `createdAt`): nothing matches.
+fn page_statement(organization_id: &str, page: &MemberPage) -> Option<PageStatement> {
     let uses_users = page.sort.is_user_field()
         || page
             .filter
@@ -656,17 +705,12 @@ pub async fn list_members(
         }
         Some((sql, bounds))
     };
-    // None: a filter value that cannot apply (a non-number for `createdAt`): nothing matches.
-    let Some((count_from, mut bounds)) = matching(1) else {
-        return Ok((Vec::new(), 0));
-    };
-    let Some((page_from, page_bounds)) = matching(1 + bounds.len()) else {
-        return Ok((Vec::new(), 0));
-    };
+    let (count_from, mut bounds) = matching(1)?;
+    let (page_from, page_bounds) = matching(1 + bounds.len())?;
     bounds.extend(page_bounds);
     // Both forms bind the organization as $1 (and only the COUNT the filter's values after it);
     // 0 when the organization was deleted since the caller's membership was read.
-    let total_sql = if page.filter.is_none() {
+    let total = if page.filter.is_none() {
         "SELECT COALESCE((SELECT member_count FROM organizations WHERE id = $1), 0)".to_owned()
     } else {
         format!("SELECT COUNT(*) {count_from}")
@@ -674,17 +718,40 @@ pub async fn list_members(
     let limit_at = bounds.len() + 1;
     let direction = if page.descending { "DESC" } else { "ASC" };
     let order = format!("{} {direction}, m.id {direction}", page.sort.column());
-    let sql = format!(
-        "SELECT {MEMBER_USER_COLUMNS}, ({total_sql}) AS total
-         FROM (SELECT m.id {page_from} ORDER BY {order} LIMIT ${limit_at} OFFSET ${}) p
-         JOIN organization_members m ON m.id = p.id JOIN users u ON u.id = m.user_id
-         ORDER BY {order}",
+    let from = format!(
+        "FROM (SELECT m.id {page_from} ORDER BY {order} LIMIT ${limit_at} OFFSET ${}) p
+         JOIN organization_members m ON m.id = p.id JOIN users u ON u.id = m.user_id",
         limit_at + 1
     );
+    bounds.push(Bound::Number(page.limit));
+    bounds.push(Bound::Number(page.offset));
+    Some(PageStatement {
+        from,
+        total,
+        order,
+        bounds,
+    })
+}
+
+/// A page of members with their users, and how many match in all: one statement per page (see
+/// [`page_statement`]).
+pub async fn list_members(
+    conn: &mut Conn,
+    organization_id: &str,
+    page: &MemberPage,
+) -> Result<(Vec<Member>, i64), DbError> {
+    let Some(statement) = page_statement(organization_id, page) else {
+        return Ok((Vec::new(), 0));
+    };
+    let PageStatement {
+        from,
+        total,
+        order,
+        bounds,
+    } = statement;
+    let sql = format!("SELECT {MEMBER_USER_COLUMNS}, ({total}) AS total {from} ORDER BY {order}");
     // AssertSqlSafe: constant column names, operators and numbered placeholders; values bound.
     let rows = bind(sqlx::query(AssertSqlSafe(sql)), &bounds)
-        .bind(page.limit)
-        .bind(page.offset)
         .fetch_all(&mut *conn)
         .await
         .context("organizations: list members")?;
@@ -697,10 +764,11 @@ pub async fn list_members(
         Some(row) => row
             .try_get::<i64, _>("total")
             .context("organizations: list members")?,
-        // A page past the end: the total alone.
+        // A page past the end: the total alone. The total binds the organization and the
+        // filter's values: the first half of the bounds before LIMIT and OFFSET.
         None => {
-            let count_bounds = &bounds[..bounds.len() / 2];
-            let sql = format!("SELECT ({total_sql}) AS n");
+            let count_bounds = &bounds[..(bounds.len() - 2) / 2];
+            let sql = format!("SELECT ({total}) AS n");
             // AssertSqlSafe: as above.
             let row = bind(sqlx::query(AssertSqlSafe(sql)), count_bounds)
                 .fetch_one(&mut *conn)
@@ -711,6 +779,77 @@ pub async fn list_members(
         }
     };
     Ok((members, total))
+}
+
+/// The same page as [`list_members`], as the JSON array of its members (each as [`Member`] with
+/// its user serialises) built by the database, the total, and the organization's
+/// `members_version` read in the same statement (what the page is kept under, `member_pages`). One row crosses from the database
+/// instead of a hundred: on SQLite each row is a hand-over between the connection's thread and
+/// the request's, and decoding 100 rows through sqlx's Any driver and serialising them again was
+/// half a page's time (bench/README.md, "A page of members"). The test
+/// `organizations::*::a_members_page_reads_as_the_members_of_the_full_organization` holds the two
+/// shapes equal.
+pub async fn list_members_json(
+    conn: &mut Conn,
+    organization_id: &str,
+    page: &MemberPage,
+) -> Result<(String, i64, i64), DbError> {
+    let Some(PageStatement {
+        from,
+        total,
+        order,
+        bounds,
+    }) = page_statement(organization_id, page)
+    else {
+        return Ok(("[]".to_owned(), 0, -1));
+    };
+    let postgres = conn.backend_name() == "PostgreSQL";
+    // Times as `Timestamp` prints them, from whole milliseconds (no floating point).
+    let (object, iso, array) = if postgres {
+        (
+            "json_build_object",
+            "to_char(TIMESTAMP 'epoch' + m.created_at * INTERVAL '1 millisecond', \
+             'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+            "COALESCE(json_agg",
+        )
+    } else {
+        (
+            "json_object",
+            "strftime('%Y-%m-%dT%H:%M:%S', m.created_at / 1000, 'unixepoch') \
+             || printf('.%03dZ', m.created_at % 1000)",
+            "COALESCE(json_group_array",
+        )
+    };
+    let empty = if postgres {
+        "'[]'::json)::text"
+    } else {
+        "'[]')"
+    };
+    let sql = format!(
+        "SELECT {array}({object}('id', m.id, 'organizationId', m.organization_id,
+                 'userId', m.user_id, 'role', m.role, 'createdAt', {iso},
+                 'user', {object}('id', u.id, 'name', u.name, 'email', u.email, 'image', u.image))
+                 ORDER BY {order}), {empty} AS members,
+             ({total}) AS total,
+             (SELECT members_version FROM organizations WHERE id = $1) AS version
+         {from}"
+    );
+    // AssertSqlSafe: constant column names, operators and numbered placeholders; values bound.
+    let row = bind(sqlx::query(AssertSqlSafe(sql)), &bounds)
+        .fetch_one(&mut *conn)
+        .await
+        .context("organizations: list members as JSON")?;
+    let members: String = row
+        .try_get("members")
+        .context("organizations: list members as JSON")?;
+    let total: i64 = row
+        .try_get("total")
+        .context("organizations: list members as JSON")?;
+    // -1 (never a version) when the organization was deleted since the membership was read.
+    let version: Option<i64> = row
+        .try_get("version")
+        .context("organizations: list members as JSON")?;
+    Ok((members, total, version.unwrap_or(-1)))
 }
 
 /// Binds `bounds` (every value the client sent) in order.
