@@ -128,7 +128,7 @@ scale_pg_database() {
   S_DB=portcullis_bench_scale_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
   PG_DB_CREATED="${PG_DB_CREATED:+$PG_DB_CREATED }$S_DB"
   timeout 30 createdb -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$S_DB" || die "createdb $S_DB failed"
-  S_DB_URL=postgres://$PG_USER@$PG_HOST:$PG_PORT/$S_DB
+  S_DB_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$S_DB?sslmode=$PG_SSLMODE"
 }
 
 # scale_backend PREFIX sqlite|postgres: the small and the large database of one backend; results
