@@ -51,12 +51,17 @@ org_reference() {
     || die "better-auth (organizations) did not start: $(tail -n 20 "$LOGS/org-better-auth.log")"
 }
 
-# org_measure TARGET URL PID: list-members pages and has-permission, each after a warm-up.
+# org_measure TARGET URL PID [REQUESTS...]: list-members pages and has-permission (or the
+# request kinds named), each after a warm-up. TARGET names the results; the request lines are
+# those of portcullis or better-auth.
 org_measure() {
-  local target=$1 url=$2 what
+  local target=$1 url=$2 what lines=${1%-unkept}
   SERVER_PID=$3
-  for what in list-members has-permission; do
-    export BENCH_REQUESTS=$WORK/org-$target-$what.txt
+  shift 3
+  local kinds=("$@")
+  (( ${#kinds[@]} )) || kinds=(list-members has-permission)
+  for what in "${kinds[@]}"; do
+    export BENCH_REQUESTS=$WORK/org-$lines-$what.txt
     log "organizations: $target $what, $ORG_CONNS connections, ${WARMUP}s warm-up + ${DURATION}s"
     if (( WARMUP > 0 )); then
       run_wrk "warmup-org-$target-$what" "$url" requests.lua "$ORG_CONNS" "$WARMUP"
@@ -113,9 +118,16 @@ else
   org_measure better-auth "$R_URL" "$R_PID"
   org_measure portcullis "$O_URL" "$O_PID"
   stop_server "$O_PID" "$R_PID"
+  # The same pages with none kept in memory (every page read from the database): what a page
+  # costs the first time, or in an organization whose members change all the time.
+  org_portcullis org-portcullis-unkept PORTCULLIS_ORGANIZATION_MEMBER_PAGE_CACHE_MB=0
+  org_measure portcullis-unkept "$O_URL" "$O_PID" list-members
+  stop_server "$O_PID"
 
+  # With no page kept, so that the page's own statement is the one counted.
   log "organizations: counting the SQL statements of each request (RUST_LOG=sqlx::query=debug)"
-  org_portcullis org-portcullis-sql RUST_LOG=warn,sqlx::query=debug
+  org_portcullis org-portcullis-sql RUST_LOG=warn,sqlx::query=debug \
+    PORTCULLIS_ORGANIZATION_MEMBER_PAGE_CACHE_MB=0
   python3 "$BENCH_DIR/lib/organizations.py" statements --base "$O_URL" \
     --log "$LOGS/org-portcullis-sql.log" --requests "$WORK/org-portcullis" \
     >"$RES/org-statements.json" 2>>"$LOGS/org-requests.log" \
