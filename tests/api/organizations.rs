@@ -1771,29 +1771,18 @@ async fn member_pages_sort_filter_and_count_a_thousand_members(backend: Backend)
     // 999 more members, written directly: signing up a thousand users would test Argon2.
     let mut db = app.db().await;
     for i in 0..999 {
-        let id = format!("seed-user-{i:04}");
-        sqlx::query(
-            "INSERT INTO users (id, name, email, email_verified, created_at, updated_at)
-             VALUES ($1, $2, $3, 1, 0, 0)",
+        seed_member(
+            &mut db,
+            &org,
+            &SeededMember {
+                index: &format!("{i:04}"),
+                name: &format!("Seed {i:04}"),
+                image: None,
+                role: if i % 10 == 0 { "admin" } else { "member" },
+                joined_at: 1_000_000_000_000_i64 + i64::from(i),
+            },
         )
-        .bind(&id)
-        .bind(format!("Seed {i:04}"))
-        .bind(format!("seed-{i:04}@example.com"))
-        .execute(&mut db)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO organization_members (id, organization_id, user_id, role, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(format!("seed-member-{i:04}"))
-        .bind(&org)
-        .bind(&id)
-        .bind(if i % 10 == 0 { "admin" } else { "member" })
-        .bind(1_000_000_000_000_i64 + i64::from(i))
-        .execute(&mut db)
-        .await
-        .unwrap();
+        .await;
     }
     let page = get(&app, &owner, "list-members").await;
     assert_eq!(ok(&page)["total"], 1000);
@@ -1859,6 +1848,44 @@ async fn member_pages_sort_filter_and_count_a_thousand_members(backend: Backend)
     assert_eq!(ok(&full)["members"].as_array().unwrap().len(), 5);
 }
 
+/// A user and their membership of `org`, written straight into the database (signing up many
+/// users through the API would test Argon2): user `seed-user-{index}` (`seed-{index}@example.com`),
+/// member `seed-member-{index}`.
+struct SeededMember<'a> {
+    index: &'a str,
+    name: &'a str,
+    image: Option<&'a str>,
+    role: &'a str,
+    joined_at: i64,
+}
+
+async fn seed_member(db: &mut sqlx::AnyConnection, org: &str, member: &SeededMember<'_>) {
+    let user_id = format!("seed-user-{}", member.index);
+    sqlx::query(
+        "INSERT INTO users (id, name, email, email_verified, image, created_at, updated_at)
+         VALUES ($1, $2, $3, 1, $4, 0, 0)",
+    )
+    .bind(&user_id)
+    .bind(member.name)
+    .bind(format!("seed-{}@example.com", member.index))
+    .bind(member.image)
+    .execute(&mut *db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO organization_members (id, organization_id, user_id, role, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(format!("seed-member-{}", member.index))
+    .bind(org)
+    .bind(&user_id)
+    .bind(member.role)
+    .bind(member.joined_at)
+    .execute(&mut *db)
+    .await
+    .unwrap();
+}
+
 /// list-members writes its page as JSON in SQL (one row instead of a hundred); every other answer
 /// serialises members from Rust. Both must say the same, byte for byte once parsed: names that
 /// need escaping, non-ASCII, an image and none, times with leading-zero milliseconds.
@@ -1874,32 +1901,20 @@ async fn a_members_page_reads_as_the_members_of_the_full_organization(backend: B
         "</script><b>",
     ];
     for (i, name) in names.iter().enumerate() {
-        let id = format!("json-user-{i}");
-        sqlx::query(
-            "INSERT INTO users (id, name, email, email_verified, image, created_at, updated_at)
-             VALUES ($1, $2, $3, 1, $4, 0, 0)",
+        let image = format!("https://img.example/{i}.png?a=1&b=\"x\"");
+        seed_member(
+            &mut db,
+            &org,
+            &SeededMember {
+                index: &i.to_string(),
+                name,
+                image: (i % 2 == 0).then_some(image.as_str()),
+                role: if i == 1 { "admin,member" } else { "member" },
+                // Milliseconds .007, .070, .700 and a whole second: leading and trailing zeros.
+                joined_at: 1_700_000_000_000_i64 + [7, 70, 700, 1_000][i],
+            },
         )
-        .bind(&id)
-        .bind(*name)
-        .bind(format!("json-{i}@example.com"))
-        .bind((i % 2 == 0).then(|| format!("https://img.example/{i}.png?a=1&b=\"x\"")))
-        .execute(&mut db)
-        .await
-        .unwrap();
-        // Milliseconds .007, .070, .700 and a whole second: leading and trailing zeros.
-        let created_at = 1_700_000_000_000_i64 + [7, 70, 700, 1_000][i];
-        sqlx::query(
-            "INSERT INTO organization_members (id, organization_id, user_id, role, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(format!("json-member-{i}"))
-        .bind(&org)
-        .bind(&id)
-        .bind(if i == 1 { "admin,member" } else { "member" })
-        .bind(created_at)
-        .execute(&mut db)
-        .await
-        .unwrap();
+        .await;
     }
     let page = get(&app, &owner, "list-members?limit=1000").await;
     let listed = ok(&page)["members"].clone();
@@ -1913,9 +1928,9 @@ async fn a_members_page_reads_as_the_members_of_the_full_organization(backend: B
     assert_eq!(
         listed[0],
         json!({
-            "id": "json-member-0", "organizationId": org, "userId": "json-user-0",
+            "id": "seed-member-0", "organizationId": org, "userId": "seed-user-0",
             "role": "member", "createdAt": "2023-11-14T22:13:20.007Z",
-            "user": {"id": "json-user-0", "name": names[0], "email": "json-0@example.com",
+            "user": {"id": "seed-user-0", "name": names[0], "email": "seed-0@example.com",
                      "image": "https://img.example/0.png?a=1&b=\"x\""}
         })
     );
