@@ -10,11 +10,14 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 use crate::config::Config;
 
 mod backup;
+
+/// A pooled connection idle this long is checked (pinged) before it is handed out.
+const CHECK_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// How fast the database must answer to count as reachable (readiness probes).
 pub const REACHABLE_WITHIN: Duration = Duration::from_secs(1);
@@ -53,6 +56,19 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(config.database_max_connections)
             .acquire_timeout(config.database_timeout)
+            // sqlx pings every connection it hands out and every one given back: two extra round
+            // trips (to PostgreSQL, or to the SQLite connection's worker thread) around each
+            // statement. The ping on return stays (sqlx's own); the one on checkout is kept only
+            // for a connection that sat idle, the one that may have died meanwhile.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= CHECK_WHEN_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
