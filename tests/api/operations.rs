@@ -438,6 +438,44 @@ async fn a_hung_or_refusing_postgres_gets_503_and_recovery() {
     }
 }
 
+/// A pooled PostgreSQL connection that died while idle (the database restarted, a proxy or an
+/// operator ended it) is found out by the check on checkout and replaced: no request fails for
+/// it. Connections in use are not checked on checkout (a round trip per statement), so the check
+/// must still cover the idle ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_died_while_idle_is_replaced_unnoticed() {
+    use sqlx::Executor;
+    if crate::helpers::postgres_disabled() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (email, password, _) = app.new_user().await;
+    let token = app.sign_in_token(&email, &password).await;
+    // Several connections in the pool: concurrent reads each take one.
+    let reads = (0..8).map(|_| app.get("/list-sessions", Auth::Bearer(&token)));
+    for reply in futures::future::join_all(reads).await {
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let mut admin = app.db().await;
+    let ended = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    assert!(
+        ended.rows_affected() >= 2,
+        "the server's connections were ended"
+    );
+    // Idle past the check's threshold (a second).
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    for _ in 0..8 {
+        let reply = app.get("/list-sessions", Auth::Bearer(&token)).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+}
+
 /// SQLite on a full disk: writes answer 503 and lose nothing, reads go on, and when space comes
 /// back the database is intact and writable. Needs a small tmpfs (mounting needs root; without
 /// it the test says so and checks nothing).
