@@ -77,11 +77,11 @@ impl Db {
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        // Reads map the file (up to 256 MiB of it) instead of copying pages into
-                        // each connection's own 2 MB cache: with 16 connections, a 6 MB database
-                        // kept missing those caches (a members page: +25 % throughput,
-                        // bench/README.md). Writes still go through the WAL with write(2).
-                        conn.execute("PRAGMA mmap_size = 268435456").await?;
+                        // No `mmap_size`: in WAL mode each connection unmaps the whole file
+                        // whenever another one has written since its last read, and maps it
+                        // again (TLB shootdowns on every core). With writes under way that cost
+                        // refresh rotations 16 % of their throughput; the mapping had only sped
+                        // up reads of a database nobody was writing (bench/README.md).
                     }
                     Ok(())
                 })
