@@ -139,6 +139,15 @@ pub async fn delete(db: &Db, id: &str) -> Result<(), DbError> {
 
 /// The session with this id and its user, live or not.
 pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<(Session, User)>, DbError> {
+    let mut conn = db.pool.acquire().await.context("sessions: find by id")?;
+    find_by_id_on(&mut conn, id).await
+}
+
+/// [`find_by_id`] on a connection the caller holds (one checkout for several statements).
+pub async fn find_by_id_on(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<(Session, User)>, DbError> {
     let sql = format!(
         "SELECT {SESSION_COLUMNS}, {USER_COLUMNS}
          FROM sessions s JOIN users u ON u.id = s.user_id
@@ -148,7 +157,7 @@ pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<(Session, User)>, Db
     // is ever formatted into SQL (values are bound).
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(&db.pool)
+        .fetch_optional(conn)
         .await
         .context("sessions: find by id")?;
     row.map(|row| Ok::<_, sqlx::Error>((session_from_row(&row)?, user_from_row(&row)?)))

@@ -21,7 +21,7 @@ use crate::users::User;
 ///
 /// On PostgreSQL one statement (`UPDATE … FROM users … RETURNING`): one round trip and one
 /// commit per rotation. SQLite cannot return the joined user's columns, so it reads them after
-/// the update; in-process, that costs no round trip.
+/// the update, on the same connection.
 pub async fn advance_generation(
     db: &Db,
     session_id: &str,
@@ -66,14 +66,21 @@ pub async fn advance_generation(
             .transpose()
             .context("refresh tokens: advance generation");
     }
+    // One checkout for both statements: sqlx pings a connection (a hand-off to its SQLite worker
+    // thread and back) each time it returns to the pool.
+    let mut conn = db
+        .pool
+        .acquire()
+        .await
+        .context("refresh tokens: advance generation")?;
     let done = query
-        .execute(&db.pool)
+        .execute(&mut *conn)
         .await
         .context("refresh tokens: advance generation")?;
     if done.rows_affected() != 1 {
         return Ok(None);
     }
-    sessions::store::find_by_id(db, session_id).await
+    sessions::store::find_by_id_on(&mut conn, session_id).await
 }
 
 /// Where a rotation moves the session's idle expiry, and from which expiry on it is due to move.
