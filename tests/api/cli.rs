@@ -777,6 +777,10 @@ async fn an_internal_failure_is_logged_once_with_its_request_id_and_failed_step(
     .execute(&mut admin)
     .await
     .unwrap();
+    // Past a second idle, the pooled connections the drop ended are checked and replaced on
+    // checkout: the request meets the missing database, an internal failure (a connection that
+    // broke in use would answer 503 instead).
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     let reply = http
         .post(api("/sign-in/email"))
         .json(&json!({"email": random_email(), "password": strong_password(16)}))
