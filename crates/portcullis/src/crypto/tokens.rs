@@ -24,25 +24,33 @@ pub fn hash_secret(secret: &str) -> String {
 }
 
 /// A new record id: 24 alphanumeric characters (about 143 bits), not guessable.
-///
-/// The characters come from one read of the OS CSPRNG (a system call each time: a character at a
-/// time cost 24 of them per id, several per request). Bytes at or above the largest multiple of
-/// the alphabet's length are skipped so that every character is equally likely.
 pub fn random_id() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    const LENGTH: usize = 24;
-    const UNBIASED_BELOW: u8 = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
-    let mut id = String::with_capacity(LENGTH);
-    // 48 bytes: 24 are skipped with probability ~1e-17, and then another read follows.
-    let mut bytes = [0u8; 48];
-    while id.len() < LENGTH {
+    random_string(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        24,
+    )
+}
+
+/// `length` characters drawn uniformly from `alphabet` (at most 256 of them) with the OS CSPRNG.
+///
+/// Bytes come from one read of the generator (a system call each time: a character at a time cost
+/// a record id 24 of them, several per request). Bytes at or above the largest multiple of the
+/// alphabet's length are skipped so that every character is equally likely.
+pub fn random_string(alphabet: &[u8], length: usize) -> String {
+    debug_assert!(!alphabet.is_empty() && alphabet.len() <= 256);
+    let unbiased_below = 256 / alphabet.len() * alphabet.len();
+    let mut out = String::with_capacity(length);
+    // Twice the length: for a 62-character alphabet a byte is skipped with p = 1/32, and fewer
+    // than half of them usable happens with p ~ 4e-25; then another read follows.
+    let mut bytes = vec![0u8; 2 * length];
+    while out.len() < length {
         UnwrapErr(SysRng).fill_bytes(&mut bytes);
-        let usable = bytes.iter().filter(|&&b| b < UNBIASED_BELOW);
-        for &byte in usable.take(LENGTH - id.len()) {
-            id.push(ALPHABET[usize::from(byte) % ALPHABET.len()] as char);
+        let usable = bytes.iter().filter(|&&b| usize::from(b) < unbiased_below);
+        for &byte in usable.take(length - out.len()) {
+            out.push(char::from(alphabet[usize::from(byte) % alphabet.len()]));
         }
     }
-    id
+    out
 }
 
 #[cfg(test)]

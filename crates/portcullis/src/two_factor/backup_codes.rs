@@ -2,9 +2,7 @@
 //! from `a-z0-9` (51.7 bits) from the OS CSPRNG, shown as `xxxxx-xxxxx`. They are stored as
 //! Argon2id hashes: far shorter than a token, so a fast hash would not protect them.
 
-use rand::rand_core::UnwrapErr;
-use rand::rngs::SysRng;
-use rand::RngExt;
+use crate::crypto::tokens::random_string;
 
 const COUNT: usize = 10;
 const LENGTH: usize = 10;
@@ -16,10 +14,7 @@ pub fn generate() -> Vec<String> {
 }
 
 fn one() -> String {
-    let mut rng = UnwrapErr(SysRng);
-    let raw: String = (0..LENGTH)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
+    let raw = random_string(ALPHABET, LENGTH);
     format!("{}-{}", &raw[..LENGTH / 2], &raw[LENGTH / 2..])
 }
 
