@@ -480,6 +480,110 @@ async fn a_connection_that_died_while_idle_is_replaced_unnoticed() {
     }
 }
 
+/// A request whose transaction PostgreSQL picks as a deadlock's victim is told to retry (503 with
+/// `Retry-After`), not answered 500, and loses nothing: the retry succeeds. The deadlock is real:
+/// a name change locks the user's row, and its trigger then waits for the organization's row,
+/// which another connection holds while it waits for the user's row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_victim_is_told_to_retry_and_the_retry_succeeds() {
+    use sqlx::Connection;
+    if crate::helpers::postgres_disabled() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (email, password, _) = app.new_user().await;
+    let token = app.sign_in_token(&email, &password).await;
+    let created = app
+        .post(
+            "/organization/create",
+            Auth::Bearer(&token),
+            json!({"name": "Locks", "slug": format!("locks-{}", rand::random::<u32>())}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let organization = created.body["id"].as_str().unwrap().to_owned();
+    let session = app.get("/get-session", Auth::Bearer(&token)).await;
+    let user_id = session.body["user"]["id"].as_str().unwrap().to_owned();
+
+    let mut other = app.db().await;
+    // This connection must not be the victim: it checks for deadlocks only after 10 s.
+    sqlx::query("SET deadlock_timeout = '10s'")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let mut other = other.begin().await.unwrap();
+    sqlx::query("UPDATE organizations SET name = name WHERE id = $1")
+        .bind(&organization)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    // The request waits first (for the organization's row); its backend checks for a deadlock
+    // once, a second (deadlock_timeout) after its wait began, and becomes the victim.
+    let rename = {
+        let (http, url, token) = (app.http.clone(), app.api("/update-user"), token.clone());
+        tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"name": "Renamed"}))
+                .send()
+                .await
+                .unwrap();
+            crate::helpers::Reply::from(response).await
+        })
+    };
+    let mut watcher = app.db().await;
+    let started = std::time::Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the rename never waited for the organization's row"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+        .bind(&user_id)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    other.rollback().await.unwrap();
+
+    let refused = rename.await.unwrap();
+    refused.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(refused.headers["retry-after"], "5");
+    let mut db = app.db().await;
+    let name: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+        .bind(&user_id)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_ne!(name, "Renamed", "the victim's change was rolled back");
+    let retried = app
+        .post(
+            "/update-user",
+            Auth::Bearer(&token),
+            json!({"name": "Renamed"}),
+        )
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    let name: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+        .bind(&user_id)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(name, "Renamed");
+}
+
 /// SQLite on a full disk: writes answer 503 and lose nothing, reads go on, and when space comes
 /// back the database is intact and writable. Needs a small tmpfs (mounting needs root; without
 /// it the test says so and checks nothing).

@@ -206,10 +206,13 @@ impl DbError {
             sqlx::Error::Database(e) => {
                 let code = e.code().unwrap_or_default();
                 // PostgreSQL: connection exceptions (08…), shutdown (57P01-03), too many
-                // connections (53300), out of disk (53100). SQLite: full (13), busy (5),
-                // locked (6), cannot open (14), I/O error (10).
+                // connections (53300), out of disk (53100), and a transaction rolled back as a
+                // deadlock's victim (40P01) or for a serialization failure (40001): the same
+                // request succeeds when retried. SQLite: full (13), busy (5), locked (6), cannot
+                // open (14), I/O error (10).
                 code.starts_with("08")
                     || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "53100")
+                    || matches!(&*code, "40P01" | "40001")
                     || matches!(&*code, "13" | "5" | "6" | "14" | "10")
             }
             _ => false,
