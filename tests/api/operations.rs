@@ -449,12 +449,9 @@ async fn a_hung_or_refusing_postgres_gets_503_and_recovery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_died_while_idle_is_replaced_unnoticed() {
     use sqlx::Executor;
-    if crate::helpers::postgres_disabled() {
+    let Some((app, token)) = postgres_app_with_a_signed_in_user().await else {
         return;
-    }
-    let app = TestApp::spawn(Backend::Postgres).await;
-    let (email, password, _) = app.new_user().await;
-    let token = app.sign_in_token(&email, &password).await;
+    };
     // Several connections in the pool: concurrent reads each take one.
     let reads = (0..8).map(|_| app.get("/list-sessions", Auth::Bearer(&token)));
     for reply in futures::future::join_all(reads).await {
@@ -487,12 +484,9 @@ async fn a_connection_that_died_while_idle_is_replaced_unnoticed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadlock_victim_is_told_to_retry_and_the_retry_succeeds() {
     use sqlx::Connection;
-    if crate::helpers::postgres_disabled() {
+    let Some((app, token)) = postgres_app_with_a_signed_in_user().await else {
         return;
-    }
-    let app = TestApp::spawn(Backend::Postgres).await;
-    let (email, password, _) = app.new_user().await;
-    let token = app.sign_in_token(&email, &password).await;
+    };
     let created = app
         .post(
             "/organization/create",
@@ -562,11 +556,7 @@ async fn a_deadlock_victim_is_told_to_retry_and_the_retry_succeeds() {
     refused.assert_error(503, "SERVICE_UNAVAILABLE");
     assert_eq!(refused.headers["retry-after"], "5");
     let mut db = app.db().await;
-    let name: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
-        .bind(&user_id)
-        .fetch_one(&mut db)
-        .await
-        .unwrap();
+    let name = stored_name(&mut db, &user_id).await;
     assert_ne!(name, "Renamed", "the victim's change was rolled back");
     let retried = app
         .post(
@@ -576,12 +566,27 @@ async fn a_deadlock_victim_is_told_to_retry_and_the_retry_succeeds() {
         )
         .await;
     assert_eq!(retried.status, 200, "{}", retried.body);
-    let name: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
-        .bind(&user_id)
-        .fetch_one(&mut db)
+    assert_eq!(stored_name(&mut db, &user_id).await, "Renamed");
+}
+
+async fn stored_name(db: &mut sqlx::AnyConnection, user_id: &str) -> String {
+    sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(db)
         .await
-        .unwrap();
-    assert_eq!(name, "Renamed");
+        .unwrap()
+}
+
+/// A server on a fresh PostgreSQL database and a signed-in user's bearer token; `None` when the
+/// PostgreSQL half of the tests is off.
+async fn postgres_app_with_a_signed_in_user() -> Option<(TestApp, String)> {
+    if crate::helpers::postgres_disabled() {
+        return None;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (email, password, _) = app.new_user().await;
+    let token = app.sign_in_token(&email, &password).await;
+    Some((app, token))
 }
 
 /// SQLite on a full disk: writes answer 503 and lose nothing, reads go on, and when space comes
