@@ -513,46 +513,37 @@ async fn a_deadlock_victim_is_told_to_retry_and_the_retry_succeeds() {
         .unwrap();
     // The request waits first (for the organization's row); its backend checks for a deadlock
     // once, a second (deadlock_timeout) after its wait began, and becomes the victim.
-    let rename = {
-        let (http, url, token) = (app.http.clone(), app.api("/update-user"), token.clone());
-        tokio::spawn(async move {
-            let response = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&json!({"name": "Renamed"}))
-                .send()
+    let rename = app.post(
+        "/update-user",
+        Auth::Bearer(&token),
+        json!({"name": "Renamed"}),
+    );
+    let close_the_cycle = async {
+        let watcher = sqlx::AnyPool::connect(&app.storage.database_url)
+            .await
+            .unwrap();
+        crate::helpers::eventually("the rename waits for the organization's row", || {
+            let watcher = watcher.clone();
+            async move {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(&watcher)
                 .await
                 .unwrap();
-            crate::helpers::Reply::from(response).await
+                waiting == 1
+            }
         })
+        .await;
+        sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+            .bind(&user_id)
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        other.rollback().await.unwrap();
     };
-    let mut watcher = app.db().await;
-    let started = std::time::Instant::now();
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&mut watcher)
-        .await
-        .unwrap();
-        if waiting == 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "the rename never waited for the organization's row"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
-        .bind(&user_id)
-        .execute(&mut *other)
-        .await
-        .unwrap();
-    other.rollback().await.unwrap();
-
-    let refused = rename.await.unwrap();
+    let (refused, ()) = tokio::join!(rename, close_the_cycle);
     refused.assert_error(503, "SERVICE_UNAVAILABLE");
     assert_eq!(refused.headers["retry-after"], "5");
     let mut db = app.db().await;
